@@ -1,0 +1,1 @@
+"""Channel adapters. Each imports only `channels.base`, the standard library and its own library."""

@@ -1,0 +1,143 @@
+"""The composition root: builds the Starlette app and its long-running loops from a `Config`.
+
+This is the one module of `inbox/` that names concrete channels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from channels.api import ApiChannel, ApiChannelSettings
+from channels.base import Channel
+from inbox import events, openapi, pages, stream
+from inbox.api import admin, attachments, contacts, conversations
+from inbox.auth import Authenticator, LoginThrottle, Sessions
+from inbox.blobs import BlobStore
+from inbox.broker import Broker, LocalBroker
+from inbox.config import Config, resolve_secret
+from inbox.errors import InboxError
+from inbox.host import CoreHost
+from inbox.http import Api, http_error_handler, inbox_error_handler
+from inbox.hub import Hub
+from inbox.metrics import Metrics, metrics_endpoint
+from inbox.outbox import OutboxWorker
+from inbox.service import InboxService
+from inbox.store import Store
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+API_MODULES: list[Api] = [conversations.api, contacts.api, admin.api, attachments.api]
+
+
+def secret_key(config: Config) -> str:
+    """The configured key, or one generated once and kept under the state directory."""
+    if config.server.secret_key:
+        return resolve_secret(config.server.secret_key, "server.secret_key")
+    path = Path(config.server.state_directory) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
+    store = Store(config.database.url, pool_size=config.database.pool_size, echo=config.database.echo)
+    hub = Hub(config.stream.queue_size)
+    broker = broker or LocalBroker()
+    broker.subscribe(hub.on_event, hub.on_ephemeral)
+    blobs = BlobStore(config.storage.directory)
+    service = InboxService(store, broker, blobs)
+    host = CoreHost(store, service)
+    sessions = Sessions(secret_key(config), config.auth.session_max_age_days * 86400)
+    api_channel = ApiChannel(host, ApiChannelSettings(config.api_channel.webhook_timeout_seconds))
+    channels: dict[str, Channel] = {api_channel.name: api_channel}
+    outbox = OutboxWorker(store, service, blobs, channels, config.outbox)
+    service.on_queued.append(outbox.wake)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await broker.start()
+        loops = [
+            asyncio.create_task(outbox.run(), name="outbox"),
+            asyncio.create_task(_every(1.0, service.wake_snoozed, "snooze"), name="snooze"),
+            asyncio.create_task(_every(3600.0, lambda: _prune(store, config), "prune"), name="prune"),
+        ]
+        try:
+            yield
+        finally:
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+            await api_channel.close()
+            await broker.stop()
+            await store.close()
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route("/metrics", metrics_endpoint),
+        Route("/api/v1/openapi.json", openapi.endpoint),
+        *stream.routes,
+        *[route for module in API_MODULES for route in module.routes()],
+        *[route for channel in channels.values() for route in channel.routes],
+        *pages.routes,
+        Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={InboxError: inbox_error_handler, HTTPException: http_error_handler},
+    )
+    state: Any = app.state
+    state.config = config
+    state.store = store
+    state.hub = hub
+    state.broker = broker
+    state.blobs = blobs
+    state.service = service
+    state.host = host
+    state.sessions = sessions
+    state.authenticator = Authenticator(store, sessions)
+    state.throttle = LoginThrottle(config.auth.login_max_attempts, config.auth.login_window_seconds)
+    state.channels = channels
+    state.outbox = outbox
+    state.metrics = Metrics()
+    state.api_modules = API_MODULES
+    return app
+
+
+async def _every(seconds: float, job: Callable[[], Awaitable[Any]], name: str) -> None:
+    """Run `job` periodically; one failure is logged and the loop goes on."""
+    while True:
+        try:
+            await job()
+        except Exception:
+            log.exception("%s: periodic job failed", name)
+        await asyncio.sleep(seconds)
+
+
+async def _prune(store: Store, config: Config) -> int:
+    async with store.transaction() as tx:
+        return await events.prune(tx, retention_days=config.stream.retention_days)

@@ -1,0 +1,46 @@
+"""Attachment bytes on disk under random names; file I/O runs in a worker thread, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    storage_name: str
+    sha256: str
+    size: int
+
+
+class BlobStore:
+    """Writes each blob once under a random name; never trusts a client-supplied filename."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+
+    async def save(self, data: bytes) -> StoredBlob:
+        return await asyncio.to_thread(self._save, data)
+
+    def _save(self, data: bytes) -> StoredBlob:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = secrets.token_hex(16)
+        temporary = self.directory / f".{name}.tmp"
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.directory / name)
+        return StoredBlob(name, hashlib.sha256(data).hexdigest(), len(data))
+
+    def path(self, storage_name: str) -> Path:
+        if not storage_name.isalnum():
+            raise ValueError(f"invalid storage name {storage_name!r}")
+        return self.directory / storage_name
+
+    async def read(self, storage_name: str) -> bytes:
+        return await asyncio.to_thread(self.path(storage_name).read_bytes)

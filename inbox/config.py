@@ -1,0 +1,177 @@
+"""Configuration: one TOML file read with `tomllib` into frozen dataclasses.
+
+Secrets may be written as `"env:NAME"`; `SWITCHBOARD_DATABASE_URL` and `SWITCHBOARD_REDIS_URL` override the
+file. Every error names the dotted key. This module reads files and the environment; it opens nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from inbox.errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secret_key: str = ""  # empty: generated once and kept in <state_directory>/secret_key
+    state_directory: str = "var"
+    base_url: str = "http://127.0.0.1:8000"
+    development: bool = False
+    max_body_bytes: int = 1_048_576
+    secure_cookies: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    url: str = "sqlite+aiosqlite:///var/switchboard.db"
+    pool_size: int = 10
+    echo: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RedisConfig:
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    directory: str = "var/attachments"
+    max_attachment_bytes: int = 20_971_520
+
+
+@dataclass(frozen=True, slots=True)
+class StreamConfig:
+    queue_size: int = 1000
+    retention_days: int = 7
+    auth_timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxConfig:
+    max_attempts: int = 12
+    backoff_base_seconds: float = 2.0
+    backoff_max_seconds: float = 900.0
+    lease_seconds: float = 60.0
+    poll_interval_seconds: float = 1.0
+    concurrency: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    session_max_age_days: int = 14
+    login_max_attempts: int = 5
+    login_window_seconds: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class ApiChannelConfig:
+    webhook_timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    api_channel: ApiChannelConfig = field(default_factory=ApiChannelConfig)
+
+
+def load(path: str | Path | None = None, *, environ: typing.Mapping[str, str] | None = None) -> Config:
+    """Read `path` (or defaults when None) and apply environment overrides."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} not found") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from exc
+    config = from_dict(raw, env)
+    overrides: dict[str, Any] = {}
+    if url := env.get("SWITCHBOARD_DATABASE_URL"):
+        overrides["database"] = dataclasses.replace(config.database, url=url)
+    if url := env.get("SWITCHBOARD_REDIS_URL"):
+        overrides["redis"] = dataclasses.replace(config.redis, url=url)
+    return dataclasses.replace(config, **overrides) if overrides else config
+
+
+def from_dict(raw: typing.Mapping[str, Any], environ: typing.Mapping[str, str] | None = None) -> Config:
+    """Build a `Config` from parsed TOML, naming the dotted key of any problem."""
+    env = os.environ if environ is None else environ
+    return _build(Config, raw, "", env)
+
+
+def resolve_secret(value: str, key: str, environ: typing.Mapping[str, str] | None = None) -> str:
+    """Turn `"env:NAME"` into the variable's value; other strings pass through."""
+    env = os.environ if environ is None else environ
+    if not value.startswith("env:"):
+        return value
+    name = value.removeprefix("env:")
+    if name not in env:
+        raise ConfigError(f"{key}: environment variable {name} is not set")
+    return env[name]
+
+
+def _build(cls: type[T], raw: typing.Mapping[str, Any], prefix: str, env: typing.Mapping[str, str]) -> T:
+    if not isinstance(raw, typing.Mapping):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{prefix}{unknown[0]}: unknown key")
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        key = f"{prefix}{name}"
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(typing.cast(type[Any], hint), value, f"{key}.", env)
+        else:
+            values[name] = _coerce(value, hint, key)
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        hint = next(option for option in options if option is not type(None))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
+        return tuple(value)
+    raise ConfigError(f"{key}: unsupported setting type {hint!r}")  # pragma: no cover

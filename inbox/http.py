@@ -1,0 +1,176 @@
+"""HTTP plumbing shared by every route: the API route table (with its OpenAPI metadata), body and
+query parsing with clear errors, the caller lookup with CSRF, and the one place errors become responses.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from inbox.auth import CSRF_HEADER, Caller
+from inbox.errors import Forbidden, InboxError, Invalid, Throttled, TooLarge, Unauthorized
+
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[Request], Awaitable[Response]]
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def error_body(code: str, detail: str) -> dict[str, Any]:
+    return {"error": {"code": code, "detail": detail}}
+
+
+async def inbox_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, InboxError)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Throttled) else None
+    return JSONResponse(error_body(exc.code, exc.detail), status_code=exc.status, headers=headers)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+    if request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", ""):
+        return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=exc.headers)
+    return Response(detail, status_code=exc.status_code, media_type="text/plain", headers=exc.headers)
+
+
+def json(data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(data, status_code=status)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read the request body, refusing more than `limit` bytes before buffering it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"request body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    """A JSON body validated against `model`; errors name the offending field."""
+    limit = request.app.state.config.server.max_body_bytes
+    raw = await read_body(request, limit)
+    if not raw.strip():
+        raise Invalid("body: a JSON object is required")
+    try:
+        data = jsonlib.loads(raw)
+    except ValueError as exc:
+        raise BadJson(f"body: malformed JSON ({exc})") from exc
+    return validate(model, data, "body")
+
+
+def parse_query(request: Request, model: type[M]) -> M:
+    """Query parameters validated against `model` (unknown parameters are refused)."""
+    return validate(model, dict(request.query_params), "query")
+
+
+def validate(model: type[M], data: Any, where: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = ".".join(str(part) for part in first["loc"])
+        path = f"{where}.{location}" if location else where
+        raise Invalid(f"{path}: {first['msg']}") from exc
+
+
+class BadJson(Invalid):
+    status = 400
+    code = "malformed_json"
+
+
+async def optional_caller(conn: HTTPConnection) -> Caller | None:
+    """The authenticated agent, if any (looked up once per request; a bad bearer token is a 401)."""
+    if "caller" not in conn.scope:
+        conn.scope["caller"] = await conn.app.state.authenticator.caller(conn)
+    found: Caller | None = conn.scope["caller"]
+    return found
+
+
+async def caller(request: Request) -> Caller:
+    """The authenticated agent; 401 when there is none, 403 for a cookie write without CSRF token."""
+    found = await optional_caller(request)
+    if found is None:
+        raise Unauthorized("authentication required: log in or send 'Authorization: Bearer <token>'")
+    if found.via_cookie and request.method in UNSAFE_METHODS:
+        sessions = request.app.state.sessions
+        if not sessions.csrf_ok(found.cookie, request.headers.get(CSRF_HEADER)):
+            raise Forbidden(f"missing or wrong {CSRF_HEADER} header for a cookie-authenticated write")
+    return found
+
+
+async def admin(request: Request) -> Caller:
+    found = await caller(request)
+    if found.agent.role != "admin":
+        raise Forbidden("this action needs the admin role")
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One API route and what the OpenAPI document says about it."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    status: int = 200
+    auth: str = "agent"  # agent | admin | inbox-secret | none
+    responses: dict[int, str] = field(default_factory=dict)
+
+
+class Api:
+    """A route table that keeps the OpenAPI metadata next to each handler."""
+
+    def __init__(self) -> None:
+        self.operations: list[Operation] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        tag: str,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        status: int = 200,
+        auth: str = "agent",
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.operations.append(Operation(method, path, handler, summary, tag, body, query, status, auth))
+            return handler
+
+        return register
+
+    def routes(self) -> list[Route]:
+        by_path: dict[str, dict[str, Handler]] = {}
+        for operation in self.operations:
+            by_path.setdefault(operation.path, {})[operation.method] = operation.handler
+        return [Route(path, _dispatch(handlers), methods=list(handlers)) for path, handlers in by_path.items()]
+
+
+def _dispatch(handlers: dict[str, Handler]) -> Handler:
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return endpoint

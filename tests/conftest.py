@@ -1,0 +1,95 @@
+"""Shared fixtures: a migrated store on SQLite and on a throwaway PostgreSQL, and the service on top."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from inbox.blobs import BlobStore
+from inbox.broker import LocalBroker
+from inbox.events import EventRecord
+from inbox.migrate import upgrade
+from inbox.service import InboxService
+from inbox.store import Store
+from tests.servers.postgres import binaries, postgres_server
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def postgres_base() -> Iterator[str | None]:
+    """A PostgreSQL server for the session, or None (skip) when absent outside CI."""
+    if os.environ.get("SWITCHBOARD_TEST_POSTGRES") == "off" and not IN_CI:
+        yield None
+        return
+    if binaries() is None:
+        if IN_CI:
+            pytest.fail("CI=true but PostgreSQL binaries are missing; run `make test` as root to install them")
+        yield None
+        return
+    with postgres_server() as url:
+        yield url
+
+
+async def _fresh_postgres_database(base: str) -> str:
+    name = "t_" + uuid.uuid4().hex[:12]
+    dsn = base.replace("postgresql+asyncpg://", "postgresql://") + "/postgres"
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return f"{base}/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database URL on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'switchboard.db'}"
+    base = request.getfixturevalue("postgres_base")
+    if base is None:
+        pytest.skip("PostgreSQL binaries not installed (run `make test` as root to install them)")
+    return await _fresh_postgres_database(base)
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[Store]:
+    store = Store(db_url)
+    await upgrade(store)
+    yield store
+    await store.close()
+
+
+class Recorder:
+    """A broker subscriber that keeps every published event, for assertions."""
+
+    def __init__(self) -> None:
+        self.events: list[EventRecord] = []
+        self.ephemeral: list[dict[str, object]] = []
+
+    async def on_event(self, event: EventRecord) -> None:
+        self.events.append(event)
+
+    async def on_ephemeral(self, frame: dict[str, object], inbox_id: int | None) -> None:
+        self.ephemeral.append(frame)
+
+    def types(self) -> list[str]:
+        return [event.type for event in self.events]
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def service(store: Store, tmp_path: Path, recorder: Recorder) -> InboxService:
+    broker = LocalBroker()
+    broker.subscribe(recorder.on_event, recorder.on_ephemeral)
+    return InboxService(store, broker, BlobStore(tmp_path / "blobs"))
