@@ -16,6 +16,7 @@ from inbox.events import EventRecord
 from inbox.migrate import upgrade
 from inbox.service import InboxService
 from inbox.store import Store
+from tests.servers.app import LiveServer, live_server, make_config
 from tests.servers.postgres import binaries, postgres_server
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -93,3 +94,10 @@ def service(store: Store, tmp_path: Path, recorder: Recorder) -> InboxService:
     broker = LocalBroker()
     broker.subscribe(recorder.on_event, recorder.on_ephemeral)
     return InboxService(store, broker, BlobStore(tmp_path / "blobs"))
+
+
+@pytest.fixture
+async def server(db_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
+    """The real app under uvicorn on a free port, on each database backend."""
+    async with live_server(make_config(db_url, tmp_path)) as running:
+        yield running
