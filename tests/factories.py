@@ -55,3 +55,14 @@ def inbound(
         sender=Identity(IdentityKind.EXTERNAL, f"{inbox.id}:{sender}", name="Carol Customer"),
         text=text,
     )
+
+
+async def make_token(store: Store, agent: Agent) -> str:
+    """A bearer token for `agent` (stored hashed, as the API does)."""
+    from inbox.auth import new_api_token
+    from inbox.models import ApiToken
+
+    token, token_hash = new_api_token()
+    async with store.transaction() as tx:
+        tx.add(ApiToken(agent_id=agent.id, token_hash=token_hash))  # type: ignore[arg-type]
+    return token
