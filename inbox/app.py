@@ -16,6 +16,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -33,7 +34,7 @@ from inbox.errors import InboxError
 from inbox.host import CoreHost
 from inbox.http import Api, http_error_handler, inbox_error_handler
 from inbox.hub import Hub
-from inbox.metrics import Metrics, metrics_endpoint
+from inbox.metrics import Metrics, RequestCounter, metrics_endpoint
 from inbox.outbox import OutboxWorker
 from inbox.service import InboxService
 from inbox.store import Store
@@ -76,6 +77,9 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     channels: dict[str, Channel] = {api_channel.name: api_channel}
     outbox = OutboxWorker(store, service, blobs, channels, config.outbox)
     service.on_queued.append(outbox.wake)
+    metrics = Metrics()
+    broker.subscribe(metrics.count_event, metrics.ignore_ephemeral)
+    outbox.on_result = metrics.count_outbox_result
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -107,6 +111,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
+        middleware=[Middleware(RequestCounter, metrics=metrics)],
         lifespan=lifespan,
         exception_handlers={InboxError: inbox_error_handler, HTTPException: http_error_handler},
     )
@@ -123,7 +128,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     state.throttle = LoginThrottle(config.auth.login_max_attempts, config.auth.login_window_seconds)
     state.channels = channels
     state.outbox = outbox
-    state.metrics = Metrics()
+    state.metrics = metrics
     state.api_modules = API_MODULES
     return app
 
