@@ -51,7 +51,7 @@ def check_password(password: str, field: str = "password") -> str:
 def normalise_email(email: str, field: str = "email") -> str:
     email = email.strip().lower()
     if not EMAIL.match(email) or len(email) > 320:
-        raise Invalid(f"{field}: not an email address")
+        raise Invalid(f"{field}: must be an email address")
     return email
 
 
