@@ -21,7 +21,7 @@ from inbox import config as config_module
 from inbox.blobs import BlobStore
 from inbox.broker import LocalBroker
 from inbox.config import Config
-from inbox.directory import ChannelKind, Directory
+from inbox.directory import ChannelKind, Directory, check_password, normalise_email
 from inbox.errors import InboxError, NotFound
 from inbox.migrate import upgrade
 from inbox.models import Agent, key
@@ -79,7 +79,8 @@ def _password(args: argparse.Namespace) -> str:
 
 def cmd_agent_create(args: argparse.Namespace) -> int:
     config = _load(args.config)
-    password = _password(args)
+    password = check_password(_password(args))
+    normalise_email(args.email)
 
     async def run() -> Agent:
         async with _directory(config) as directory:
