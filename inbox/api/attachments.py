@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from inbox import access
+from inbox.api.shapes import AttachmentOut
 from inbox.errors import Invalid, NotFound, TooLarge
 from inbox.http import Api, caller, json
 from inbox.models import Attachment, Message
@@ -68,6 +69,8 @@ async def _limited(stream: AsyncIterator[bytes], limit: int, file_limit: int) ->
     summary="Upload a file (multipart/form-data, field `file`); use its id in a message's attachment_ids",
     tag="attachments",
     status=201,
+    response=AttachmentOut,
+    upload="file",
 )
 async def upload_attachment(request: Request) -> Response:
     who = await caller(request)

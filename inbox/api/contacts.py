@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from inbox import access, queries
 from inbox.api.common import Body, Query
+from inbox.api.shapes import ContactDetail, ContactOut, ContactPage
 from inbox.errors import Invalid, NotFound
 from inbox.http import Api, caller, json, parse_body, parse_query
 from inbox.models import Agent, Contact
@@ -74,7 +75,14 @@ def _service(request: Request) -> InboxService:
     return service
 
 
-@api.route("GET", "/api/v1/contacts", summary="List contacts (keyset pages)", tag="contacts", query=ContactQuery)
+@api.route(
+    "GET",
+    "/api/v1/contacts",
+    summary="List contacts (keyset pages)",
+    tag="contacts",
+    query=ContactQuery,
+    response=ContactPage,
+)
 async def list_contacts(request: Request) -> Response:
     who = await caller(request)
     query = parse_query(request, ContactQuery)
@@ -93,6 +101,7 @@ async def list_contacts(request: Request) -> Response:
     "/api/v1/contacts/{contact_id:int}",
     summary="Get a contact with its identities and conversations on every channel you may see",
     tag="contacts",
+    response=ContactDetail,
 )
 async def get_contact(request: Request) -> Response:
     who = await caller(request)
@@ -107,6 +116,7 @@ async def get_contact(request: Request) -> Response:
     summary="Change name, email, phone or attributes",
     tag="contacts",
     body=ContactPatch,
+    response=ContactOut,
 )
 async def patch_contact(request: Request) -> Response:
     who = await caller(request)
@@ -122,6 +132,7 @@ async def patch_contact(request: Request) -> Response:
     summary="Merge this contact into `into_id` (identities and conversations move)",
     tag="contacts",
     body=ContactMerge,
+    response=ContactOut,
 )
 async def merge_contact(request: Request) -> Response:
     who = await caller(request)

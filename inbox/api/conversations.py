@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from inbox import access, queries
 from inbox.api.common import Body, Query
+from inbox.api.shapes import ConversationOut, ConversationPage, MessageOut, MessagePage
 from inbox.errors import NotFound
 from inbox.http import Api, caller, json, parse_body, parse_query
 from inbox.models import Message, Status
@@ -109,6 +110,7 @@ def _service(request: Request) -> InboxService:
     summary="List conversations (keyset pages)",
     tag="conversations",
     query=ConversationQuery,
+    response=ConversationPage,
 )
 async def list_conversations(request: Request) -> Response:
     who = await caller(request)
@@ -133,7 +135,13 @@ async def list_conversations(request: Request) -> Response:
     return json({"items": items, "next_cursor": next_cursor})
 
 
-@api.route("GET", "/api/v1/conversations/{conversation_id:int}", summary="Get a conversation", tag="conversations")
+@api.route(
+    "GET",
+    "/api/v1/conversations/{conversation_id:int}",
+    summary="Get a conversation",
+    tag="conversations",
+    response=ConversationOut,
+)
 async def get_conversation(request: Request) -> Response:
     who = await caller(request)
     store = request.app.state.store
@@ -148,6 +156,7 @@ async def get_conversation(request: Request) -> Response:
     summary="Change status, assignee, team, priority, snooze or labels",
     tag="conversations",
     body=ConversationPatch,
+    response=ConversationOut,
 )
 async def patch_conversation(request: Request) -> Response:
     who = await caller(request)
@@ -178,6 +187,7 @@ async def read_conversation(request: Request) -> Response:
     summary="Messages, newest page first, each page in chronological order",
     tag="messages",
     query=MessageQuery,
+    response=MessagePage,
 )
 async def list_messages(request: Request) -> Response:
     who = await caller(request)
@@ -197,6 +207,7 @@ async def list_messages(request: Request) -> Response:
     tag="messages",
     body=NewMessage,
     status=201,
+    response=MessageOut,
 )
 async def post_message(request: Request) -> Response:
     who = await caller(request)
@@ -216,6 +227,7 @@ async def post_message(request: Request) -> Response:
     "/api/v1/messages/{message_id:int}/retry",
     summary="Queue a failed outgoing message again (409 if it is not failed)",
     tag="messages",
+    response=MessageOut,
 )
 async def retry_message(request: Request) -> Response:
     who = await caller(request)
