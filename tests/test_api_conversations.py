@@ -16,10 +16,10 @@ from sqlalchemy import event
 
 from inbox.api import shapes
 from inbox.clock import iso, utcnow
-from inbox.models import Agent, Team
+from inbox.models import Agent, Conversation, Team
 from inbox.service import ConversationChanges
 from tests.api_world import World, build_world, small_server
-from tests.factories import make_label
+from tests.factories import make_agent, make_label, make_token
 from tests.servers.app import LiveServer
 
 
@@ -279,3 +279,36 @@ async def test_retry_requeues_a_failed_reply_and_refuses_anything_else(world: Wo
         assert (await http.post("/api/v1/messages/999999/retry")).status_code == 404
     async with world.client("bob") as http:
         assert (await http.post(f"/api/v1/messages/{reply['id']}/retry")).status_code == 404
+
+
+async def test_pages_split_ties_on_last_activity_by_id(world: World) -> None:
+    delivered = [await world.deliver("support", f"t{n}", sender=f"t{n}") for n in range(12)]
+    same = utcnow().replace(microsecond=123456)
+    async with world.store.transaction() as tx:  # test setup: force identical activity times
+        for item in delivered:
+            row = await tx.get(Conversation, item.conversation_id)
+            assert row is not None
+            row.last_activity_at = same
+    async with world.client("ann") as http, world.client("bob") as bob:
+        seen: list[int] = []
+        params: dict[str, Any] = {"limit": 5}
+        while True:
+            page = (await http.get("/api/v1/conversations", params=params)).json()
+            seen += ids(page)
+            if page["next_cursor"] is None:
+                break
+            params["cursor"] = page["next_cursor"]
+        assert seen == sorted((item.conversation_id for item in delivered), reverse=True)
+        # Bob's cursor from Ann's list still only shows Bob's inboxes.
+        assert ids((await bob.get("/api/v1/conversations", params=params)).json()) == []
+
+
+async def test_an_agent_in_no_inbox_sees_nothing(world: World) -> None:
+    delivered = await world.deliver("support", "1")
+    loner = await make_agent(world.store, email="lone@example.test", name="Lone")
+    world.tokens["lone"] = await make_token(world.store, loner)
+    async with world.client("lone") as http:
+        assert (await http.get("/api/v1/conversations")).json() == {"items": [], "next_cursor": None}
+        assert (await http.get(f"/api/v1/conversations/{delivered.conversation_id}")).status_code == 404
+        assert (await http.get("/api/v1/contacts")).json() == {"items": [], "next_cursor": None}
+        assert (await http.get(f"/api/v1/contacts/{delivered.contact_id}")).status_code == 404
