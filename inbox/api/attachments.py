@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from inbox import access
+from inbox.api.common import path_id
 from inbox.api.shapes import AttachmentOut
 from inbox.errors import Invalid, NotFound, TooLarge
 from inbox.http import Api, caller, json
@@ -113,7 +114,7 @@ async def upload_attachment(request: Request) -> Response:
 @api.route("GET", "/api/v1/attachments/{attachment_id:int}", summary="Download an attachment", tag="attachments")
 async def download_attachment(request: Request) -> Response:
     who = await caller(request)
-    attachment_id: int = request.path_params["attachment_id"]
+    attachment_id = path_id(request, "attachment_id", "attachment")
     state = request.app.state
     async with state.store.session() as session:
         row = await session.get(Attachment, attachment_id)

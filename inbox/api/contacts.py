@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from inbox import access, queries
-from inbox.api.common import Body, Query
+from inbox.api.common import Body, Id, Query, path_id
 from inbox.api.shapes import ContactDetail, ContactOut, ContactPage
 from inbox.errors import Invalid, NotFound
 from inbox.http import Api, caller, json, parse_body, parse_query
@@ -57,7 +57,7 @@ class ContactPatch(Body):
 
 
 class ContactMerge(Body):
-    into_id: int = Field(ge=1, description="the contact that remains; this one folds into it")
+    into_id: Id = Field(description="the contact that remains; this one folds into it")
 
 
 async def _visible(request: Request, agent: Agent, contact_id: int) -> tuple[Contact, frozenset[int] | None]:
@@ -105,7 +105,7 @@ async def list_contacts(request: Request) -> Response:
 )
 async def get_contact(request: Request) -> Response:
     who = await caller(request)
-    contact, visible = await _visible(request, who.agent, request.path_params["contact_id"])
+    contact, visible = await _visible(request, who.agent, path_id(request, "contact_id", "contact"))
     async with request.app.state.store.session() as session:
         return json(await queries.contact_detail(session, contact, visible))
 
@@ -121,7 +121,7 @@ async def get_contact(request: Request) -> Response:
 async def patch_contact(request: Request) -> Response:
     who = await caller(request)
     patch = await parse_body(request, ContactPatch)
-    contact, _ = await _visible(request, who.agent, request.path_params["contact_id"])
+    contact, _ = await _visible(request, who.agent, path_id(request, "contact_id", "contact"))
     assert contact.id is not None
     return json(await _service(request).update_contact(contact.id, patch.fields()))
 
@@ -137,7 +137,7 @@ async def patch_contact(request: Request) -> Response:
 async def merge_contact(request: Request) -> Response:
     who = await caller(request)
     merge = await parse_body(request, ContactMerge)
-    source, _ = await _visible(request, who.agent, request.path_params["contact_id"])
+    source, _ = await _visible(request, who.agent, path_id(request, "contact_id", "contact"))
     try:
         target, _ = await _visible(request, who.agent, merge.into_id)
     except NotFound as exc:
