@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from inbox.api import shapes
-from tests.api_world import World, build_world, row_counts, small_server
+from tests.api_world import World, build_world, row_counts, small_server, statements
 from tests.servers.app import LiveServer
 
 
@@ -53,6 +53,13 @@ async def test_list_pages_search_and_visibility(world: World) -> None:
     async with world.client("admin") as http:
         everyone = ids((await http.get("/api/v1/contacts?limit=100")).json())
         assert sales.contact_id in everyone and len(everyone) == 8
+    async with world.client("ann") as http:
+        with statements(world) as small:
+            assert len((await http.get("/api/v1/contacts?limit=2&q=carol")).json()["items"]) == 2
+        with statements(world) as large:
+            assert len((await http.get("/api/v1/contacts?limit=50&q=carol")).json()["items"]) == 7
+        selects = [s for s in large if s.lstrip().upper().startswith("SELECT")]
+        assert len(small) == len(large) and len(selects) == 4, large  # token, memberships, page, identities
 
 
 async def test_get_lists_conversations_on_every_visible_channel(world: World) -> None:

@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from inbox.api import shapes
 from inbox.clock import iso, utcnow
 from inbox.models import Agent, Conversation, Team
 from inbox.service import ConversationChanges
-from tests.api_world import World, build_world, small_server
+from tests.api_world import World, build_world, small_server, statements
 from tests.factories import make_agent, make_label, make_token
 from tests.servers.app import LiveServer
 
@@ -32,30 +30,6 @@ async def server(db_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
 @pytest.fixture
 async def world(server: LiveServer) -> World:
     return await build_world(server)
-
-
-@contextmanager
-def statements(world: World) -> Iterator[list[str]]:
-    """Every SQL statement HTTP requests send while the block runs (read and write engines).
-
-    The app's background loops (outbox, snooze) share the engines; only statements issued from a uvicorn
-    request task count.
-    """
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        task = asyncio.current_task()
-        if task is not None and "run_asgi" in task.get_coro().__qualname__:  # type: ignore[union-attr]
-            seen.append(statement)
-
-    engines = {world.store.engine.sync_engine, world.store.write_engine.sync_engine}
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", record)
 
 
 def ids(page: dict[str, Any]) -> list[int]:
@@ -246,6 +220,11 @@ async def test_messages_list_pages_and_post_is_idempotent(world: World) -> None:
         assert [item["body"] for item in oldest["items"]] == ["first"] and oldest["next_before"] is None
         ids_in_order = [item["id"] for item in oldest["items"] + older["items"] + newest["items"]]
         assert ids_in_order == sorted(ids_in_order)
+        with statements(world) as small:
+            assert len((await http.get(url, params={"limit": 1})).json()["items"]) == 1
+        with statements(world) as large:
+            assert len((await http.get(url, params={"limit": 100})).json()["items"]) == 7
+        assert len(small) == len(large), large
     async with world.client("bob") as http:
         assert (await http.get(url)).status_code == 404
         refused = await http.post(url, json={"body": "hi", "client_id": "c-2"})
