@@ -1,0 +1,475 @@
+"""The webchat channel's I/O: the widget websocket, the upload and file routes, the loader and the frame,
+and the fan-out of agent replies and typing to every open tab of a visitor.
+
+Policy lives in `protocol`, `settings` and `frame`; this module only moves bytes. Connections are held in
+this process: an agent reply is pushed to the sockets open here, and a visitor with no open socket reads it
+from history in the next `welcome`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from channels.base import (
+    Host,
+    Inbound,
+    InboundAttachment,
+    InboxInfo,
+    Outbound,
+    Receipt,
+    ThreadMessage,
+)
+from channels.webchat import protocol
+from channels.webchat.files import FileRefused, check_upload
+from channels.webchat.frame import frame_config, frame_headers, loader_script, render_frame
+from channels.webchat.protocol import FrameError, Visitor
+from channels.webchat.settings import WebchatSettings, WidgetSettings
+
+log = logging.getLogger(__name__)
+
+CLOSE_BAD_REQUEST = 4400
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_LARGE = 1009
+SEND_TIMEOUT = 5.0
+
+
+class Refused(Exception):
+    """The socket is refused before `welcome`: an error frame, then a close with `close_code`."""
+
+    def __init__(self, close_code: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.close_code = close_code
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(eq=False)
+class Connection:
+    """One open widget socket."""
+
+    ws: WebSocket
+    inbox: InboxInfo
+    visitor: Visitor
+    ip: str
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def send(self, frame: Mapping[str, Any]) -> bool:
+        """Send one frame; a socket that cannot take it within a few seconds is closed."""
+        try:
+            async with self.lock:
+                await asyncio.wait_for(self.ws.send_text(json.dumps(frame, separators=(",", ":"))), SEND_TIMEOUT)
+            return True
+        except Exception:
+            with contextlib.suppress(Exception):
+                await self.ws.close()
+            return False
+
+
+@dataclass(eq=False)
+class Thread:
+    """Every open socket of one visitor thread (the tabs of one visitor), and its conversation once known."""
+
+    connections: set[Connection] = field(default_factory=set)
+    conversation_id: int | None = None
+
+
+class WebchatChannel:
+    """The live chat widget: websocket in and out, uploads over HTTP."""
+
+    name: ClassVar[str] = "webchat"
+
+    def __init__(self, host: Host, settings: WebchatSettings, *, clock: Any = time.monotonic) -> None:
+        self.host = host
+        self.settings = settings
+        self.assets = Path(settings.assets)
+        self._threads: dict[tuple[int, str], Thread] = {}
+        self._by_conversation: dict[int, tuple[int, str]] = {}
+        self._visitor_limit = protocol.RateLimiter(settings.visitor_messages_per_minute, 60.0, clock)
+        self._ip_limit = protocol.RateLimiter(settings.ip_messages_per_minute, 60.0, clock)
+        self.routes: Sequence[BaseRoute] = [
+            Route("/widget.js", self.loader, methods=["GET"]),
+            Route("/widget/frame", self.frame, methods=["GET"]),
+            WebSocketRoute("/widget/ws", self.socket),
+            Route("/widget/upload", self.upload, methods=["POST"]),
+            Route("/widget/files/{token}", self.file, methods=["GET"]),
+        ]
+
+    # ── the core's side ─────────────────────────────────────────────────────────────────────
+    async def run(self, inbox: InboxInfo) -> None:
+        """Push channel: visitors connect to us."""
+        return None
+
+    async def send(self, message: Outbound) -> Receipt:
+        """Push an agent reply to every open tab of the visitor; with none open it waits in history."""
+        thread = self._threads.get((message.inbox.id, message.thread_key))
+        if thread is not None:
+            stored = ThreadMessage(
+                id=message.message_id,
+                conversation_id=message.conversation_id,
+                kind="outgoing",
+                text=message.text,
+                sender_name=message.agent_name,
+                external_id=None,
+                created_at=datetime.now(UTC),
+                attachments=message.attachments,
+            )
+            self._remember(message.inbox.id, message.thread_key, message.conversation_id)
+            await self._broadcast(thread, {"type": "message", "message": self._view(message.inbox.id, stored, "")})
+        return Receipt()
+
+    async def on_signal(self, frame: Mapping[str, Any], inbox_id: int | None) -> None:
+        """Ephemeral frames from agents (typing, seen) for conversations whose visitor is connected here."""
+        if frame.get("agent_id") is None or frame.get("private"):
+            return  # customer frames echoed back, and typing in a private note
+        where = self._by_conversation.get(frame.get("conversation_id") or 0)
+        thread = self._threads.get(where) if where else None
+        if thread is None:
+            return
+        if frame.get("type") == "typing":
+            name = frame.get("agent_name") if isinstance(frame.get("agent_name"), str) else ""
+            await self._broadcast(thread, {"type": "typing", "active": frame.get("active") is not False, "name": name})
+        elif frame.get("type") == "seen":
+            message_id = frame.get("message_id")
+            await self._broadcast(
+                thread, {"type": "seen", "message_id": message_id if isinstance(message_id, int) else None}
+            )
+
+    # ── the widget socket ───────────────────────────────────────────────────────────────────
+    async def socket(self, ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            connection, hello, token = await self._open(ws)
+        except Refused as refused:
+            await _refuse(ws, refused)
+            return
+        except WebSocketDisconnect:
+            return
+        thread = self._threads.setdefault((connection.inbox.id, connection.visitor.thread_key), Thread())
+        thread.connections.add(connection)
+        try:
+            await self._welcome(connection, thread, hello, token)
+            await self._serve(connection, thread)
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        except Refused as refused:
+            await _refuse(ws, refused)
+        finally:
+            thread.connections.discard(connection)
+            if not thread.connections:
+                key = (connection.inbox.id, connection.visitor.thread_key)
+                self._threads.pop(key, None)
+                if thread.conversation_id is not None:
+                    self._by_conversation.pop(thread.conversation_id, None)
+
+    async def _open(self, ws: WebSocket) -> tuple[Connection, protocol.Hello, str]:
+        inbox = await self._inbox(ws.query_params.get("key"))
+        if inbox is None:
+            raise Refused(CLOSE_NOT_FOUND, "unknown_key", "key: no chat widget has this key")
+        widget = WidgetSettings.of(inbox.settings)
+        origin = ws.headers.get("origin")
+        if not protocol.origin_allowed(origin, widget.allowed_origins, _own_origin(ws)):
+            raise Refused(CLOSE_FORBIDDEN, "origin_refused", f"Origin {origin!r} may not use this chat widget")
+        try:
+            raw = await asyncio.wait_for(self._receive(ws), self.settings.hello_timeout_seconds)
+        except TimeoutError as exc:
+            raise Refused(CLOSE_BAD_REQUEST, "hello_required", 'send {"type":"hello",…} first') from exc
+        try:
+            hello = protocol.parse_frame(raw, max_chars=self.settings.max_message_chars)
+        except FrameError as exc:
+            raise Refused(CLOSE_BAD_REQUEST, exc.code, exc.detail) from exc
+        if not isinstance(hello, protocol.Hello):
+            raise Refused(CLOSE_BAD_REQUEST, "hello_required", 'the first frame must be {"type":"hello",…}')
+        key = self.settings.token_key
+        if hello.visitor_token is None:
+            visitor_id = protocol.new_visitor_id()
+        else:
+            found = protocol.visitor_of(key, inbox.id, hello.visitor_token)
+            if found is None:
+                raise Refused(CLOSE_UNAUTHORIZED, "invalid_token", "visitor_token: not a token this server issued")
+            visitor_id = found
+        claimed = hello.identity
+        if widget.require_identity_verification and claimed is not None:
+            if claimed.hash is None:
+                raise Refused(CLOSE_FORBIDDEN, "identity_unverified", "identity.hash: required by this inbox")
+            if not protocol.identity_ok(inbox.secret, claimed.id, claimed.hash):
+                raise Refused(CLOSE_FORBIDDEN, "identity_unverified", "identity.hash: does not match identity.id")
+        visitor = protocol.visitor_for(inbox.id, visitor_id, claimed, inbox.secret)
+        client = ws.client
+        connection = Connection(ws, inbox, visitor, client.host if client else "")
+        return connection, hello, protocol.visitor_token(key, inbox.id, visitor_id)
+
+    async def _welcome(self, connection: Connection, thread: Thread, frame: protocol.Hello, token: str) -> None:
+        inbox, visitor = connection.inbox, connection.visitor
+        history = await self.host.thread(
+            inbox.id, visitor.thread_key, after=frame.after, limit=self.settings.history_limit
+        )
+        if history:
+            self._remember(inbox.id, visitor.thread_key, history[-1].conversation_id)
+        messages = [self._view(inbox.id, item, visitor.sender.value) for item in history]
+        await connection.send(
+            {
+                "type": "welcome",
+                "visitor_token": token,
+                "verified": visitor.verified,
+                "conversation_id": thread.conversation_id,
+                "messages": messages,
+                "seen_up_to": protocol.seen_up_to(messages),
+                "agents_online": await self.host.agents_online(inbox.id),
+                "upload_token": self._upload_ticket(connection),
+            }
+        )
+
+    async def _serve(self, connection: Connection, thread: Thread) -> None:
+        while True:
+            raw = await self._receive(connection.ws)
+            if len(raw.encode()) > self.settings.max_frame_bytes:
+                raise Refused(CLOSE_TOO_LARGE, "too_large", f"frame: larger than {self.settings.max_frame_bytes} bytes")
+            try:
+                frame = protocol.parse_frame(raw, max_chars=self.settings.max_message_chars)
+            except FrameError as exc:
+                await connection.send(_error(exc.code, exc.detail, client_id=_client_id_in(raw)))
+                continue
+            try:
+                await self._handle(connection, thread, frame)
+            except FrameError as exc:
+                await connection.send(_error(exc.code, exc.detail))
+            except Exception:
+                log.exception("webchat: frame from %s failed", connection.visitor.thread_key)
+                await connection.send(_error("unavailable", "the message could not be stored; it will be retried"))
+
+    async def _handle(self, connection: Connection, thread: Thread, frame: protocol.Frame) -> None:
+        inbox, visitor = connection.inbox, connection.visitor
+        if isinstance(frame, protocol.Send):
+            retry = self._throttle(visitor.thread_key, connection.ip)
+            if retry is not None:
+                await connection.send(
+                    {
+                        **_error("rate_limited", "too many messages; wait a moment"),
+                        "client_id": frame.client_id,
+                        "retry_after": round(retry, 1),
+                    }
+                )
+                return
+            view = await self._deliver(inbox, visitor, frame.client_id, frame.body, ())
+            await connection.send({"type": "ack", "client_id": frame.client_id, "message": view})
+            await self._broadcast(thread, {"type": "message", "message": view}, skip=connection)
+        elif isinstance(frame, protocol.Typing):
+            await self.host.signal(
+                inbox.id, visitor.thread_key, {"type": "typing", "sender": "contact", "active": frame.active}
+            )
+        elif isinstance(frame, protocol.Seen):
+            await self.host.signal(
+                inbox.id, visitor.thread_key, {"type": "seen", "sender": "contact", "message_id": frame.message_id}
+            )
+        elif isinstance(frame, protocol.ContactInfo):
+            sender = replace(
+                visitor.sender, name=frame.name or visitor.sender.name, email=frame.email or visitor.sender.email
+            )
+            for other in thread.connections:
+                other.visitor = replace(other.visitor, sender=sender)
+            await self.host.update_contact(sender)
+            await connection.send({"type": "contact", "name": sender.name, "email": sender.email})
+        elif isinstance(frame, protocol.Ping):
+            await connection.send({"type": "pong"})
+        else:
+            raise FrameError("unexpected", "hello: already said")
+
+    async def _deliver(
+        self, inbox: InboxInfo, visitor: Visitor, client_id: str, body: str, files: Sequence[InboundAttachment]
+    ) -> dict[str, Any]:
+        delivered = await self.host.deliver(
+            Inbound(
+                inbox_id=inbox.id,
+                external_id=protocol.external_id(visitor.sender.value, client_id),
+                thread_key=visitor.thread_key,
+                sender=visitor.sender,
+                text=body,
+                attachments=files,
+                metadata={"webchat": {"verified": visitor.verified}},
+            )
+        )
+        self._remember(inbox.id, visitor.thread_key, delivered.conversation_id)
+        found = await self.host.thread(inbox.id, visitor.thread_key, after=delivered.message_id - 1, limit=1)
+        if not found or found[0].id != delivered.message_id:
+            raise FrameError("conflict", f"client_id {client_id}: already used for another message")
+        return self._view(inbox.id, found[0], visitor.sender.value)
+
+    # ── HTTP: loader, frame, uploads, files ─────────────────────────────────────────────────
+    async def loader(self, request: Request) -> Response:
+        return Response(
+            await asyncio.to_thread(loader_script, self.assets),
+            media_type="text/javascript",
+            headers={"cache-control": "public, max-age=300", "x-content-type-options": "nosniff"},
+        )
+
+    async def frame(self, request: Request) -> Response:
+        inbox = await self._inbox(request.query_params.get("key"))
+        if inbox is None:
+            return Response("No chat widget has this key.", status_code=404, media_type="text/plain")
+        config = frame_config(inbox, self.settings, request.query_params.get("locale", ""))
+        headers = frame_headers(WidgetSettings.of(inbox.settings), _own_origin(request))
+        return HTMLResponse(await asyncio.to_thread(render_frame, self.assets, config), headers=headers)
+
+    async def upload(self, request: Request) -> Response:
+        """`POST /widget/upload?key=` with the welcome's upload token: one file (and optional text) as a message."""
+        inbox = await self._inbox(request.query_params.get("key"))
+        if inbox is None:
+            return _http_error(404, "unknown_key", "key: no chat widget has this key")
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        ticket = (
+            protocol.unsign(self.settings.token_key, token.strip(), "upload") if scheme.lower() == "bearer" else None
+        )
+        if ticket is None or ticket.get("i") != inbox.id or float(ticket.get("e", 0)) < time.time():
+            return _http_error(401, "invalid_token", "Authorization: expected 'Bearer <upload_token from welcome>'")
+        limit = self.settings.max_attachment_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit + 65_536:
+            return _http_error(413, "too_large", f"file: larger than {limit} bytes")
+        try:
+            parsed = await self._read_upload(request)
+        except FileRefused as exc:
+            return _http_error(exc.status, exc.code, exc.detail)
+        attachment, client_id, body = parsed
+        visitor = protocol.visitor_of_ticket(ticket)
+        retry = self._throttle(visitor.thread_key, request.client.host if request.client else "")
+        if retry is not None:
+            return _http_error(429, "rate_limited", "too many messages; wait a moment", retry_after=round(retry, 1))
+        thread = self._threads.get((inbox.id, visitor.thread_key))
+        view = await self._deliver(inbox, visitor, client_id, body, [attachment])
+        if thread is not None:
+            await self._broadcast(thread, {"type": "message", "message": view})
+        return JSONResponse({"type": "ack", "client_id": client_id, "message": view}, status_code=201)
+
+    async def _read_upload(self, request: Request) -> tuple[InboundAttachment, str, str]:
+        limit = self.settings.max_attachment_bytes
+        try:
+            async with request.form(max_files=1, max_fields=4) as form:
+                upload, client_id, body = form.get("file"), form.get("client_id"), form.get("body") or ""
+                if not isinstance(upload, UploadFile):
+                    raise FileRefused(422, "invalid", "file: required")
+                if not isinstance(client_id, str) or not 0 < len(client_id) <= protocol.MAX_CLIENT_ID:
+                    raise FileRefused(422, "invalid", "client_id: expected a string of 1 to 64 characters")
+                if not isinstance(body, str) or len(body) > self.settings.max_message_chars:
+                    raise FileRefused(
+                        422, "too_long", f"body: longer than {self.settings.max_message_chars} characters"
+                    )
+                data = await upload.read(limit + 1)
+                filename, content_type = upload.filename or "", upload.content_type or ""
+        except FileRefused:
+            raise
+        except Exception as exc:
+            raise FileRefused(400, "invalid", f"body: expected multipart/form-data ({exc})") from exc
+        return check_upload(filename, content_type, data, self.settings), client_id, body
+
+    async def file(self, request: Request) -> Response:
+        found = protocol.unsign(self.settings.token_key, request.path_params["token"], "file")
+        item = None
+        if found is not None:
+            item = await self.host.attachment(int(found["i"]), int(found["m"]), int(found["n"]))
+        if item is None or not await asyncio.to_thread(os.path.exists, item.path):
+            return _http_error(404, "not_found", "file not found")
+        return FileResponse(
+            item.path,
+            media_type=item.content_type,
+            filename=item.filename,
+            content_disposition_type="attachment",
+            headers={
+                "x-content-type-options": "nosniff",
+                "content-security-policy": "default-src 'none'; sandbox",
+                "cache-control": "private, max-age=86400",
+            },
+        )
+
+    # ── plumbing ────────────────────────────────────────────────────────────────────────────
+    async def _inbox(self, public_key: str | None) -> InboxInfo | None:
+        if not public_key:
+            return None
+        for inbox in await self.host.inboxes(self.name):
+            if inbox.public_key == public_key:
+                return inbox
+        return None
+
+    async def _receive(self, ws: WebSocket) -> str:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        if message.get("text") is not None:
+            return str(message["text"])
+        return bytes(message.get("bytes") or b"").decode("utf-8", errors="replace")
+
+    def _throttle(self, thread_key: str, ip: str) -> float | None:
+        return self._visitor_limit.take(thread_key) or self._ip_limit.take(ip)
+
+    def _remember(self, inbox_id: int, thread_key: str, conversation_id: int) -> None:
+        thread = self._threads.get((inbox_id, thread_key))
+        if thread is not None:
+            thread.conversation_id = conversation_id
+            self._by_conversation[conversation_id] = (inbox_id, thread_key)
+
+    def _view(self, inbox_id: int, message: ThreadMessage, sender_value: str) -> dict[str, Any]:
+        key = self.settings.token_key
+
+        def url(message_id: int, index: int) -> str:
+            return "/widget/files/" + protocol.sign(key, {"k": "file", "i": inbox_id, "m": message_id, "n": index})
+
+        return protocol.message_view(message, sender_value, url)
+
+    def _upload_ticket(self, connection: Connection) -> str:
+        expires = time.time() + self.settings.upload_ticket_seconds
+        return protocol.upload_ticket(self.settings.token_key, connection.inbox.id, connection.visitor, expires)
+
+    async def _broadcast(self, thread: Thread, frame: Mapping[str, Any], skip: Connection | None = None) -> None:
+        targets = [connection for connection in list(thread.connections) if connection is not skip]
+        await asyncio.gather(*(connection.send(frame) for connection in targets))
+
+
+def _own_origin(conn: Request | WebSocket) -> str:
+    scheme = "https" if conn.url.scheme in ("https", "wss") else "http"
+    return f"{scheme}://{conn.headers.get('host', '')}"
+
+
+def _error(code: str, detail: str, *, client_id: str | None = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
+    if client_id is not None:
+        frame["client_id"] = client_id
+    return frame
+
+
+def _client_id_in(raw: str) -> str | None:
+    with contextlib.suppress(ValueError, AttributeError):
+        value = json.loads(raw).get("client_id")
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _http_error(status: int, code: str, detail: str, *, retry_after: float | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": {"code": code, "detail": detail}}
+    headers = None
+    if retry_after is not None:
+        body["error"]["retry_after"] = retry_after
+        headers = {"retry-after": str(max(1, round(retry_after)))}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _refuse(ws: WebSocket, refused: Refused) -> None:
+    with contextlib.suppress(Exception):
+        await ws.send_text(json.dumps(_error(refused.code, refused.detail), separators=(",", ":")))
+        await ws.close(code=refused.close_code, reason=refused.code)
