@@ -37,7 +37,7 @@
     "z-index:2147483000;border-radius:12px;overflow:hidden;box-shadow:0 8px 30px rgba(0,0,0,.25);background:#fff}" +
     ".sb-left .sb-window{right:auto;left:20px}" +
     ".sb-window iframe{border:0;width:100%;height:100%;display:block}" +
-    "@media (max-width:480px){.sb-window{inset:0;width:100%;height:100%;border-radius:0}" +
+    "@media (max-width:480px){.sb-root .sb-window{inset:0;width:100%;height:100%;border-radius:0}" +
     ".sb-open .sb-launcher{display:none}}" +
     "</style>" +
     "<div class='sb-root'>" +

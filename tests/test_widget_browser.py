@@ -1,0 +1,150 @@
+"""The widget in a real browser (Chromium via Playwright) on a page from another origin, against the real
+server: pre-chat form, live messages both ways, typing, offline queue, reload, text-only rendering."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import select
+
+from inbox.models import Contact, Message
+from tests.browser import artifact, browser, host_site, shop_page
+from tests.servers.app import LiveServer
+from tests.webchat_client import admin_with_token, agent_stream, webchat_inbox
+
+__all__ = ["browser"]  # the fixture, imported for pytest
+
+PAYLOAD = '<img src=x onerror="window.pwned=1">'
+
+
+def incoming(frame: dict[str, Any]) -> bool:
+    return frame.get("type") == "message.created" and frame["data"]["kind"] == "incoming"
+
+
+async def messages_with_body(server: LiveServer, body: str) -> int:
+    async with server.state.store.session() as session:
+        return len(list((await session.execute(select(Message).where(Message.body == body))).scalars()))
+
+
+async def test_customer_and_agent_chat_live_through_the_widget(server: LiveServer, browser: Any) -> None:
+    inbox = await webchat_inbox(server, prechat="required", color="#0f766e", reply_time="minutes")
+    agent, token = await admin_with_token(server.state.store)
+    with host_site(shop_page(server.url, inbox.public_key)) as site:
+        assert not site.startswith(server.url)  # another origin than the server
+        context = await browser.new_context(locale="en-US", viewport={"width": 1100, "height": 800})
+        page = await context.new_page()
+        async with agent_stream(server, token) as stream:
+            await page.goto(site)
+            launcher = page.locator("button.sb-launcher")
+            await launcher.wait_for(state="visible")
+            assert await launcher.get_attribute("aria-label") == "Open chat"
+            await launcher.click()
+            chat = page.frame_locator("iframe[title=Chat]")
+            # The pre-chat form (required mode) comes first.
+            await chat.locator("#prechat-name").fill("Carol <b>Customer</b>")
+            await chat.locator("#prechat-email").fill("carol@example.test")
+            await chat.locator("#prechat-start").click()
+            text = chat.locator("#text")
+            await text.fill("Hello, is the blue widget in stock?")
+            await text.press("Enter")
+            created = await stream.expect(incoming)
+            assert created["data"]["body"] == "Hello, is the blue widget in stock?"
+            conversation_id = created["data"]["conversation_id"]
+            await chat.locator(".sb-visitor .sb-meta", has_text="Sent").wait_for()
+
+            # Typing shows on both sides.
+            await text.press_sequentially("one more thing")
+            typing = await stream.expect(lambda f: f.get("type") == "typing" and f.get("sender") == "contact")
+            assert typing["conversation_id"] == conversation_id and typing["active"] is True
+            await stream.send({"type": "typing", "conversation_id": conversation_id, "active": True})
+            await chat.locator("#typing", has_text="Ann Agent is typing…").wait_for()
+            await page.screenshot(path=artifact("widget-typing.png"))
+
+            # The agent's reply appears in the widget; the customer's earlier message now reads "Seen".
+            await server.state.service.reply(conversation_id, by=agent, body="Yes! We have 12.", client_id="r-1")
+            await chat.locator(".sb-agent .sb-bubble", has_text="Yes! We have 12.").wait_for()
+            assert await chat.locator("#typing").is_hidden()
+            await text.fill("")
+
+            # Offline: two messages wait in the queue; back online, each reaches the agent exactly once.
+            await context.set_offline(True)
+            await chat.locator("#notice", has_text="You're offline").wait_for()
+            for body in ("first while offline", PAYLOAD):
+                await text.fill(body)
+                await text.press("Enter")
+            await chat.locator(".sb-pending .sb-meta", has_text="Will be sent when you're back online").first.wait_for()
+            assert await chat.locator(".sb-pending").count() == 2
+            await page.screenshot(path=artifact("widget-offline.png"))
+            await context.set_offline(False)
+            bodies: list[str] = []
+            while len(bodies) < 2:
+                frame = await stream.expect(incoming)
+                bodies.append(frame["data"]["body"])
+            assert bodies == ["first while offline", PAYLOAD]
+            await chat.locator(".sb-pending").first.wait_for(state="detached")
+            await stream.nothing(incoming, within=0.5)
+            assert await messages_with_body(server, "first while offline") == 1
+            assert await messages_with_body(server, PAYLOAD) == 1
+
+            # Untrusted text renders as text, in the widget too.
+            payload_bubble = chat.locator(".sb-visitor .sb-bubble", has_text=PAYLOAD)
+            await payload_bubble.wait_for()
+            assert await payload_bubble.locator("img").count() == 0
+            assert await page.frames[1].evaluate("window.pwned === undefined")
+            await page.screenshot(path=artifact("widget-chat.png"))
+
+            # A reload keeps the thread (visitor token and history come back from the server).
+            await page.reload()
+            await page.locator("button.sb-launcher").click()
+            chat = page.frame_locator("iframe[title=Chat]")
+            await chat.locator(".sb-agent .sb-bubble", has_text="Yes! We have 12.").wait_for()
+            bubbles = await chat.locator(".sb-msg:not(.sb-greeting) .sb-bubble").all_inner_texts()
+            assert bubbles == [
+                "Hello, is the blue widget in stock?",
+                "Yes! We have 12.",
+                "first while offline",
+                PAYLOAD,
+            ]
+            assert await chat.locator("#prechat").is_hidden()
+        await context.close()
+    async with server.state.store.session() as session:
+        contact = (await session.execute(select(Contact))).scalar_one()
+    assert (contact.name, contact.email) == ("Carol <b>Customer</b>", "carol@example.test")
+
+
+async def test_away_notice_russian_strings_phone_width_and_keyboard(server: LiveServer, browser: Any) -> None:
+    inbox = await webchat_inbox(server, reply_time="day", position="left")
+    html = shop_page(server.url, inbox.public_key).replace("data-key=", 'data-locale="ru" data-key=')
+    with host_site(html) as site:
+        context = await browser.new_context(locale="en-US", viewport={"width": 375, "height": 700}, is_mobile=True)
+        page = await context.new_page()
+        await page.goto(site)
+        launcher = page.locator("button.sb-launcher")
+        await launcher.wait_for(state="visible")
+        assert await launcher.get_attribute("aria-label") == "Открыть чат"
+        await launcher.focus()
+        await page.keyboard.press("Enter")
+        chat = page.frame_locator("iframe[title=Chat]")
+        # No agent is online: the expected reply time and an email field.
+        await chat.locator("#away-text", has_text="в течение дня").wait_for()
+        box = await page.locator(".sb-window").bounding_box()
+        assert box is not None and box["width"] == 375  # full width on a phone
+        await page.screenshot(path=artifact("widget-phone-ru.png"))
+        await chat.locator("#away-email").fill("ivan@example.test")
+        await chat.locator("#away-email").press("Enter")
+        await chat.locator("#away-text", has_text="ivan@example.test").wait_for()
+        await chat.locator("#text").fill("Здравствуйте")
+        await chat.locator("#text").press("Enter")
+        await chat.locator(".sb-visitor .sb-meta", has_text="Отправлено").wait_for()
+        await chat.locator("#text").press("Escape")  # Escape closes the window and gives focus back
+        await page.locator(".sb-window").wait_for(state="hidden")
+        await context.close()
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        async with server.state.store.session() as session:
+            contact = (await session.execute(select(Contact))).scalar_one_or_none()
+        if contact is not None and contact.email == "ivan@example.test":
+            break
+        assert asyncio.get_running_loop().time() < deadline, "the away email never reached the contact"
+        await asyncio.sleep(0.05)
