@@ -22,7 +22,11 @@ async def limited(db_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
         db_url,
         tmp_path,
         webchat=WebchatConfig(
-            visitor_messages_per_minute=3, ip_messages_per_minute=100, max_frame_bytes=4096, max_message_chars=100
+            visitor_messages_per_minute=3,
+            ip_messages_per_minute=100,
+            max_frame_bytes=4096,
+            max_message_chars=100,
+            hello_timeout_seconds=0.3,
         ),
     )
     async with live_server(config) as running:
@@ -104,6 +108,13 @@ async def test_frame_before_hello_is_refused(server: LiveServer) -> None:
     inbox = await webchat_inbox(server)
     async with widget(server, inbox.public_key) as socket:
         await socket.send({"type": "message", "client_id": "c-1", "body": "hi"})
+        assert (await socket.expect_type("error"))["code"] == "hello_required"
+        assert await socket.closed() == 4400
+
+
+async def test_a_socket_that_never_says_hello_is_closed(limited: LiveServer) -> None:
+    inbox = await webchat_inbox(limited)
+    async with widget(limited, inbox.public_key) as socket:
         assert (await socket.expect_type("error"))["code"] == "hello_required"
         assert await socket.closed() == 4400
 

@@ -4,13 +4,20 @@ server: pre-chat form, live messages both ways, typing, offline queue, reload, t
 from __future__ import annotations
 
 import asyncio
+import struct
+import zlib
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
-from inbox.models import Contact, Message
+from channels.webchat.protocol import identity_hash
+from inbox.config import WebchatConfig
+from inbox.models import Contact, Identity, Message
 from tests.browser import artifact, browser, host_site, shop_page
-from tests.servers.app import LiveServer
+from tests.servers.app import LiveServer, live_server, make_config
 from tests.webchat_client import admin_with_token, agent_stream, webchat_inbox
 
 __all__ = ["browser"]  # the fixture, imported for pytest
@@ -148,3 +155,103 @@ async def test_away_notice_russian_strings_phone_width_and_keyboard(server: Live
             break
         assert asyncio.get_running_loop().time() < deadline, "the away email never reached the contact"
         await asyncio.sleep(0.05)
+
+
+def tiny_png() -> bytes:
+    """A real 2x2 PNG (the widget shows images inline)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
+    header = struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture
+async def strict_server(db_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
+    config = make_config(db_url, tmp_path, webchat=WebchatConfig(visitor_messages_per_minute=4))
+    async with live_server(config) as running:
+        yield running
+
+
+async def test_verified_identity_attachments_unread_badge_and_flood_notice(
+    strict_server: LiveServer, browser: Any
+) -> None:
+    server = strict_server
+    inbox = await webchat_inbox(server, require_identity_verification=True)
+    agent, _ = await admin_with_token(server.state.store)
+    good = identity_hash(inbox.secret, "u-1")
+    identify = (
+        "<script>window.addEventListener('load', () => Switchboard.identify("
+        "{id: 'u-1', name: 'Vera', email: 'vera@example.test', hash: '%s'}))</script>"
+    )
+    with host_site(shop_page(server.url, inbox.public_key, extra=identify % good)) as site:
+        context = await browser.new_context(locale="en-US")
+        page = await context.new_page()
+        await page.goto(site)
+        await page.locator("button.sb-launcher").click()
+        chat = page.frame_locator("iframe[title=Chat]")
+        await chat.locator("#text").fill("Hi, it's Vera")
+        await chat.locator("#text").press("Enter")
+        await chat.locator(".sb-visitor .sb-meta", has_text="Sent").wait_for()
+        async with server.state.store.session() as session:
+            identity = (await session.execute(select(Identity))).scalar_one()
+        assert identity.value == f"{inbox.id}:user:u-1" and identity.verified
+
+        # A file goes up over HTTP with the visitor's upload token and shows inline.
+        await chat.locator("#file").set_input_files(
+            files=[{"name": "photo.png", "mimeType": "image/png", "buffer": tiny_png()}]
+        )
+        image = chat.locator(".sb-visitor img[alt='photo.png']")
+        await image.wait_for()
+        frame = next(f for f in page.frames if "/widget/frame" in f.url)
+        await frame.wait_for_function(
+            "() => { const i = document.querySelector('.sb-visitor img'); return i && i.complete && i.naturalWidth === 2; }"
+        )
+        # A file the inbox does not accept is refused in the widget, before any upload.
+        await chat.locator("#file").set_input_files(
+            files=[{"name": "page.html", "mimeType": "text/html", "buffer": b"<script>1</script>"}]
+        )
+        await chat.locator("#notice", has_text="This type of file is not accepted.").wait_for()
+
+        # With the window closed, an agent reply raises the unread badge; opening clears it.
+        await page.locator("button.sb-launcher").click()
+        await page.locator(".sb-window").wait_for(state="hidden")
+        conversation_id = (await _conversation(server)).id
+        await server.state.service.reply(conversation_id, by=agent, body="Got the photo", client_id="r-1")
+        badge = page.locator(".sb-badge")
+        await badge.wait_for(state="visible")
+        assert await badge.inner_text() == "1"
+        await page.screenshot(path=artifact("widget-badge.png"))
+        await page.locator("button.sb-launcher").click()
+        await badge.wait_for(state="hidden")
+
+        # A flood is throttled with a visible notice; the throttled message stays queued, not lost.
+        for index in range(3):
+            await chat.locator("#text").fill(f"flood {index}")
+            await chat.locator("#text").press("Enter")
+        await chat.locator("#notice", has_text="too fast").wait_for()
+        await chat.locator(".sb-pending", has_text="flood 2").locator(".sb-meta", has_text="in a moment").wait_for()
+        assert await chat.locator("#away").is_hidden() is False
+        assert "vera@example.test" in await chat.locator("#away-text").inner_text()  # known from identify()
+        await page.screenshot(path=artifact("widget-rate-limited.png"))
+        await context.close()
+
+    # A forged hash on an inbox that enforces verification: the widget explains, and nothing is readable.
+    with host_site(shop_page(server.url, inbox.public_key, extra=identify % ("0" * 64))) as site:
+        context = await browser.new_context(locale="en-US")
+        page = await context.new_page()
+        await page.goto(site)
+        await page.locator("button.sb-launcher").click()
+        chat = page.frame_locator("iframe[title=Chat]")
+        await chat.locator("#notice", has_text="could not verify your account").wait_for()
+        assert await chat.locator(".sb-msg:not(.sb-greeting)").count() == 0
+        await context.close()
+
+
+async def _conversation(server: LiveServer) -> Any:
+    from inbox.models import Conversation
+
+    async with server.state.store.session() as session:
+        return (await session.execute(select(Conversation))).scalar_one()

@@ -126,9 +126,11 @@ function render() {
     if (known.has(item.client_id)) continue;
     const status = item.error
       ? t("notSent", { reason: item.error })
-      : navigator.onLine && state.welcomed
-        ? t("sending")
-        : t("queued");
+      : !navigator.onLine || !state.welcomed
+        ? t("queued")
+        : item.waitUntil > Date.now()
+          ? t("waiting")
+          : t("sending");
     const li = bubble({ author: "visitor", body: item.body, attachments: [] }, status);
     li.classList.add(item.error ? "sb-failed" : "sb-pending");
     li.dataset.clientId = item.client_id;
@@ -328,10 +330,12 @@ function failed(frame) {
     if (item) {
       const wait = Math.max(1, Number(frame.retry_after) || 1) * 1000;
       item.waitUntil = Date.now() + wait;
+      render();
       setTimeout(() => {
         item.waitUntil = 0;
         notice("");
         flush();
+        render();
       }, wait);
     }
     return;
@@ -451,9 +455,7 @@ function identify(identity) {
   state.lastId = null;
   state.seenUpTo = null;
   state.refused = false;
-  if (identity && (identity.name || identity.email)) {
-    state.profile = { ...state.profile, name: identity.name || state.profile.name, email: identity.email || state.profile.email };
-  }
+  adoptProfile(identity);
   if (state.socket) {
     const old = state.socket;
     state.socket = null;
@@ -464,11 +466,23 @@ function identify(identity) {
   connect();
 }
 
+function adoptProfile(identity) {
+  // The site told us who this is: no need to ask for a name or an email again.
+  if (identity && (identity.name || identity.email)) {
+    state.profile = {
+      ...state.profile,
+      name: identity.name || state.profile.name,
+      email: identity.email || state.profile.email,
+    };
+  }
+}
+
 let started = false;
 function start(identity) {
   if (started) return;
   started = true;
   state.identity = identity || null;
+  adoptProfile(identity);
   render();
   connect();
 }
