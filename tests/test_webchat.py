@@ -6,6 +6,7 @@ import asyncio
 
 from sqlalchemy import func, select
 
+from channels.webchat.channel import SIGNALS_PER_MINUTE
 from channels.webchat.protocol import identity_hash
 from inbox.models import Contact, Message
 from tests.servers.app import LiveServer
@@ -183,3 +184,20 @@ async def _until_body(server: LiveServer, body: str) -> int:
 
 
 __all__ = ["identity_hash"]
+
+
+async def test_a_typing_flood_is_cut_to_the_signal_limit(server: LiveServer) -> None:
+    inbox = await webchat_inbox(server)
+    _, token = await admin_with_token(server.state.store)
+    async with agent_stream(server, token) as agent, widget(server, inbox.public_key, hello={}) as socket:
+        await socket.expect_type("welcome")
+        await socket.send({"type": "message", "client_id": "c-0", "body": "start"})  # opens the conversation
+        await socket.expect_type("ack")
+        for _ in range(SIGNALS_PER_MINUTE + 30):
+            await socket.send({"type": "typing", "active": True})
+        await socket.send({"type": "message", "client_id": "c-1", "body": "after the flood"})
+        await socket.expect_type("ack")
+        await agent.expect(lambda f: f.get("type") == "message.created" and f["data"]["body"] == "after the flood")
+    typing = [frame for frame in agent.frames if frame.get("type") == "typing"]
+    # The bucket refills at SIGNALS_PER_MINUTE/60 per second while the flood runs, so a few more may pass.
+    assert SIGNALS_PER_MINUTE <= len(typing) < SIGNALS_PER_MINUTE + 30

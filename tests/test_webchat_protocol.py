@@ -155,6 +155,8 @@ def test_rate_limiter_refills_over_time() -> None:
     now[0] = 30.0
     assert limiter.take("a") is None
     assert limiter.take("a") is not None
+    unlimited = protocol.RateLimiter(0, 60.0, lambda: now[0])
+    assert all(unlimited.take("a") is None for _ in range(1000))
 
 
 def test_widget_settings_fall_back_to_defaults_for_bad_values() -> None:

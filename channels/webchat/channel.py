@@ -49,6 +49,7 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_LARGE = 1009
 SEND_TIMEOUT = 5.0
+SIGNALS_PER_MINUTE = 120  # typing, seen and contact frames per visitor
 
 
 class Refused(Exception):
@@ -104,6 +105,7 @@ class WebchatChannel:
         self._by_conversation: dict[int, tuple[int, str]] = {}
         self._visitor_limit = protocol.RateLimiter(settings.visitor_messages_per_minute, 60.0, clock)
         self._ip_limit = protocol.RateLimiter(settings.ip_messages_per_minute, 60.0, clock)
+        self._signal_limit = protocol.RateLimiter(SIGNALS_PER_MINUTE, 60.0, clock)
         self.routes: Sequence[BaseRoute] = [
             Route("/widget.js", self.loader, methods=["GET"]),
             Route("/widget/frame", self.frame, methods=["GET"]),
@@ -271,6 +273,10 @@ class WebchatChannel:
             view = await self._deliver(inbox, visitor, frame.client_id, frame.body, ())
             await connection.send({"type": "ack", "client_id": frame.client_id, "message": view})
             await self._broadcast(thread, {"type": "message", "message": view}, skip=connection)
+        elif not isinstance(frame, protocol.Ping) and self._signal_limit.take(visitor.thread_key) is not None:
+            # Typing, seen and contact frames are cheap to send and cost the server a query: drop a flood.
+            if isinstance(frame, protocol.ContactInfo):
+                await connection.send(_error("rate_limited", "too many updates; wait a moment"))
         elif isinstance(frame, protocol.Typing):
             await self.host.signal(
                 inbox.id, visitor.thread_key, {"type": "typing", "sender": "contact", "active": frame.active}

@@ -355,7 +355,9 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
 
     def take(self, key: str) -> float | None:
-        """Spend one token; None when allowed, else the seconds until the next token."""
+        """Spend one token; None when allowed, else the seconds until the next token. A rate of 0 is no limit."""
+        if self.rate <= 0:
+            return None
         now = self.clock()
         if len(self._buckets) > 10_000:
             self._forget_full(now)
