@@ -77,7 +77,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     sessions = Sessions(secret_key(config), config.auth.session_max_age_days * 86400)
     api_channel = ApiChannel(host, ApiChannelSettings(config.api_channel.webhook_timeout_seconds))
     webchat = WebchatChannel(host, webchat_settings(config))
-    broker.subscribe(_no_events, webchat.on_signal)  # agent typing/seen reach the visitor's widget
+    broker.subscribe(webchat.on_event, webchat.on_signal)  # replies, agent typing/seen reach the visitor
     channels: dict[str, Channel] = {api_channel.name: api_channel, webchat.name: webchat}
     outbox = OutboxWorker(store, service, blobs, channels, config.outbox)
     service.on_queued.append(outbox.wake)
@@ -149,10 +149,6 @@ def webchat_settings(config: Config) -> WebchatSettings:
         history_limit=section.history_limit,
         hello_timeout_seconds=section.hello_timeout_seconds,
     )
-
-
-async def _no_events(event: events.EventRecord) -> None:
-    return None
 
 
 async def _every(seconds: float, job: Callable[[], Awaitable[Any]], name: str) -> None:

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from channels.webchat.channel import SIGNALS_PER_MINUTE
 from channels.webchat.protocol import identity_hash
+from inbox import events
 from inbox.models import Contact, Message
 from tests.servers.app import LiveServer
 from tests.webchat_client import admin_with_token, agent_stream, webchat_inbox, widget
@@ -201,3 +202,29 @@ async def test_a_typing_flood_is_cut_to_the_signal_limit(server: LiveServer) -> 
     typing = [frame for frame in agent.frames if frame.get("type") == "typing"]
     # The bucket refills at SIGNALS_PER_MINUTE/60 per second while the flood runs, so a few more may pass.
     assert SIGNALS_PER_MINUTE <= len(typing) < SIGNALS_PER_MINUTE + 30
+
+
+async def test_a_reply_sent_by_another_process_reaches_the_socket_through_the_broker(server: LiveServer) -> None:
+    """With several server processes the outbox of one may send a reply whose visitor is connected to another;
+    that process pushes it when the `message.updated` (sent) event arrives. Here the event log's real event is
+    replayed into the channel as another process's broker would deliver it."""
+    inbox = await webchat_inbox(server)
+    agent, _ = await admin_with_token(server.state.store)
+    channel = server.state.channels["webchat"]
+    async with widget(server, inbox.public_key, hello={}) as socket:
+        await socket.expect_type("welcome")
+        await socket.send({"type": "message", "client_id": "c-1", "body": "Hi"})
+        conversation_id = await _conversation_of(server, (await socket.expect_type("ack"))["message"]["id"])
+        reply, _ = await server.state.service.reply(conversation_id, by=agent, body="From afar", client_id="r-1")
+        await socket.expect(lambda f: f.get("type") == "message" and f["message"]["body"] == "From afar")
+        await _until_status(server, reply["id"], "sent")
+        async with server.state.store.session() as session:
+            logged = await events.after(session, 0)
+        sent = next(e for e in logged if e.type == "message.updated" and e.data["id"] == reply["id"])
+        await channel.on_event(sent)  # this process pushed it itself: not again
+        await socket.nothing(lambda f: f.get("type") == "message")
+        channel._pushed.clear()  # as if another process's outbox had sent it
+        await channel.on_event(sent)
+        pushed = await socket.expect_type("message")
+    assert pushed["message"]["id"] == reply["id"] and pushed["message"]["body"] == "From afar"
+    assert pushed["message"]["author"] == "agent" and pushed["message"]["sender_name"] == "Ann Agent"

@@ -49,6 +49,7 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_LARGE = 1009
 SEND_TIMEOUT = 5.0
+PUSHED_MEMORY = 10_000  # ids of replies this process pushed itself, so the broker's copy is not pushed again
 SIGNALS_PER_MINUTE = 120  # typing, seen and contact frames per visitor
 
 
@@ -103,6 +104,7 @@ class WebchatChannel:
         self.assets = Path(settings.assets)
         self._threads: dict[tuple[int, str], Thread] = {}
         self._by_conversation: dict[int, tuple[int, str]] = {}
+        self._pushed: dict[int, None] = {}  # insertion-ordered set
         self._visitor_limit = protocol.RateLimiter(settings.visitor_messages_per_minute, 60.0, clock)
         self._ip_limit = protocol.RateLimiter(settings.ip_messages_per_minute, 60.0, clock)
         self._signal_limit = protocol.RateLimiter(SIGNALS_PER_MINUTE, 60.0, clock)
@@ -134,8 +136,27 @@ class WebchatChannel:
                 attachments=message.attachments,
             )
             self._remember(message.inbox.id, message.thread_key, message.conversation_id)
+            self._pushed[message.message_id] = None
+            while len(self._pushed) > PUSHED_MEMORY:
+                self._pushed.pop(next(iter(self._pushed)))
             await self._broadcast(thread, {"type": "message", "message": self._view(message.inbox.id, stored, "")})
         return Receipt()
+
+    async def on_event(self, event: Any) -> None:
+        """Committed events from the broker (`type`, `inbox_id`, `data`): with several server processes the
+        outbox may send a reply from another process than the one holding the visitor's socket; when it is
+        marked sent, the process holding the socket pushes it here."""
+        data = event.data
+        if event.type != "message.updated" or data.get("kind") != "outgoing" or data.get("status") != "sent":
+            return
+        if data.get("id") in self._pushed:
+            return  # this process's `send` pushed it already
+        where = self._by_conversation.get(data.get("conversation_id") or 0)
+        thread = self._threads.get(where) if where else None
+        if thread is None or where is None:
+            return
+        stored = protocol.thread_message_of(data)
+        await self._broadcast(thread, {"type": "message", "message": self._view(where[0], stored, "")})
 
     async def on_signal(self, frame: Mapping[str, Any], inbox_id: int | None) -> None:
         """Ephemeral frames from agents (typing, seen) for conversations whose visitor is connected here."""

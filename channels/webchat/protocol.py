@@ -13,10 +13,10 @@ import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from channels.base import Identity, IdentityKind, ThreadMessage
+from channels.base import Identity, IdentityKind, OutboundAttachment, ThreadMessage
 
 MAX_CLIENT_ID = 64
 MAX_IDENTITY_ID = 256
@@ -330,6 +330,30 @@ def message_view(
             for index, item in enumerate(message.attachments)
         ],
     }
+
+
+def thread_message_of(data: Mapping[str, Any]) -> ThreadMessage:
+    """A stored message as the core's events carry it (`message.updated` data), for pushing to a visitor."""
+    try:
+        created = datetime.fromisoformat(str(data.get("created_at")))
+    except ValueError:
+        created = datetime.now(UTC)
+    found = data.get("sender")
+    sender: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    return ThreadMessage(
+        id=int(data["id"]),
+        conversation_id=int(data["conversation_id"]),
+        kind=str(data.get("kind")),
+        text=str(data.get("body") or ""),
+        sender_name=str(sender.get("name") or ""),
+        external_id=None,
+        created_at=created,
+        attachments=[
+            OutboundAttachment(str(item.get("filename")), str(item.get("content_type")), int(item.get("size", 0)), "")
+            for item in data.get("attachments") or []
+            if isinstance(item, Mapping)
+        ],
+    )
 
 
 def seen_up_to(messages: list[dict[str, Any]]) -> int | None:
