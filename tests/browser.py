@@ -86,10 +86,17 @@ def host_site(html: str) -> Iterator[str]:
         thread.join(5)
 
 
-def shop_page(server_url: str, key: str, *, extra: str = "") -> str:
-    """A customer's page whose own CSS tries hard to restyle everything (the widget must not care)."""
+def shop_page(server_url: str, key: str, *, extra: str = "", strict_csp: bool = False) -> str:
+    """A customer's page whose own CSS tries hard to restyle everything (the widget must not care); with
+    `strict_csp`, a Content-Security-Policy that allows only the Switchboard origin and no inline style."""
+    csp = (
+        f'<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; script-src {server_url}; '
+        f"frame-src {server_url}; style-src 'none'\">"
+        if strict_csp
+        else ""
+    )
     return f"""<!doctype html>
-<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html><head><meta charset="utf-8">{csp}<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Acme shop</title>
 <style>* {{ font-family: serif !important; color: red !important; }} button {{ display: none !important; }}</style>
 </head><body><h1>Acme shop</h1><p>Buy our widgets.</p>

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+from pathlib import Path
 
 import httpx
 
 from inbox.models import Inbox
-from tests.servers.app import LiveServer
+from tests.servers.app import LiveServer, live_server, make_config
 from tests.webchat_client import webchat_inbox, widget
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -126,3 +128,11 @@ async def test_demo_page_embeds_the_first_webchat_inbox_creating_one(server: Liv
     assert len(keys) == 1 and keys == re.findall(r'<script src="/widget.js" data-key="([^"]+)"', second.text)
     async with widget(server, keys[0], hello={}) as socket:
         await socket.expect_type("welcome")
+
+
+async def test_demo_page_exists_only_in_development_mode(db_url: str, tmp_path: Path) -> None:
+    config = make_config(db_url, tmp_path)
+    config = dataclasses.replace(config, server=dataclasses.replace(config.server, development=False))
+    async with live_server(config) as production, httpx.AsyncClient(base_url=production.url) as http:
+        assert (await http.get("/demo")).status_code == 404
+        assert (await http.get("/widget.js")).status_code == 200  # the widget itself is always served

@@ -122,7 +122,8 @@ async def test_customer_and_agent_chat_live_through_the_widget(server: LiveServe
 
 async def test_away_notice_russian_strings_phone_width_and_keyboard(server: LiveServer, browser: Any) -> None:
     inbox = await webchat_inbox(server, reply_time="day", position="left")
-    html = shop_page(server.url, inbox.public_key).replace("data-key=", 'data-locale="ru" data-key=')
+    # A site with a strict Content-Security-Policy (no inline style at all) that allows the Switchboard origin.
+    html = shop_page(server.url, inbox.public_key, strict_csp=True).replace("data-key=", 'data-locale="ru" data-key=')
     with host_site(html) as site:
         context = await browser.new_context(locale="en-US", viewport={"width": 375, "height": 700}, is_mobile=True)
         page = await context.new_page()

@@ -22,8 +22,7 @@
   var host = document.createElement("div");
   host.setAttribute("data-switchboard-widget", "");
   var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
-  root.innerHTML =
-    "<style>" +
+  var css =
     ":host{all:initial}" +
     ".sb-launcher{position:fixed;bottom:20px;right:20px;width:56px;height:56px;border-radius:50%;border:0;" +
     "background:var(--sb-color,#2563eb);color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);" +
@@ -38,8 +37,19 @@
     ".sb-left .sb-window{right:auto;left:20px}" +
     ".sb-window iframe{border:0;width:100%;height:100%;display:block}" +
     "@media (max-width:480px){.sb-root .sb-window{inset:0;width:100%;height:100%;border-radius:0}" +
-    ".sb-open .sb-launcher{display:none}}" +
-    "</style>" +
+    ".sb-open .sb-launcher{display:none}}";
+  // A constructed stylesheet is CSSOM, so a host page's strict style-src CSP does not block it.
+  var adopted = false;
+  try {
+    var sheet = new CSSStyleSheet();
+    sheet.replaceSync(css);
+    root.adoptedStyleSheets = [sheet];
+    adopted = true;
+  } catch (error) {
+    adopted = false;
+  }
+  root.innerHTML =
+    (adopted ? "" : "<style>" + css + "</style>") +
     "<div class='sb-root'>" +
     "<div class='sb-window' hidden><iframe title='Chat' allow='clipboard-write'></iframe></div>" +
     "<button class='sb-launcher' type='button' aria-expanded='false' aria-label='Chat' hidden>" +
