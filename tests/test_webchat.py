@@ -228,3 +228,19 @@ async def test_a_reply_sent_by_another_process_reaches_the_socket_through_the_br
         pushed = await socket.expect_type("message")
     assert pushed["message"]["id"] == reply["id"] and pushed["message"]["body"] == "From afar"
     assert pushed["message"]["author"] == "agent" and pushed["message"]["sender_name"] == "Ann Agent"
+
+
+async def test_a_resumed_socket_with_nothing_new_still_gets_agent_typing(server: LiveServer) -> None:
+    inbox = await webchat_inbox(server)
+    _, token = await admin_with_token(server.state.store)
+    async with widget(server, inbox.public_key, hello={}) as socket:
+        visitor_token = (await socket.expect_type("welcome"))["visitor_token"]
+        await socket.send({"type": "message", "client_id": "c-1", "body": "Hi"})
+        ack = await socket.expect_type("ack")
+    conversation_id = await _conversation_of(server, ack["message"]["id"])
+    resume = {"visitor_token": visitor_token, "after": ack["message"]["id"]}
+    async with agent_stream(server, token) as agent, widget(server, inbox.public_key, hello=resume) as socket:
+        welcome = await socket.expect_type("welcome")
+        assert welcome["messages"] == [] and welcome["conversation_id"] == conversation_id
+        await agent.send({"type": "typing", "conversation_id": conversation_id, "active": True})
+        assert (await socket.expect_type("typing"))["active"] is True

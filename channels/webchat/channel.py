@@ -1,28 +1,25 @@
-"""The webchat channel's I/O: the widget websocket, the upload and file routes, the loader and the frame,
-and the fan-out of agent replies and typing to every open tab of a visitor.
+"""The webchat channel's I/O: the widget websocket and uploads (the loader, frame and files are served by
+`documents`), and the fan-out of agent replies, typing and "seen" to every open tab of a visitor.
 
-Policy lives in `protocol`, `settings` and `frame`; this module only moves bytes. Connections are held in
-this process: an agent reply is pushed to the sockets open here, and a visitor with no open socket reads it
-from history in the next `welcome`.
+Policy lives in `protocol`, `files`, `settings` and `frame`; this module only moves bytes. Sockets are held
+per process: `send` pushes a reply to the sockets open here, `on_event` pushes replies another process sent
+when their `message.updated` event arrives, and a visitor with no open socket reads them from history in the
+next `welcome`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, ClassVar
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -36,61 +33,30 @@ from channels.base import (
     ThreadMessage,
 )
 from channels.webchat import protocol
+from channels.webchat.connection import (
+    CLOSE_BAD_REQUEST,
+    CLOSE_FORBIDDEN,
+    CLOSE_NOT_FOUND,
+    CLOSE_TOO_LARGE,
+    CLOSE_UNAUTHORIZED,
+    Connection,
+    Refused,
+    Thread,
+    client_id_in,
+    error_frame,
+    http_error,
+    own_origin,
+    refuse,
+)
+from channels.webchat.documents import WidgetDocuments, find_inbox
 from channels.webchat.files import FileRefused, check_upload
-from channels.webchat.frame import frame_config, frame_headers, loader_script, render_frame
 from channels.webchat.protocol import FrameError, Visitor
 from channels.webchat.settings import WebchatSettings, WidgetSettings
 
 log = logging.getLogger(__name__)
 
-CLOSE_BAD_REQUEST = 4400
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_NOT_FOUND = 4404
-CLOSE_TOO_LARGE = 1009
-SEND_TIMEOUT = 5.0
 PUSHED_MEMORY = 10_000  # ids of replies this process pushed itself, so the broker's copy is not pushed again
 SIGNALS_PER_MINUTE = 120  # typing, seen and contact frames per visitor
-
-
-class Refused(Exception):
-    """The socket is refused before `welcome`: an error frame, then a close with `close_code`."""
-
-    def __init__(self, close_code: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.close_code = close_code
-        self.code = code
-        self.detail = detail
-
-
-@dataclass(eq=False)
-class Connection:
-    """One open widget socket."""
-
-    ws: WebSocket
-    inbox: InboxInfo
-    visitor: Visitor
-    ip: str
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    async def send(self, frame: Mapping[str, Any]) -> bool:
-        """Send one frame; a socket that cannot take it within a few seconds is closed."""
-        try:
-            async with self.lock:
-                await asyncio.wait_for(self.ws.send_text(json.dumps(frame, separators=(",", ":"))), SEND_TIMEOUT)
-            return True
-        except Exception:
-            with contextlib.suppress(Exception):
-                await self.ws.close()
-            return False
-
-
-@dataclass(eq=False)
-class Thread:
-    """Every open socket of one visitor thread (the tabs of one visitor), and its conversation once known."""
-
-    connections: set[Connection] = field(default_factory=set)
-    conversation_id: int | None = None
 
 
 class WebchatChannel:
@@ -101,7 +67,7 @@ class WebchatChannel:
     def __init__(self, host: Host, settings: WebchatSettings, *, clock: Any = time.monotonic) -> None:
         self.host = host
         self.settings = settings
-        self.assets = Path(settings.assets)
+        self.documents = WidgetDocuments(host, settings)
         self._threads: dict[tuple[int, str], Thread] = {}
         self._by_conversation: dict[int, tuple[int, str]] = {}
         self._pushed: dict[int, None] = {}  # insertion-ordered set
@@ -109,11 +75,9 @@ class WebchatChannel:
         self._ip_limit = protocol.RateLimiter(settings.ip_messages_per_minute, 60.0, clock)
         self._signal_limit = protocol.RateLimiter(SIGNALS_PER_MINUTE, 60.0, clock)
         self.routes: Sequence[BaseRoute] = [
-            Route("/widget.js", self.loader, methods=["GET"]),
-            Route("/widget/frame", self.frame, methods=["GET"]),
+            *self.documents.routes,
             WebSocketRoute("/widget/ws", self.socket),
             Route("/widget/upload", self.upload, methods=["POST"]),
-            Route("/widget/files/{token}", self.file, methods=["GET"]),
         ]
 
     # ── the core's side ─────────────────────────────────────────────────────────────────────
@@ -181,7 +145,7 @@ class WebchatChannel:
         try:
             connection, hello, token = await self._open(ws)
         except Refused as refused:
-            await _refuse(ws, refused)
+            await refuse(ws, refused)
             return
         except WebSocketDisconnect:
             return
@@ -193,7 +157,7 @@ class WebchatChannel:
         except (WebSocketDisconnect, RuntimeError):
             pass
         except Refused as refused:
-            await _refuse(ws, refused)
+            await refuse(ws, refused)
         finally:
             thread.connections.discard(connection)
             if not thread.connections:
@@ -203,12 +167,12 @@ class WebchatChannel:
                     self._by_conversation.pop(thread.conversation_id, None)
 
     async def _open(self, ws: WebSocket) -> tuple[Connection, protocol.Hello, str]:
-        inbox = await self._inbox(ws.query_params.get("key"))
+        inbox = await find_inbox(self.host, ws.query_params.get("key"))
         if inbox is None:
             raise Refused(CLOSE_NOT_FOUND, "unknown_key", "key: no chat widget has this key")
         widget = WidgetSettings.of(inbox.settings)
         origin = ws.headers.get("origin")
-        if not protocol.origin_allowed(origin, widget.allowed_origins, _own_origin(ws)):
+        if not protocol.origin_allowed(origin, widget.allowed_origins, own_origin(ws)):
             raise Refused(CLOSE_FORBIDDEN, "origin_refused", f"Origin {origin!r} may not use this chat widget")
         try:
             raw = await asyncio.wait_for(self._receive(ws), self.settings.hello_timeout_seconds)
@@ -244,8 +208,9 @@ class WebchatChannel:
         history = await self.host.thread(
             inbox.id, visitor.thread_key, after=frame.after, limit=self.settings.history_limit
         )
-        if history:
-            self._remember(inbox.id, visitor.thread_key, history[-1].conversation_id)
+        latest = history[-1:] or await self.host.thread(inbox.id, visitor.thread_key, after=None, limit=1)
+        if latest:  # so agent typing and replies from other processes find this socket
+            self._remember(inbox.id, visitor.thread_key, latest[0].conversation_id)
         messages = [self._view(inbox.id, item, visitor.sender.value) for item in history]
         await connection.send(
             {
@@ -268,15 +233,15 @@ class WebchatChannel:
             try:
                 frame = protocol.parse_frame(raw, max_chars=self.settings.max_message_chars)
             except FrameError as exc:
-                await connection.send(_error(exc.code, exc.detail, client_id=_client_id_in(raw)))
+                await connection.send(error_frame(exc.code, exc.detail, client_id=client_id_in(raw)))
                 continue
             try:
                 await self._handle(connection, thread, frame)
             except FrameError as exc:
-                await connection.send(_error(exc.code, exc.detail))
+                await connection.send(error_frame(exc.code, exc.detail))
             except Exception:
                 log.exception("webchat: frame from %s failed", connection.visitor.thread_key)
-                await connection.send(_error("unavailable", "the message could not be stored; it will be retried"))
+                await connection.send(error_frame("unavailable", "the message could not be stored; it will be retried"))
 
     async def _handle(self, connection: Connection, thread: Thread, frame: protocol.Frame) -> None:
         inbox, visitor = connection.inbox, connection.visitor
@@ -285,7 +250,7 @@ class WebchatChannel:
             if retry is not None:
                 await connection.send(
                     {
-                        **_error("rate_limited", "too many messages; wait a moment"),
+                        **error_frame("rate_limited", "too many messages; wait a moment"),
                         "client_id": frame.client_id,
                         "retry_after": round(retry, 1),
                     }
@@ -297,7 +262,7 @@ class WebchatChannel:
         elif not isinstance(frame, protocol.Ping) and self._signal_limit.take(visitor.thread_key) is not None:
             # Typing, seen and contact frames are cheap to send and cost the server a query: drop a flood.
             if isinstance(frame, protocol.ContactInfo):
-                await connection.send(_error("rate_limited", "too many updates; wait a moment"))
+                await connection.send(error_frame("rate_limited", "too many updates; wait a moment"))
         elif isinstance(frame, protocol.Typing):
             await self.host.signal(
                 inbox.id, visitor.thread_key, {"type": "typing", "sender": "contact", "active": frame.active}
@@ -340,45 +305,30 @@ class WebchatChannel:
         return self._view(inbox.id, found[0], visitor.sender.value)
 
     # ── HTTP: loader, frame, uploads, files ─────────────────────────────────────────────────
-    async def loader(self, request: Request) -> Response:
-        return Response(
-            await asyncio.to_thread(loader_script, self.assets),
-            media_type="text/javascript",
-            headers={"cache-control": "public, max-age=300", "x-content-type-options": "nosniff"},
-        )
-
-    async def frame(self, request: Request) -> Response:
-        inbox = await self._inbox(request.query_params.get("key"))
-        if inbox is None:
-            return Response("No chat widget has this key.", status_code=404, media_type="text/plain")
-        config = frame_config(inbox, self.settings, request.query_params.get("locale", ""))
-        headers = frame_headers(WidgetSettings.of(inbox.settings), _own_origin(request))
-        return HTMLResponse(await asyncio.to_thread(render_frame, self.assets, config), headers=headers)
-
     async def upload(self, request: Request) -> Response:
         """`POST /widget/upload?key=` with the welcome's upload token: one file (and optional text) as a message."""
-        inbox = await self._inbox(request.query_params.get("key"))
+        inbox = await find_inbox(self.host, request.query_params.get("key"))
         if inbox is None:
-            return _http_error(404, "unknown_key", "key: no chat widget has this key")
+            return http_error(404, "unknown_key", "key: no chat widget has this key")
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         ticket = (
             protocol.unsign(self.settings.token_key, token.strip(), "upload") if scheme.lower() == "bearer" else None
         )
         if ticket is None or ticket.get("i") != inbox.id or float(ticket.get("e", 0)) < time.time():
-            return _http_error(401, "invalid_token", "Authorization: expected 'Bearer <upload_token from welcome>'")
+            return http_error(401, "invalid_token", "Authorization: expected 'Bearer <upload_token from welcome>'")
         limit = self.settings.max_attachment_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit + 65_536:
-            return _http_error(413, "too_large", f"file: larger than {limit} bytes")
+            return http_error(413, "too_large", f"file: larger than {limit} bytes")
         try:
             parsed = await self._read_upload(request)
         except FileRefused as exc:
-            return _http_error(exc.status, exc.code, exc.detail)
+            return http_error(exc.status, exc.code, exc.detail)
         attachment, client_id, body = parsed
         visitor = protocol.visitor_of_ticket(ticket)
         retry = self._throttle(visitor.thread_key, request.client.host if request.client else "")
         if retry is not None:
-            return _http_error(429, "rate_limited", "too many messages; wait a moment", retry_after=round(retry, 1))
+            return http_error(429, "rate_limited", "too many messages; wait a moment", retry_after=round(retry, 1))
         thread = self._threads.get((inbox.id, visitor.thread_key))
         view = await self._deliver(inbox, visitor, client_id, body, [attachment])
         if thread is not None:
@@ -406,34 +356,7 @@ class WebchatChannel:
             raise FileRefused(400, "invalid", f"body: expected multipart/form-data ({exc})") from exc
         return check_upload(filename, content_type, data, self.settings), client_id, body
 
-    async def file(self, request: Request) -> Response:
-        found = protocol.unsign(self.settings.token_key, request.path_params["token"], "file")
-        item = None
-        if found is not None:
-            item = await self.host.attachment(int(found["i"]), int(found["m"]), int(found["n"]))
-        if item is None or not await asyncio.to_thread(os.path.exists, item.path):
-            return _http_error(404, "not_found", "file not found")
-        return FileResponse(
-            item.path,
-            media_type=item.content_type,
-            filename=item.filename,
-            content_disposition_type="attachment",
-            headers={
-                "x-content-type-options": "nosniff",
-                "content-security-policy": "default-src 'none'; sandbox",
-                "cache-control": "private, max-age=86400",
-            },
-        )
-
     # ── plumbing ────────────────────────────────────────────────────────────────────────────
-    async def _inbox(self, public_key: str | None) -> InboxInfo | None:
-        if not public_key:
-            return None
-        for inbox in await self.host.inboxes(self.name):
-            if inbox.public_key == public_key:
-                return inbox
-        return None
-
     async def _receive(self, ws: WebSocket) -> str:
         message = await ws.receive()
         if message["type"] == "websocket.disconnect":
@@ -466,37 +389,3 @@ class WebchatChannel:
     async def _broadcast(self, thread: Thread, frame: Mapping[str, Any], skip: Connection | None = None) -> None:
         targets = [connection for connection in list(thread.connections) if connection is not skip]
         await asyncio.gather(*(connection.send(frame) for connection in targets))
-
-
-def _own_origin(conn: Request | WebSocket) -> str:
-    scheme = "https" if conn.url.scheme in ("https", "wss") else "http"
-    return f"{scheme}://{conn.headers.get('host', '')}"
-
-
-def _error(code: str, detail: str, *, client_id: str | None = None) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
-    if client_id is not None:
-        frame["client_id"] = client_id
-    return frame
-
-
-def _client_id_in(raw: str) -> str | None:
-    with contextlib.suppress(ValueError, AttributeError):
-        value = json.loads(raw).get("client_id")
-        return value if isinstance(value, str) else None
-    return None
-
-
-def _http_error(status: int, code: str, detail: str, *, retry_after: float | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"error": {"code": code, "detail": detail}}
-    headers = None
-    if retry_after is not None:
-        body["error"]["retry_after"] = retry_after
-        headers = {"retry-after": str(max(1, round(retry_after)))}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-async def _refuse(ws: WebSocket, refused: Refused) -> None:
-    with contextlib.suppress(Exception):
-        await ws.send_text(json.dumps(_error(refused.code, refused.detail), separators=(",", ":")))
-        await ws.close(code=refused.close_code, reason=refused.code)
