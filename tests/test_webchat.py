@@ -244,3 +244,15 @@ async def test_a_resumed_socket_with_nothing_new_still_gets_agent_typing(server:
         assert welcome["messages"] == [] and welcome["conversation_id"] == conversation_id
         await agent.send({"type": "typing", "conversation_id": conversation_id, "active": True})
         assert (await socket.expect_type("typing"))["active"] is True
+
+
+async def test_pong_tells_whether_an_agent_is_online(server: LiveServer) -> None:
+    inbox = await webchat_inbox(server)
+    _, token = await admin_with_token(server.state.store)
+    async with widget(server, inbox.public_key, hello={}) as socket:
+        assert (await socket.expect_type("welcome"))["agents_online"] is False
+        await socket.send({"type": "ping"})
+        assert (await socket.expect_type("pong"))["agents_online"] is False
+        async with agent_stream(server, token):
+            await socket.send({"type": "ping"})
+            assert (await socket.expect_type("pong"))["agents_online"] is True

@@ -280,7 +280,7 @@ class WebchatChannel:
             await self.host.update_contact(sender)
             await connection.send({"type": "contact", "name": sender.name, "email": sender.email})
         elif isinstance(frame, protocol.Ping):
-            await connection.send({"type": "pong"})
+            await connection.send({"type": "pong", "agents_online": await self.host.agents_online(inbox.id)})
         else:
             raise FrameError("unexpected", "hello: already said")
 

@@ -71,6 +71,18 @@ function saveQueue() {
   storage.set("queue", state.queue);
 }
 
+// Tabs of one visitor share the queue in localStorage: change it read-modify-write, and follow other tabs.
+function changeQueue(change) {
+  state.queue = change(storage.get("queue", state.queue));
+  saveQueue();
+}
+window.addEventListener("storage", (event) => {
+  if (event.key === `switchboard:${config.key}:queue`) {
+    state.queue = storage.get("queue", []);
+    render();
+  }
+});
+
 // ── rendering ───────────────────────────────────────────────────────────────────────────────────────────
 function setup() {
   document.documentElement.lang = locale;
@@ -283,6 +295,12 @@ function receive(frame) {
     case "typing":
       showAgentTyping(frame.active, frame.name);
       break;
+    case "pong":
+      if (typeof frame.agents_online === "boolean" && frame.agents_online !== state.agentsOnline) {
+        state.agentsOnline = frame.agents_online;
+        showPanels();
+      }
+      break;
     case "seen":
       state.seenUpTo = frame.message_id ?? Math.max(0, ...[...state.messages.keys()]);
       render();
@@ -311,9 +329,9 @@ function remember(message, live) {
 }
 
 function dequeue(clientId) {
-  const before = state.queue.length;
-  state.queue = state.queue.filter((item) => item.client_id !== clientId);
-  if (state.queue.length !== before) saveQueue();
+  if (state.queue.some((item) => item.client_id === clientId)) {
+    changeQueue((queue) => queue.filter((item) => item.client_id !== clientId));
+  }
 }
 
 function flush() {
@@ -378,8 +396,7 @@ function submitText() {
     return;
   }
   const item = { client_id: uuid(), body: text, created_at: new Date().toISOString() };
-  state.queue.push(item);
-  saveQueue();
+  changeQueue((queue) => [...queue, item]);
   $("text").value = "";
   stopTyping();
   render();
@@ -590,6 +607,9 @@ window.addEventListener("online", () => {
   state.retries = Math.max(state.retries, 1);
   connect();
 });
+
+// Every 30 s: keeps the socket alive through proxies, and refreshes whether an agent is online.
+setInterval(() => send({ type: "ping" }), 30000);
 
 setup();
 tellParent({ sb: "ready", color: config.color, position: config.position, label: t("launcher") });
