@@ -330,7 +330,10 @@ class WebchatChannel:
         if retry is not None:
             return http_error(429, "rate_limited", "too many messages; wait a moment", retry_after=round(retry, 1))
         thread = self._threads.get((inbox.id, visitor.thread_key))
-        view = await self._deliver(inbox, visitor, client_id, body, [attachment])
+        try:
+            view = await self._deliver(inbox, visitor, client_id, body, [attachment])
+        except FrameError as exc:
+            return http_error(409, exc.code, exc.detail)
         if thread is not None:
             await self._broadcast(thread, {"type": "message", "message": view})
         return JSONResponse({"type": "ack", "client_id": client_id, "message": view}, status_code=201)

@@ -28,7 +28,7 @@ SEND_TIMEOUT = 5.0
 
 
 class Refused(Exception):
-    """The socket is refused before `welcome`: an error frame, then a close with `close_code`."""
+    """The socket is refused (before `welcome`, or for an oversized frame): an error frame, then a close."""
 
     def __init__(self, close_code: int, code: str, detail: str) -> None:
         super().__init__(detail)
