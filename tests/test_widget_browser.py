@@ -263,3 +263,33 @@ async def _conversation(server: LiveServer) -> Any:
 
     async with server.state.store.session() as session:
         return (await session.execute(select(Conversation))).scalar_one()
+
+
+async def test_two_tabs_of_one_visitor_show_the_same_thread_live(server: LiveServer, browser: Any) -> None:
+    inbox = await webchat_inbox(server, prechat="optional")
+    agent, _ = await admin_with_token(server.state.store)
+    with host_site(shop_page(server.url, inbox.public_key)) as site:
+        context = await browser.new_context(locale="en-US")
+        first = await context.new_page()
+        await first.goto(site)
+        await first.locator("button.sb-launcher").click()
+        chat_a = first.frame_locator("iframe[title=Chat]")
+        await chat_a.locator("#prechat-skip").click()  # optional pre-chat form: skipped
+        await chat_a.locator("#text").fill("from the first tab")
+        await chat_a.locator("#text").press("Enter")
+        await chat_a.locator(".sb-visitor .sb-meta", has_text="Sent").wait_for()
+        second = await context.new_page()  # same browser, same visitor token
+        await second.goto(site)
+        await second.locator("button.sb-launcher").click()
+        chat_b = second.frame_locator("iframe[title=Chat]")
+        await chat_b.locator(".sb-visitor .sb-bubble", has_text="from the first tab").wait_for()
+        await chat_b.locator("#text").fill("from the second tab")
+        await chat_b.locator("#text").press("Enter")
+        await chat_a.locator(".sb-visitor .sb-bubble", has_text="from the second tab").wait_for()
+        conversation_id = (await _conversation(server)).id
+        await server.state.service.reply(conversation_id, by=agent, body="Hello to both tabs", client_id="r-1")
+        for chat in (chat_a, chat_b):
+            await chat.locator(".sb-agent .sb-bubble", has_text="Hello to both tabs").wait_for()
+            texts = await chat.locator(".sb-msg:not(.sb-greeting) .sb-bubble").all_inner_texts()
+            assert texts == ["from the first tab", "from the second tab", "Hello to both tabs"]
+        await context.close()
