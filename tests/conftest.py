@@ -3,6 +3,7 @@ app served over HTTP, and a headless Chromium (Playwright) for page tests."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -163,7 +164,8 @@ async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterato
         yield opened
     finally:
         ARTIFACTS.mkdir(exist_ok=True)
-        await opened.screenshot(path=str(ARTIFACTS / f"{request.node.name}-last.png"))
+        with contextlib.suppress(Exception):  # a crashed page must not hide the test's own failure
+            await opened.screenshot(path=str(ARTIFACTS / f"{request.node.name}-last.png"))
         await context.close()
 
 
