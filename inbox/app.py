@@ -22,7 +22,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from channels.api import ApiChannel, ApiChannelSettings
-from channels.base import Channel
+from channels.base import Channel, TypingAware
+from channels.telegram import TelegramChannel, TelegramSettings
 from inbox import events, openapi, pages, stream
 from inbox.api import admin, attachments, contacts, conversations
 from inbox.auth import Authenticator, LoginThrottle, Sessions
@@ -34,7 +35,9 @@ from inbox.host import CoreHost
 from inbox.http import Api, http_error_handler, inbox_error_handler
 from inbox.hub import Hub
 from inbox.metrics import Metrics, metrics_endpoint
-from inbox.outbox import OutboxWorker
+from inbox.models import Conversation, Inbox
+from inbox.outbox import OutboxWorker, inbox_info
+from inbox.runners import ChannelRunners
 from inbox.service import InboxService
 from inbox.store import Store
 
@@ -73,9 +76,17 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     host = CoreHost(store, service)
     sessions = Sessions(secret_key(config), config.auth.session_max_age_days * 86400)
     api_channel = ApiChannel(host, ApiChannelSettings(config.api_channel.webhook_timeout_seconds))
-    channels: dict[str, Channel] = {api_channel.name: api_channel}
+    telegram = TelegramChannel(host, _telegram_settings(config))
+    channels: dict[str, Channel] = {api_channel.name: api_channel, telegram.name: telegram}
     outbox = OutboxWorker(store, service, blobs, channels, config.outbox)
     service.on_queued.append(outbox.wake)
+    runners = ChannelRunners(
+        host,
+        channels,
+        refresh_seconds=config.channels.refresh_seconds,
+        backoff_max_seconds=config.channels.restart_backoff_max_seconds,
+    )
+    broker.subscribe(_ignore_event, _typing_relay(store, channels))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -84,6 +95,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
             asyncio.create_task(outbox.run(), name="outbox"),
             asyncio.create_task(_every(1.0, service.wake_snoozed, "snooze"), name="snooze"),
             asyncio.create_task(_every(3600.0, lambda: _prune(store, config), "prune"), name="prune"),
+            asyncio.create_task(runners.run(), name="channel-runners"),
         ]
         try:
             yield
@@ -92,6 +104,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
             await api_channel.close()
+            await telegram.close()
             await broker.stop()
             await store.close()
 
@@ -123,6 +136,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     state.throttle = LoginThrottle(config.auth.login_max_attempts, config.auth.login_window_seconds)
     state.channels = channels
     state.outbox = outbox
+    state.runners = runners
     state.metrics = Metrics()
     state.api_modules = API_MODULES
     return app
@@ -141,3 +155,50 @@ async def _every(seconds: float, job: Callable[[], Awaitable[Any]], name: str) -
 async def _prune(store: Store, config: Config) -> int:
     async with store.transaction() as tx:
         return await events.prune(tx, retention_days=config.stream.retention_days)
+
+
+def _telegram_settings(config: Config) -> TelegramSettings:
+    section = config.telegram
+    return TelegramSettings(
+        api_base_url=section.api_base_url,
+        file_base_url=section.file_base_url,
+        public_base_url=section.public_base_url or config.server.base_url,
+        poll_timeout_seconds=section.poll_timeout_seconds,
+        max_file_bytes=section.max_file_bytes,
+    )
+
+
+async def _ignore_event(event: Any) -> None:
+    return None
+
+
+def _typing_relay(
+    store: Store, channels: dict[str, Channel]
+) -> Callable[[dict[str, Any], int | None], Awaitable[None]]:
+    """An agent typing in a conversation → the channel's "typing" indicator (e.g. Telegram's chat action).
+
+    Runs as a task so a slow channel never holds up the broker; private (note) typing is not shown.
+    """
+    pending: set[asyncio.Task[None]] = set()
+
+    async def show(conversation_id: int) -> None:
+        try:
+            async with store.session() as session:
+                conversation = await session.get(Conversation, conversation_id)
+                inbox = await session.get(Inbox, conversation.inbox_id) if conversation else None
+            channel = channels.get(inbox.channel) if inbox else None
+            if conversation is not None and inbox is not None and isinstance(channel, TypingAware):
+                await channel.show_typing(inbox_info(inbox), conversation.thread_key)
+        except Exception:
+            log.exception("typing indicator for conversation %s failed", conversation_id)
+
+    async def on_ephemeral(frame: dict[str, Any], inbox_id: int | None) -> None:
+        conversation_id = frame.get("conversation_id")
+        if frame.get("type") != "typing" or not frame.get("active") or frame.get("private"):
+            return
+        if isinstance(conversation_id, int):
+            task = asyncio.create_task(show(conversation_id))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+    return on_ephemeral
