@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import mimetypes
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 from telegram import Chat, Message, Update, User
+from telegram.warnings import PTBDeprecationWarning
 
 from channels.base import Edit, Identity, IdentityKind, Inbound
 
@@ -98,9 +100,9 @@ def describe(message: Message) -> tuple[str, dict[str, Any]]:
         emoji = f" {message.sticker.emoji}" if message.sticker.emoji else ""
         return f"[Sticker{emoji}]", {"kind": "sticker", "set_name": message.sticker.set_name}
     if message.voice:
-        return caption or f"[Voice message, {_duration(message.voice.duration)}]", {"kind": "voice"}
+        return caption or f"[Voice message, {_duration(message.voice)}]", {"kind": "voice"}
     if message.video:
-        return caption or f"[Video, {_duration(message.video.duration)}]", {"kind": "video"}
+        return caption or f"[Video, {_duration(message.video)}]", {"kind": "video"}
     if message.document:
         return caption or f"[Document: {message.document.file_name or 'file'}]", {"kind": "document"}
     if message.location:
@@ -115,7 +117,11 @@ def describe(message: Message) -> tuple[str, dict[str, Any]]:
     return caption, {}
 
 
-def _duration(value: Any) -> str:
+def _duration(media: Any) -> str:
+    with warnings.catch_warnings():
+        # PTB 22 warns that `duration` becomes a timedelta; both forms are handled here.
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = media.duration
     seconds = int(value.total_seconds()) if hasattr(value, "total_seconds") else int(value or 0)
     return f"{seconds // 60}:{seconds % 60:02d}"
 
