@@ -226,14 +226,14 @@ async def _params(request: Request) -> dict[str, Any]:
         params.update(await request.json())
         return params
     if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        form = await request.form()
-        for name, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                params[name] = await value.read()
-                params[f"_{name}_filename"] = value.filename
-                params["_filename"] = value.filename
-            else:
-                params[name] = value
+        async with request.form() as form:
+            for name, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    params[name] = await value.read()
+                    params[f"_{name}_filename"] = value.filename
+                    params["_filename"] = value.filename
+                else:
+                    params[name] = value
     for name, value in list(params.items()):
         if isinstance(value, str) and name not in STRING_FIELDS:
             with contextlib.suppress(ValueError):

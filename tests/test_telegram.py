@@ -1,0 +1,378 @@
+"""The Telegram channel end to end: the real app under uvicorn, the fake Bot API on loopback, the agent stream.
+
+Both receive modes (webhook and long polling) run through the real app on SQLite and PostgreSQL; the
+edge cases of the issue each have a test: a replayed update_id (also across a mode switch), a wrong
+secret, a 429 storm, a blocked bot, a 400, edits, typing, long messages and attachments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from sqlmodel import col, select
+
+from inbox.auth import new_api_token
+from inbox.config import ChannelsConfig, TelegramConfig
+from inbox.models import Agent, ApiToken, Attachment, Contact, Cursor, Inbox, Message
+from inbox.store import Store
+from tests.factories import make_agent, make_inbox
+from tests.servers.app import LiveServer, free_port, live_server, make_config
+from tests.servers.telegram import TOKEN, FakeTelegram, telegram_server
+
+DATA = Path(__file__).parent / "data" / "telegram"
+CAROL = 111222333
+
+
+def update(name: str, update_id: int | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((DATA / f"{name}.json").read_text())
+    if update_id is not None:
+        data["update_id"] = update_id
+    return data
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], wait: float = 15.0) -> Any:
+    """Poll `check` until it returns something truthy, or fail after `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {wait}s")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with telegram_server() as running:
+        yield running
+
+
+@pytest.fixture
+async def app(db_url: str, tmp_path: Path, fake: FakeTelegram) -> AsyncIterator[LiveServer]:
+    port = free_port()
+    config = make_config(
+        db_url,
+        tmp_path,
+        port=port,
+        telegram=TelegramConfig(
+            api_base_url=fake.api_base_url,
+            file_base_url=fake.file_base_url,
+            public_base_url=f"http://127.0.0.1:{port}",
+            poll_timeout_seconds=1,
+        ),
+        channels=ChannelsConfig(refresh_seconds=0.1, restart_backoff_max_seconds=0.5),
+    )
+    async with live_server(config) as running:
+        yield running
+
+
+async def bot_inbox(app: LiveServer, mode: str, **extra: Any) -> Inbox:
+    inbox = await make_inbox(app.state.store, channel="telegram", name="Bot", bot_token=TOKEN, mode=mode, **extra)
+    app.state.runners.wake()
+    return inbox
+
+
+async def admin(store: Store) -> tuple[Agent, str]:
+    agent = await make_agent(store, email="admin@example.test", name="Ann Admin", role="admin")
+    token, token_hash = new_api_token()
+    async with store.transaction() as tx:
+        tx.add(ApiToken(agent_id=agent.id, token_hash=token_hash))  # type: ignore[arg-type]
+    return agent, token
+
+
+async def messages(store: Store) -> list[Message]:
+    async with store.session() as session:
+        return list((await session.execute(select(Message).order_by(col(Message.id)))).scalars())
+
+
+async def message(store: Store, message_id: int) -> Message:
+    async with store.session() as session:
+        row = await session.get(Message, message_id)
+    assert row is not None
+    return row
+
+
+async def contact_attributes(store: Store) -> dict[str, Any]:
+    async with store.session() as session:
+        contacts = list((await session.execute(select(Contact))).scalars())
+    assert len(contacts) == 1
+    return contacts[0].attributes
+
+
+class Stream:
+    """The agent stream as an agent's browser sees it."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.frames: list[dict[str, Any]] = []
+
+    async def until(self, check: Callable[[dict[str, Any]], bool], wait: float = 15.0) -> dict[str, Any]:
+        deadline = time.monotonic() + wait
+        while True:
+            frame = json.loads(await asyncio.wait_for(self.ws.recv(), max(0.1, deadline - time.monotonic())))
+            self.frames.append(frame)
+            if check(frame):
+                return frame
+
+
+async def open_stream(app: LiveServer, token: str) -> Any:
+    return websockets.connect(f"{app.ws_url}/api/v1/stream", additional_headers={"Authorization": f"Bearer {token}"})
+
+
+def created(body: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda f: f.get("type") == "message.created" and f["data"]["body"] == body
+
+
+async def test_polling_end_to_end_through_the_agent_stream(app: LiveServer, fake: FakeTelegram) -> None:
+    store = app.state.store
+    agent, token = await admin(store)
+    fake.add_file("photo-large", b"\x89PNG large photo", "photos/file_1.jpg")
+    inbox = await bot_inbox(app, "polling")
+    async with await open_stream(app, token) as ws:
+        stream = Stream(ws)
+        for name in ("text", "start", "photo"):  # in update_id order, as Telegram hands them out
+            await fake.enqueue(update(name))
+        first = await stream.until(created("Hi, my order #123 has not arrived"))
+        await stream.until(created("/start campaign-42"))
+        photo = await stream.until(created("This is what arrived"))
+        assert [a["filename"] for a in photo["data"]["attachments"]] == ["photo_111222333_13.jpg"]
+        assert first["data"]["conversation"]["inbox_id"] == inbox.id
+        conversation_id = first["data"]["conversation_id"]
+        assert photo["data"]["conversation_id"] == conversation_id  # one conversation per private chat
+        reply, _ = await app.state.service.reply(
+            conversation_id, by=agent, body="Sorry! **Checking** now", client_id=None
+        )
+        sent = await stream.until(lambda f: f.get("type") == "message.updated" and f["data"]["id"] == reply["id"])
+        assert sent["data"]["status"] == "sent"
+    (call,) = fake.called("sendMessage", ok=True)
+    assert call.params["chat_id"] == CAROL and call.params["text"] == "Sorry! Checking now"
+    assert call.params["entities"] == [{"type": "bold", "offset": 7, "length": 8}]
+    assert fake.downloads == ["photos/file_1.jpg"]
+    attributes = await contact_attributes(store)
+    assert attributes == {"telegram_username": "carolc", "telegram_start_payload": "campaign-42"}
+    async with store.session() as session:
+        cursor = (await session.execute(select(Cursor).where(col(Cursor.key).like("telegram:%")))).scalar_one()
+    assert cursor.value == "500003"
+    # Telegram is told the offset after the last update (which confirms them all).
+    await eventually(lambda: _returns(any(c.params.get("offset") == 500004 for c in fake.called("getUpdates"))))
+
+
+async def _returns(value: Any) -> Any:
+    return value
+
+
+async def test_webhook_end_to_end_and_replayed_update_stored_once(app: LiveServer, fake: FakeTelegram) -> None:
+    store = app.state.store
+    agent, token = await admin(store)
+    inbox = await bot_inbox(app, "webhook")
+    await eventually(lambda: _returns(fake.webhook))
+    assert fake.webhook is not None
+    assert fake.webhook["url"] == f"{app.url}/channels/telegram/{inbox.id}"
+    assert len(fake.webhook["secret_token"]) >= 32 and fake.webhook["allowed_updates"] == ["message", "edited_message"]
+    async with await open_stream(app, token) as ws:
+        stream = Stream(ws)
+        response = await fake.push(update("text"))
+        assert response.status_code == 200 and response.json()["outcome"] == "delivered"
+        # Answered only after it was stored: the message is in the database already.
+        assert [m.body for m in await messages(store)] == ["Hi, my order #123 has not arrived"]
+        frame = await stream.until(created("Hi, my order #123 has not arrived"))
+        replay = await fake.push(update("text"))
+        assert replay.status_code == 200 and replay.json()["outcome"] == "duplicate"
+        reply, _ = await app.state.service.reply(
+            frame["data"]["conversation_id"], by=agent, body="On it", client_id=None
+        )
+        await stream.until(lambda f: f.get("type") == "message.updated" and f["data"]["id"] == reply["id"])
+    assert len(await messages(store)) == 2
+    assert [c.params["text"] for c in fake.called("sendMessage", ok=True)] == ["On it"]
+
+
+async def test_webhook_with_missing_or_wrong_secret_is_refused(app: LiveServer, fake: FakeTelegram) -> None:
+    inbox = await bot_inbox(app, "webhook")
+    await eventually(lambda: _returns(fake.webhook))
+    wrong = await fake.push(update("text"), secret="not-the-secret")
+    assert wrong.status_code == 401 and "Secret-Token" in wrong.json()["error"]["detail"]
+    async with httpx.AsyncClient() as http:
+        missing = await http.post(f"{app.url}/channels/telegram/{inbox.id}", json=update("text"))
+        assert missing.status_code == 401
+        unknown = await http.post(f"{app.url}/channels/telegram/999999", json=update("text"))
+        assert unknown.status_code == 404
+        assert fake.webhook is not None
+        malformed = await http.post(
+            fake.webhook["url"],
+            content=b"{not json",
+            headers={"X-Telegram-Bot-Api-Secret-Token": fake.webhook["secret_token"]},
+        )
+    assert malformed.status_code == 400 and "malformed JSON" in malformed.json()["error"]["detail"]
+    assert await messages(app.state.store) == []
+
+
+async def test_replay_across_a_switch_from_webhook_to_polling_is_processed_once(
+    app: LiveServer, fake: FakeTelegram
+) -> None:
+    store = app.state.store
+    fake.add_file("doc-1", b"%PDF-1.4 invoice", "documents/file_2.pdf")
+    inbox = await bot_inbox(app, "webhook")
+    await eventually(lambda: _returns(fake.webhook))
+    assert (await fake.push(update("document"))).status_code == 200
+    # The inbox switches to polling; Telegram still holds the same update (never confirmed by offset).
+    async with store.transaction() as tx:
+        row = await tx.get(Inbox, inbox.id)
+        assert row is not None
+        row.settings = {**row.settings, "mode": "polling"}
+    app.state.runners.wake()
+    await fake.enqueue(update("document"))
+    await fake.enqueue(update("text", update_id=500100))
+    await eventually(lambda: _count(store, 2))
+    await eventually(lambda: _returns(any(c.params.get("offset") == 500101 for c in fake.called("getUpdates"))))
+    stored = await messages(store)
+    assert [m.body for m in stored] == ["[Document: invoice.pdf]", "Hi, my order #123 has not arrived"]
+    assert fake.downloads == ["documents/file_2.pdf"]  # each file fetched once
+    assert len(fake.called("getFile")) == 1
+    async with store.session() as session:
+        (attachment,) = list((await session.execute(select(Attachment))).scalars())
+    assert attachment.filename == "invoice.pdf" and attachment.size == len(b"%PDF-1.4 invoice")
+
+
+async def _count(store: Store, expected: int) -> bool:
+    return len(await messages(store)) == expected
+
+
+async def _conversation(app: LiveServer, fake: FakeTelegram) -> int:
+    """A webhook inbox with one customer message; answers its conversation id."""
+    await bot_inbox(app, "webhook")
+    await eventually(lambda: _returns(fake.webhook))
+    assert (await fake.push(update("text"))).status_code == 200
+    (first,) = await messages(app.state.store)
+    return first.conversation_id
+
+
+async def test_429_storm_is_retried_after_the_given_seconds_and_sent_once(app: LiveServer, fake: FakeTelegram) -> None:
+    conversation_id = await _conversation(app, fake)
+    agent = await make_agent(app.state.store, role="admin")
+    fake.fail("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1, times=3)
+    reply, _ = await app.state.service.reply(conversation_id, by=agent, body="Hello again", client_id=None)
+    sent = await eventually(lambda: _status(app.state.store, reply["id"], "sent"))
+    assert sent.error is None
+    attempts = fake.called("sendMessage")
+    assert [c.status for c in attempts] == [429, 429, 429, 200]
+    for before, after in itertools.pairwise(attempts):
+        assert after.at - before.at >= 0.9  # never sooner than Telegram's retry_after
+    assert len(await messages(app.state.store)) == 2
+
+
+async def _status(store: Store, message_id: int, status: str) -> Message | None:
+    row = await message(store, message_id)
+    return row if row.status == status else None
+
+
+async def test_blocked_bot_fails_with_reason_and_marks_the_contact_unreachable(
+    app: LiveServer, fake: FakeTelegram
+) -> None:
+    conversation_id = await _conversation(app, fake)
+    agent = await make_agent(app.state.store, role="admin")
+    fake.blocked.add(CAROL)
+    reply, _ = await app.state.service.reply(conversation_id, by=agent, body="Are you there?", client_id=None)
+    failed = await eventually(lambda: _status(app.state.store, reply["id"], "failed"))
+    assert "bot was blocked by the user" in (failed.error or "")
+    assert len(fake.called("sendMessage")) == 1  # permanent: not retried
+    attributes = await contact_attributes(app.state.store)
+    assert "blocked the bot" in attributes["telegram_unreachable"]
+    # The customer unblocks the bot and writes again: reachable again.
+    fake.blocked.clear()
+    assert (await fake.push(update("start", update_id=500200))).status_code == 200
+    assert "telegram_unreachable" not in await contact_attributes(app.state.store)
+
+
+async def test_bad_request_fails_with_telegrams_own_text(app: LiveServer, fake: FakeTelegram) -> None:
+    conversation_id = await _conversation(app, fake)
+    agent = await make_agent(app.state.store, role="admin")
+    fake.fail("sendMessage", 400, "Bad Request: chat not found")
+    reply, _ = await app.state.service.reply(conversation_id, by=agent, body="Hi", client_id=None)
+    failed = await eventually(lambda: _status(app.state.store, reply["id"], "failed"))
+    assert failed.error == "Telegram rejected the message: Chat not found"
+
+
+async def test_edited_message_updates_the_stored_message(app: LiveServer, fake: FakeTelegram) -> None:
+    await _conversation(app, fake)
+    response = await fake.push(update("edited"))
+    assert response.status_code == 200 and response.json()["outcome"] == "edited"
+    (stored,) = await messages(app.state.store)
+    assert stored.body == "Hi, my order #124 has not arrived"
+    assert stored.meta["edited_at"].startswith("2025-11-22")
+
+
+async def test_group_chat_is_one_conversation_with_sender_names(app: LiveServer, fake: FakeTelegram) -> None:
+    await bot_inbox(app, "webhook", groups=True)
+    await eventually(lambda: _returns(fake.webhook))
+    first = update("group")
+    second = copy.deepcopy(first)
+    second["update_id"] += 1
+    second["message"]["message_id"] += 1
+    second["message"]["from"] = {"id": 321, "is_bot": False, "first_name": "Frank", "last_name": "Friend"}
+    second["message"]["text"] = "Yes, since noon"
+    assert (await fake.push(first)).status_code == 200
+    assert (await fake.push(second)).status_code == 200
+    a, b = await messages(app.state.store)
+    assert a.conversation_id == b.conversation_id
+    assert (a.sender_name, b.sender_name) == ("Erin", "Frank Friend")
+
+
+async def test_long_replies_are_split_and_attachments_sent(app: LiveServer, fake: FakeTelegram) -> None:
+    conversation_id = await _conversation(app, fake)
+    store = app.state.store
+    agent = await make_agent(store, role="admin")
+    photo = await app.state.blobs.save(b"\xff\xd8\xff photo bytes")
+    report = await app.state.blobs.save(b"report body")
+    async with store.transaction() as tx:
+        rows = [
+            Attachment(
+                uploaded_by=agent.id,
+                filename="shot.jpg",
+                content_type="image/jpeg",
+                size=photo.size,
+                sha256=photo.sha256,
+                storage_name=photo.storage_name,
+            ),
+            Attachment(
+                uploaded_by=agent.id,
+                filename="report.txt",
+                content_type="text/plain",
+                size=report.size,
+                sha256=report.sha256,
+                storage_name=report.storage_name,
+            ),
+        ]
+        tx.add_all(rows)
+        await tx.flush()
+        ids = [row.id for row in rows]
+    body = ("lorem ipsum " * 400).strip()  # 4799 characters
+    reply, _ = await app.state.service.reply(conversation_id, by=agent, body=body, client_id=None, attachment_ids=ids)
+    await eventually(lambda: _status(store, reply["id"], "sent"))
+    texts = [c.params["text"] for c in fake.called("sendMessage", ok=True)]
+    assert len(texts) == 2 and all(len(t) <= 4096 for t in texts)
+    assert " ".join(texts) == body
+    (sent_photo,) = fake.called("sendPhoto", ok=True)
+    assert sent_photo.params["photo"] == b"\xff\xd8\xff photo bytes"
+    (sent_doc,) = fake.called("sendDocument", ok=True)
+    assert sent_doc.params["document"] == b"report body" and sent_doc.params["_filename"] == "report.txt"
+
+
+async def test_agent_typing_shows_the_typing_chat_action(app: LiveServer, fake: FakeTelegram) -> None:
+    conversation_id = await _conversation(app, fake)
+    _, token = await admin(app.state.store)
+    async with await open_stream(app, token) as ws:
+        await ws.send(json.dumps({"type": "typing", "conversation_id": conversation_id, "active": True}))
+        await eventually(lambda: _returns(fake.called("sendChatAction", ok=True)))
+    (action,) = fake.called("sendChatAction")
+    assert action.params == {"chat_id": CAROL, "action": "typing"}
