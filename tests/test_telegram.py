@@ -376,3 +376,18 @@ async def test_agent_typing_shows_the_typing_chat_action(app: LiveServer, fake: 
         await eventually(lambda: _returns(fake.called("sendChatAction", ok=True)))
     (action,) = fake.called("sendChatAction")
     assert action.params == {"chat_id": CAROL, "action": "typing"}
+
+
+async def test_polling_skips_an_unreadable_update_and_keeps_going(app: LiveServer, fake: FakeTelegram) -> None:
+    await bot_inbox(app, "polling")
+    await fake.enqueue(update("text", update_id=600001))
+    await eventually(lambda: _count(app.state.store, 1))
+    # Not a Message at all (no chat, no date): python-telegram-bot cannot read it.
+    await fake.enqueue({"update_id": 600002, "message": {"message_id": 99, "text": "broken"}})
+    await fake.enqueue(update("start", update_id=600003))
+    await eventually(lambda: _count(app.state.store, 2))
+    assert [m.body for m in await messages(app.state.store)] == [
+        "Hi, my order #123 has not arrived",
+        "/start campaign-42",
+    ]
+    await eventually(lambda: _returns(any(c.params.get("offset") == 600004 for c in fake.called("getUpdates"))))

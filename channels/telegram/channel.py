@@ -116,17 +116,43 @@ class TelegramChannel:
             await bot.delete_webhook(drop_pending_updates=False)
             while True:
                 last = await self.host.load_cursor(self._cursor_key(inbox, settings))
-                updates = await bot.get_updates(
-                    offset=int(last) + 1 if last else None,
-                    timeout=self.settings.poll_timeout_seconds,
-                    allowed_updates=ALLOWED_UPDATES,
-                )
+                offset = int(last) + 1 if last else None
+                try:
+                    updates = await bot.get_updates(
+                        offset=offset, timeout=self.settings.poll_timeout_seconds, allowed_updates=ALLOWED_UPDATES
+                    )
+                except TelegramError:
+                    raise
+                except Exception as exc:  # PTB could not read one update of the batch
+                    await self._step_past_unreadable(inbox, settings, bot, offset, exc)
+                    continue
                 self._ok(inbox.id, "last_fetch_at")
                 for update in updates:
                     await self.process(inbox, settings, update)
         except Exception as error:
             self._failed(inbox.id, error)
             raise
+
+    async def _step_past_unreadable(
+        self, inbox: InboxInfo, settings: InboxSettings, bot: Bot, offset: int | None, error: Exception
+    ) -> None:
+        """Fetch one update at a time from `offset`: an unreadable one is logged and confirmed away.
+
+        Update ids increase one by one, so the unreadable update is the one at `offset` (or, after a gap,
+        the next call finds it again one step further).
+        """
+        if offset is None:
+            raise error  # nothing confirmed yet: no position to step past; the runner retries with backoff
+        try:
+            updates = await bot.get_updates(offset=offset, limit=1, timeout=0, allowed_updates=ALLOWED_UPDATES)
+        except TelegramError:
+            raise
+        except Exception as exc:
+            log.error("telegram: inbox %s: update %s is unreadable (%r); skipped", inbox.id, offset, exc)
+            await self.host.save_cursor(self._cursor_key(inbox, settings), str(offset))
+            return
+        for update in updates:
+            await self.process(inbox, settings, update)
 
     async def webhook(self, request: Request) -> Response:
         inbox_id: int = request.path_params["inbox_id"]
