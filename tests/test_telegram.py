@@ -288,6 +288,9 @@ async def test_blocked_bot_fails_with_reason_and_marks_the_contact_unreachable(
     assert len(fake.called("sendMessage")) == 1  # permanent: not retried
     attributes = await contact_attributes(app.state.store)
     assert "blocked the bot" in attributes["telegram_unreachable"]
+    async with httpx.AsyncClient() as http:
+        metrics = (await http.get(f"{app.url}/metrics")).text
+    assert 'switchboard_channel_last_error_timestamp_seconds{channel="telegram"' in metrics
     # The customer unblocks the bot and writes again: reachable again.
     fake.blocked.clear()
     assert (await fake.push(update("start", update_id=500200))).status_code == 200
