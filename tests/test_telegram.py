@@ -394,3 +394,59 @@ async def test_polling_skips_an_unreadable_update_and_keeps_going(app: LiveServe
         "/start campaign-42",
     ]
     await eventually(lambda: _returns(any(c.params.get("offset") == 600004 for c in fake.called("getUpdates"))))
+
+
+async def test_webhook_answers_503_until_the_update_is_stored_then_stores_it_once(
+    app: LiveServer, fake: FakeTelegram
+) -> None:
+    await bot_inbox(app, "webhook")
+    await eventually(lambda: _returns(fake.webhook))
+    fake.add_file("voice-1", b"OggS voice", "voice/file_3.oga")
+    fake.fail("getFile", 502, "Bad Gateway")
+    failed = await fake.push(update("voice"))
+    assert failed.status_code == 503  # Telegram keeps the update and sends it again
+    assert await messages(app.state.store) == []
+    again = await fake.push(update("voice"))
+    assert again.status_code == 200 and again.json()["outcome"] == "delivered"
+    (stored,) = await messages(app.state.store)
+    assert stored.body == "[Voice message, 0:07]"
+    assert fake.downloads == ["voice/file_3.oga"]
+
+
+async def test_a_file_telegram_refuses_is_noted_and_the_message_kept(app: LiveServer, fake: FakeTelegram) -> None:
+    await bot_inbox(app, "webhook")
+    await eventually(lambda: _returns(fake.webhook))
+    fake.fail("getFile", 400, "Bad Request: file is too big")
+    assert (await fake.push(update("video"))).status_code == 200
+    (stored,) = await messages(app.state.store)
+    assert stored.body == "unboxing\n[unboxing.mp4 could not be downloaded: File is too big]"
+
+
+async def test_polling_receiver_restarts_after_failures(app: LiveServer, fake: FakeTelegram) -> None:
+    fake.fail("getUpdates", 502, "Bad Gateway", times=2)
+    await fake.enqueue(update("text"))
+    await bot_inbox(app, "polling")
+    await eventually(lambda: _count(app.state.store, 1))
+    assert [c.status for c in fake.called("getUpdates")][:3] == [502, 502, 200]
+
+
+async def test_updates_are_not_processed_again_after_a_restart(db_url: str, tmp_path: Path, fake: FakeTelegram) -> None:
+    config = make_config(
+        db_url,
+        tmp_path,
+        telegram=TelegramConfig(api_base_url=fake.api_base_url, file_base_url=fake.file_base_url, poll_timeout_seconds=1),
+        channels=ChannelsConfig(refresh_seconds=0.1, restart_backoff_max_seconds=0.5),
+    )
+    fake.add_file("photo-large", b"photo", "photos/file_9.jpg")
+    async with live_server(config) as first:
+        await bot_inbox(first, "polling")
+        await fake.enqueue(update("photo"))
+        await eventually(lambda: _count(first.state.store, 1))
+    # Telegram never heard the offset confirming 500003 (the process stopped first): it hands it out again.
+    fake.updates[:] = [update("photo"), update("edited", update_id=500004)]
+    async with live_server(config) as second:
+        second.state.runners.wake()
+        await eventually(lambda: _returns(any(c.params.get("offset") == 500005 for c in fake.called("getUpdates"))))
+        stored = await messages(second.state.store)
+    assert [m.body for m in stored] == ["This is what arrived", "Hi, my order #124 has not arrived"]
+    assert fake.downloads == ["photos/file_9.jpg"]

@@ -109,12 +109,12 @@ class FakeTelegram:
         return response
 
     async def _answer(self, method: str, params: dict[str, Any]) -> Response:
-        if method == "getUpdates":
-            return await self._get_updates(params)
         queued = self.failures.get(method)
         if queued:
             failure = queued.pop(0)
             return _error(failure.code, failure.description, failure.retry_after)
+        if method == "getUpdates":
+            return await self._get_updates(params)
         if method == "getMe":
             return _ok(BOT_USER)
         if method == "setWebhook":
