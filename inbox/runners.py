@@ -73,6 +73,7 @@ class ChannelRunners:
     async def _supervise(self, channel: Channel, inbox: InboxInfo) -> None:
         delay = 1.0
         while True:
+            started = asyncio.get_running_loop().time()
             try:
                 await channel.run(inbox)
                 return
@@ -87,5 +88,7 @@ class ChannelRunners:
                     exc,
                     delay,
                 )
+            if asyncio.get_running_loop().time() - started > self.backoff_max_seconds:
+                delay = 1.0  # it ran well for a while: this is a new failure, not the same one again
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.backoff_max_seconds)

@@ -213,7 +213,10 @@ async def test_webhook_with_missing_or_wrong_secret_is_refused(app: LiveServer, 
             content=b"{not json",
             headers={"X-Telegram-Bot-Api-Secret-Token": fake.webhook["secret_token"]},
         )
-    assert malformed.status_code == 400 and "malformed JSON" in malformed.json()["error"]["detail"]
+        assert malformed.status_code == 400 and "malformed JSON" in malformed.json()["error"]["detail"]
+        # From Telegram but unreadable: logged and skipped with 200, so Telegram does not stall the queue on it.
+        unreadable = await fake.push({"update_id": 700001, "message": {"message_id": 5, "text": "x"}})
+        assert unreadable.status_code == 200 and unreadable.json()["outcome"] == "skipped"
     assert await messages(app.state.store) == []
 
 

@@ -96,6 +96,7 @@ class TelegramChannel:
         self._health: dict[int, ChannelHealth] = {}
         self._typing: dict[tuple[int, str], float] = {}
         self._attempts: dict[tuple[int, int], int] = {}
+        self._bot_lock = asyncio.Lock()
 
     # ── receiving ───────────────────────────────────────────────────────────────────────────
     async def run(self, inbox: InboxInfo) -> None:
@@ -183,8 +184,11 @@ class TelegramChannel:
             self._failed(inbox_id, exc)
             return _error(503, "unavailable", f"Telegram is not reachable: {exc}")
         except (KeyError, TypeError, ValueError) as exc:
-            log.warning("telegram: inbox %s: update %s is malformed and skipped: %r", inbox_id, data["update_id"], exc)
-            return _error(400, "invalid", f"body: not a Telegram Update ({exc!r})")
+            # It came with the secret, so from Telegram: answer 200, or Telegram would hold back every later
+            # update while it retries this one.
+            log.error("telegram: inbox %s: update %s is unreadable (%r); skipped", inbox_id, data["update_id"], exc)
+            await self._save_cursor_quietly(self._cursor_key(inbox, settings), data["update_id"])
+            return JSONResponse({"ok": True, "outcome": "skipped"})
         try:
             outcome = await self.process(inbox, settings, update)
         except Transient as exc:
@@ -367,6 +371,8 @@ class TelegramChannel:
         now = time.monotonic()
         if now - self._typing.get((inbox.id, thread_key), -TYPING_EVERY_SECONDS) < TYPING_EVERY_SECONDS:
             return
+        if len(self._typing) > 10_000:  # forget chats nobody typed in lately
+            self._typing = {k: at for k, at in self._typing.items() if now - at < TYPING_EVERY_SECONDS}
         self._typing[(inbox.id, thread_key)] = now
         try:
             bot = await self._bot(inbox, inbox_settings(inbox))
@@ -379,12 +385,20 @@ class TelegramChannel:
         cached = self._bots.get(inbox.id)
         if cached is not None and cached[0] == settings.token:
             return cached[1]
-        bot = Bot(settings.token, base_url=self.settings.api_base_url, base_file_url=self.settings.file_base_url)
-        await bot.initialize()  # getMe: fails early on a wrong token
-        if cached is not None:
-            await cached[1].shutdown()
-        self._bots[inbox.id] = (settings.token, bot)
-        return bot
+        async with self._bot_lock:  # the receiver, the outbox and typing may all ask at once
+            cached = self._bots.get(inbox.id)
+            if cached is not None and cached[0] == settings.token:
+                return cached[1]
+            bot = Bot(settings.token, base_url=self.settings.api_base_url, base_file_url=self.settings.file_base_url)
+            try:
+                await bot.initialize()  # getMe: fails early on a wrong token
+            except BaseException:
+                await bot.shutdown()
+                raise
+            if cached is not None:
+                await cached[1].shutdown()
+            self._bots[inbox.id] = (settings.token, bot)
+            return bot
 
     def _cursor_key(self, inbox: InboxInfo, settings: InboxSettings) -> str:
         return f"telegram:{inbox.id}:{settings.bot_id}:last_update_id"

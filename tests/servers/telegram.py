@@ -60,6 +60,7 @@ class FakeTelegram:
     blocked: set[int] = field(default_factory=set)
     failures: dict[str, list[Failure]] = field(default_factory=dict)
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    closed: bool = False
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
 
     @property
@@ -193,7 +194,7 @@ class FakeTelegram:
                 # Like Telegram: asking from `offset` confirms every update before it.
                 self.updates[:] = [u for u in self.updates if u["update_id"] >= offset]
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait_for(lambda: bool(self.updates)), timeout)
+                await asyncio.wait_for(self.changed.wait_for(lambda: bool(self.updates) or self.closed), timeout)
             return _ok(self.updates[:limit])
 
     async def file(self, request: Request) -> Response:
@@ -268,6 +269,7 @@ async def telegram_server() -> AsyncIterator[FakeTelegram]:
         yield fake
     finally:
         async with fake.changed:
+            fake.closed = True  # end pending long polls now rather than at their timeout
             fake.changed.notify_all()
         server.should_exit = True
         await task
