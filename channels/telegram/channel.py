@@ -18,9 +18,7 @@ import hmac
 import json
 import logging
 import time
-import warnings
-from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from starlette.requests import Request
@@ -29,7 +27,6 @@ from starlette.routing import BaseRoute, Route
 from telegram import Bot, Message, Update
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
-from telegram.warnings import PTBDeprecationWarning
 
 from channels.base import (
     ChannelHealth,
@@ -40,10 +37,9 @@ from channels.base import (
     InboundAttachment,
     InboxInfo,
     Outbound,
-    OutboundAttachment,
     Receipt,
 )
-from channels.telegram.markdown import split, to_entities
+from channels.telegram.outbound import Step, reply_steps, retry_seconds
 from channels.telegram.settings import (
     WEBHOOK_PATH,
     InboxSettings,
@@ -58,8 +54,6 @@ from channels.telegram.updates import FileRef, files_in, inbound_from_update, st
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message", "edited_message"]
-PHOTO_TYPES = {"image/jpeg", "image/png", "image/webp"}
-PHOTO_MAX_BYTES = 10_485_760
 MAX_WEBHOOK_BODY = 1_048_576
 MAX_STORE_ATTEMPTS = 5
 TYPING_EVERY_SECONDS = 4.0  # Telegram shows a chat action for about 5 s
@@ -71,13 +65,6 @@ class Transient(Exception):
 
 def _error(status: int, code: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "detail": detail}}, status_code=status)
-
-
-def retry_seconds(error: RetryAfter) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value: Any = error.retry_after
-    return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)
 
 
 class TelegramChannel:
@@ -301,7 +288,7 @@ class TelegramChannel:
             raise DeliveryError(f"conversation {message.conversation_id} has no Telegram chat id") from exc
         try:
             bot = await self._bot(message.inbox, settings)
-            steps = self._steps(bot, chat_id, message)
+            steps = reply_steps(bot, chat_id, message)
             first = await self._run_steps(message, steps)
         except RetryAfter as exc:
             seconds = retry_seconds(exc)
@@ -324,31 +311,7 @@ class TelegramChannel:
         self._ok(message.inbox.id, "last_send_at")
         return Receipt(external_id=f"{chat_id}:{first}" if first is not None else None)
 
-    def _steps(self, bot: Bot, chat_id: int, message: Outbound) -> list[Callable[[], Awaitable[Message]]]:
-        text, entities = to_entities(message.text)
-        steps: list[Callable[[], Awaitable[Message]]] = []
-        for part, part_entities in split(text, entities):
-
-            def send_text(part: str = part, part_entities: list[Any] = part_entities) -> Awaitable[Message]:
-                return bot.send_message(chat_id, part, entities=part_entities)
-
-            steps.append(send_text)
-        for item in message.attachments:
-            steps.append(self._file_step(bot, chat_id, item))
-        if not steps:
-            raise DeliveryError("the message has neither text nor attachments")
-        return steps
-
-    def _file_step(self, bot: Bot, chat_id: int, item: OutboundAttachment) -> Callable[[], Awaitable[Message]]:
-        async def send_file() -> Message:
-            data = await asyncio.to_thread(Path(item.path).read_bytes)
-            if item.content_type in PHOTO_TYPES and item.size <= PHOTO_MAX_BYTES:
-                return await bot.send_photo(chat_id, data, filename=item.filename)
-            return await bot.send_document(chat_id, data, filename=item.filename)
-
-        return send_file
-
-    async def _run_steps(self, message: Outbound, steps: list[Callable[[], Awaitable[Message]]]) -> int | None:
+    async def _run_steps(self, message: Outbound, steps: list[Step]) -> int | None:
         """Send each part once: with several parts, progress is kept per delivery so a retry resumes."""
         progress = f"telegram:delivery:{message.delivery_id}" if len(steps) > 1 else None
         done = int(await self.host.load_cursor(progress) or 0) if progress else 0

@@ -14,7 +14,7 @@ from channels.telegram.markdown import split, to_entities, utf16_len
 from channels.telegram.settings import Mode, SettingsError, inbox_settings
 from channels.telegram.updates import files_in, inbound_from_update
 
-DATA = Path(__file__).parent / "data" / "telegram"
+DATA = Path(__file__).parent.parent / "data" / "telegram"
 CAROL = "111222333"
 
 
