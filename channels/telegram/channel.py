@@ -49,11 +49,12 @@ from channels.telegram.settings import (
     inbox_settings,
     webhook_url,
 )
-from channels.telegram.updates import FileRef, files_in, inbound_from_update, start_payload
+from channels.telegram.updates import FileRef, files_in, inbound_from_update, reachability, start_payload
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = ["message", "edited_message"]
+ALLOWED_UPDATES = ["message", "edited_message", "my_chat_member"]
+BLOCKED = "the customer blocked the bot"
 MAX_WEBHOOK_BODY = 1_048_576
 MAX_STORE_ATTEMPTS = 5
 TYPING_EVERY_SECONDS = 4.0  # Telegram shows a chat action for about 5 s
@@ -230,7 +231,12 @@ class TelegramChannel:
 
     async def _store(self, inbox: InboxInfo, update: Update, result: Inbound | Edit | None) -> str:
         if result is None:
-            return "ignored"
+            change = reachability(update)
+            if change is None:
+                return "ignored"
+            identity, reachable = change
+            await self.host.set_contact_attributes(identity, {"telegram_unreachable": None if reachable else BLOCKED})
+            return "reachability"
         if isinstance(result, Edit):
             if await self.host.edit(result) is None:
                 # The original never reached us (sent before the bot was connected): keep the new text.
@@ -367,8 +373,11 @@ class TelegramChannel:
         return f"telegram:{inbox.id}:{settings.bot_id}:last_update_id"
 
     async def _save_cursor_quietly(self, key: str, update_id: int) -> None:
+        """Record a skipped update; the cursor only moves forward (an old id replayed must not pull it back)."""
         try:
-            await self.host.save_cursor(key, str(update_id))
+            last = await self.host.load_cursor(key)
+            if last is None or update_id > int(last):
+                await self.host.save_cursor(key, str(update_id))
         except Exception:
             log.exception("telegram: could not record skipped update %s", update_id)
 

@@ -14,7 +14,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import Chat, Message, Update, User
+from telegram import Chat, ChatMember, Message, Update, User
 from telegram.warnings import PTBDeprecationWarning
 
 from channels.base import Edit, Identity, IdentityKind, Inbound
@@ -87,6 +87,19 @@ def inbound_from_update(inbox_id: int, update: Update, *, groups: bool = False) 
     if update.edited_message is not None:
         return Edit(inbound, edited_at=message.edit_date)
     return inbound
+
+
+def reachability(update: Update) -> tuple[Identity, bool] | None:
+    """A private chat's `my_chat_member` update: the customer blocked (False) or restarted (True) the bot."""
+    change = update.my_chat_member
+    if change is None or change.chat.type != PRIVATE:
+        return None
+    status = change.new_chat_member.status
+    if status == ChatMember.BANNED:
+        return identity_of(change.from_user), False
+    if status == ChatMember.MEMBER:
+        return identity_of(change.from_user), True
+    return None
 
 
 def describe(message: Message) -> tuple[str, dict[str, Any]]:

@@ -75,7 +75,11 @@ async def test_webhook_end_to_end_and_replayed_update_stored_once(app: LiveServe
     await eventually(lambda: returns(fake.webhook))
     assert fake.webhook is not None
     assert fake.webhook["url"] == f"{app.url}/channels/telegram/{inbox.id}"
-    assert len(fake.webhook["secret_token"]) >= 32 and fake.webhook["allowed_updates"] == ["message", "edited_message"]
+    assert len(fake.webhook["secret_token"]) >= 32 and fake.webhook["allowed_updates"] == [
+        "message",
+        "edited_message",
+        "my_chat_member",
+    ]
     async with await open_stream(app, token) as ws:
         stream = Stream(ws)
         response = await fake.push(update("text"))
@@ -239,3 +243,21 @@ async def test_updates_are_not_processed_again_after_a_restart(db_url: str, tmp_
         stored = await messages(second.state.store)
     assert [m.body for m in stored] == ["This is what arrived", "Hi, my order #124 has not arrived"]
     assert fake.downloads == ["photos/file_9.jpg"]
+
+
+async def test_blocking_the_bot_marks_the_contact_unreachable_until_they_return(
+    app: LiveServer, fake: FakeTelegram
+) -> None:
+    await conversation(app, fake)
+    blocked = await fake.push(update("blocked"))
+    assert blocked.status_code == 200 and blocked.json()["outcome"] == "reachability"
+    assert (await contact_attributes(app.state.store))["telegram_unreachable"] == "the customer blocked the bot"
+    restarted = update("blocked", update_id=500015)
+    restarted["my_chat_member"]["old_chat_member"] = restarted["my_chat_member"]["new_chat_member"]
+    restarted["my_chat_member"]["new_chat_member"] = {
+        "user": restarted["my_chat_member"]["old_chat_member"]["user"],
+        "status": "member",
+    }
+    assert (await fake.push(restarted)).status_code == 200
+    assert "telegram_unreachable" not in await contact_attributes(app.state.store)
+    assert len(await messages(app.state.store)) == 1  # membership changes are not messages

@@ -12,7 +12,7 @@ from telegram import MessageEntity, Update
 from channels.base import Edit, IdentityKind, Inbound, InboxInfo
 from channels.telegram.markdown import split, to_entities, utf16_len
 from channels.telegram.settings import Mode, SettingsError, inbox_settings
-from channels.telegram.updates import files_in, inbound_from_update
+from channels.telegram.updates import files_in, inbound_from_update, reachability
 
 DATA = Path(__file__).parent.parent / "data" / "telegram"
 CAROL = "111222333"
@@ -84,13 +84,23 @@ def test_groups_only_when_enabled_with_the_senders_name() -> None:
     assert result.metadata["telegram"]["chat_title"] == "Acme buyers"
 
 
+def test_blocking_the_bot_is_a_reachability_change_not_a_message() -> None:
+    update = load("blocked")
+    assert inbound_from_update(7, update) is None
+    change = reachability(update)
+    assert change is not None
+    identity, reachable = change
+    assert identity.value == CAROL and not reachable
+    assert reachability(load("text")) is None
+
+
 @pytest.mark.parametrize("name", ["channel_post", "callback_query"])
 def test_other_update_kinds_are_ignored(name: str) -> None:
     assert inbound_from_update(7, load(name), groups=True) is None
 
 
 def test_every_fixture_is_covered() -> None:
-    covered = {case[0] for case in CASES} | {"edited", "group", "channel_post", "callback_query"}
+    covered = {case[0] for case in CASES} | {"edited", "group", "channel_post", "callback_query", "blocked"}
     assert {path.stem for path in DATA.glob("*.json")} == covered
 
 
