@@ -167,11 +167,12 @@ class TelegramChannel:
             return _error(400, "invalid", "body: expected a Telegram Update with an integer update_id")
         try:
             bot = await self._bot(inbox, settings)
-            update = Update.de_json(data, bot)
-        except (NetworkError, TelegramError) as exc:
+        except TelegramError as exc:
             self._failed(inbox_id, exc)
             return _error(503, "unavailable", f"Telegram is not reachable: {exc}")
-        except (KeyError, TypeError, ValueError) as exc:
+        try:
+            update = Update.de_json(data, bot)
+        except Exception as exc:
             # It came with the secret, so from Telegram: answer 200, or Telegram would hold back every later
             # update while it retries this one.
             log.error("telegram: inbox %s: update %s is unreadable (%r); skipped", inbox_id, data["update_id"], exc)
@@ -314,6 +315,8 @@ class TelegramChannel:
             raise self._failure(message, f"Telegram unreachable: {exc.message}", 0.0) from exc
         except TelegramError as exc:
             raise self._failure(message, f"Telegram error: {exc.message}", 0.0) from exc
+        except OSError as exc:  # an attachment's stored file is gone: retrying will not bring it back
+            raise self._failure(message, f"attachment could not be read: {exc.strerror or exc}", None) from exc
         self._ok(message.inbox.id, "last_send_at")
         return Receipt(external_id=f"{chat_id}:{first}" if first is not None else None)
 

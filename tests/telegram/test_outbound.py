@@ -117,3 +117,29 @@ async def test_agent_typing_shows_the_typing_chat_action(app: LiveServer, fake: 
         await eventually(lambda: returns(fake.called("sendChatAction", ok=True)))
     (action,) = fake.called("sendChatAction")
     assert action.params == {"chat_id": CAROL, "action": "typing"}
+
+
+async def test_a_missing_attachment_file_fails_the_reply_with_a_reason(app: LiveServer, fake: FakeTelegram) -> None:
+    conversation_id = await conversation(app, fake)
+    store = app.state.store
+    agent = await make_agent(store, role="admin")
+    blob = await app.state.blobs.save(b"gone soon")
+    async with store.transaction() as tx:
+        row = Attachment(
+            uploaded_by=agent.id,
+            filename="gone.pdf",
+            content_type="application/pdf",
+            size=blob.size,
+            sha256=blob.sha256,
+            storage_name=blob.storage_name,
+        )
+        tx.add(row)
+        await tx.flush()
+        attachment_id = row.id
+    app.state.blobs.path(blob.storage_name).unlink()
+    reply, _ = await app.state.service.reply(
+        conversation_id, by=agent, body="", client_id=None, attachment_ids=[attachment_id]
+    )
+    failed = await eventually(lambda: status(store, reply["id"], "failed"))
+    assert (failed.error or "").startswith("attachment could not be read")
+    assert fake.called("sendDocument") == []
