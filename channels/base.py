@@ -3,6 +3,8 @@
 Adapters import this module, the standard library and their own channel library, never `inbox`.
 The core hands adapters a `Host` (what it offers a channel) and calls them through `Channel`
 (what a channel offers the core). Everything crossing the seam is a frozen record defined here.
+A channel may also implement the optional `TypingAware` (show "agent is typing") and `HealthReporting`
+(last receive/send/error per inbox, exported to `/metrics`); the core checks with `isinstance`.
 """
 
 from __future__ import annotations

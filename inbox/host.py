@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from channels.base import Delivered, Edit, Identity, Inbound, InboxInfo
@@ -50,10 +51,16 @@ class CoreHost:
 
     async def save_cursor(self, key: str, value: str) -> None:
         # A cursor is a channel's own position, not conversation data: written here, not by the service.
-        async with self.store.transaction() as tx:
-            row = await tx.get(Cursor, key)
-            if row is None:
-                tx.add(Cursor(key=key, value=value, updated_at=utcnow()))
-            else:
-                row.value = value
-                row.updated_at = utcnow()
+        for attempt in range(2):
+            try:
+                async with self.store.transaction() as tx:
+                    row = await tx.get(Cursor, key)
+                    if row is None:
+                        tx.add(Cursor(key=key, value=value, updated_at=utcnow()))
+                    else:
+                        row.value = value
+                        row.updated_at = utcnow()
+                return
+            except IntegrityError:
+                if attempt == 1:  # another process inserted the same key at the same moment: update it instead
+                    raise
