@@ -33,8 +33,10 @@ from inbox.errors import InboxError
 from inbox.host import CoreHost
 from inbox.http import Api, http_error_handler, inbox_error_handler
 from inbox.hub import Hub
+from inbox.lease import Leases
 from inbox.metrics import Metrics, metrics_endpoint
 from inbox.outbox import OutboxWorker
+from inbox.redis_broker import RedisBroker
 from inbox.service import InboxService
 from inbox.store import Store
 
@@ -65,9 +67,10 @@ async def healthz(request: Request) -> Response:
 
 def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     store = Store(config.database.url, pool_size=config.database.pool_size, echo=config.database.echo)
-    hub = Hub(config.stream.queue_size)
-    broker = broker or LocalBroker()
+    hub = Hub(config.stream.queue_size, read_log=lambda after, limit: _read_log(store, after, limit))
+    broker = broker or make_broker(config)
     broker.subscribe(hub.on_event, hub.on_ephemeral)
+    leases = Leases(store, ttl_seconds=config.cluster.lease_seconds)
     blobs = BlobStore(config.storage.directory)
     service = InboxService(store, broker, blobs)
     host = CoreHost(store, service)
@@ -79,12 +82,28 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with store.session() as session:
+            hub.start(await events.latest_id(session))
         await broker.start()
         loops = [
             asyncio.create_task(outbox.run(), name="outbox"),
-            asyncio.create_task(_every(1.0, service.wake_snoozed, "snooze"), name="snooze"),
-            asyncio.create_task(_every(3600.0, lambda: _prune(store, config), "prune"), name="prune"),
+            # Timers run in one process of the cluster at a time (trivially so on one process).
+            asyncio.create_task(
+                leases.run_exclusive("timer:snooze", lambda: _every(1.0, service.wake_snoozed, "snooze")),
+                name="snooze",
+            ),
+            asyncio.create_task(
+                leases.run_exclusive("timer:prune", lambda: _every(3600.0, lambda: _prune(store, config), "prune")),
+                name="prune",
+            ),
         ]
+        if isinstance(broker, RedisBroker):
+            broker.on_resume.append(hub.catch_up)
+            loops.append(
+                asyncio.create_task(
+                    _every(config.cluster.catchup_interval_seconds, hub.catch_up, "catch-up"), name="catch-up"
+                )
+            )
         try:
             yield
         finally:
@@ -93,6 +112,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
             await asyncio.gather(*loops, return_exceptions=True)
             await api_channel.close()
             await broker.stop()
+            await hub.stop()
             await store.close()
 
     routes: list[BaseRoute] = [
@@ -115,6 +135,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     state.store = store
     state.hub = hub
     state.broker = broker
+    state.leases = leases
     state.blobs = blobs
     state.service = service
     state.host = host
@@ -126,6 +147,22 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     state.metrics = Metrics()
     state.api_modules = API_MODULES
     return app
+
+
+def make_broker(config: Config) -> Broker:
+    """Redis pub/sub when `redis.url` is set (several processes), else the in-process broker."""
+    if config.redis.url:
+        return RedisBroker(
+            config.redis.url,
+            prefix=config.redis.channel_prefix,
+            reconnect_max_seconds=config.redis.reconnect_max_seconds,
+        )
+    return LocalBroker()
+
+
+async def _read_log(store: Store, after: int, limit: int) -> list[events.EventRecord]:
+    async with store.session() as session:
+        return await events.after(session, after, limit=limit)
 
 
 async def _every(seconds: float, job: Callable[[], Awaitable[Any]], name: str) -> None:

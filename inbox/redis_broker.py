@@ -1,0 +1,177 @@
+"""RedisBroker: the `Broker` for several processes, on Redis pub/sub (`redis.asyncio`).
+
+Every process publishes committed events and ephemeral frames to two Redis channels and subscribes to
+both. A publisher hands its own messages to its local handlers directly (no round trip through Redis for
+the websockets it holds) and tags what it sends with its origin, so it skips its own messages when they come
+back. Pub/sub keeps nothing: a message published while a subscriber is disconnected is gone. So the broker
+never claims durability: after a reconnect it calls its `on_resume` callbacks, and the hub re-reads the
+event log from the last id it handed on. A failed publish is logged, never raised: the event is already
+committed and the other processes find it in the log on their next catch-up.
+
+Wire format: `<origin>|<json>`; events are `{"id","type","inbox_id","conversation_id","data","created_at"}`,
+ephemeral frames `{"frame": {…}, "inbox_id": N|null}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from inbox.broker import EphemeralHandler, EventHandler
+from inbox.events import EventRecord
+
+log = logging.getLogger(__name__)
+
+ResumeHandler = Callable[[], Awaitable[Any]]
+
+
+def encode_event(event: EventRecord) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "inbox_id": event.inbox_id,
+        "conversation_id": event.conversation_id,
+        "data": event.data,
+        "created_at": event.created_at,
+    }
+
+
+def decode_event(data: dict[str, Any]) -> EventRecord:
+    return EventRecord(
+        int(data["id"]),
+        str(data["type"]),
+        data.get("inbox_id"),
+        data.get("conversation_id"),
+        dict(data["data"]),
+        data.get("created_at"),
+    )
+
+
+class RedisBroker:
+    """Fan-out between processes through Redis pub/sub; reconnects with backoff and reports resumption."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "switchboard",
+        reconnect_max_seconds: float = 5.0,
+    ) -> None:
+        self.url = url
+        self.events_channel = f"{prefix}:events"
+        self.ephemeral_channel = f"{prefix}:ephemeral"
+        self.origin = uuid.uuid4().hex[:12]
+        self.reconnect_max_seconds = reconnect_max_seconds
+        self.on_resume: list[ResumeHandler] = []
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+        self.publish_failures = 0
+        self._event_handlers: list[EventHandler] = []
+        self._ephemeral_handlers: list[EphemeralHandler] = []
+        self._client: redis.Redis | None = None
+        self._listener: asyncio.Task[None] | None = None
+
+    def subscribe(self, on_event: EventHandler, on_ephemeral: EphemeralHandler) -> None:
+        self._event_handlers.append(on_event)
+        self._ephemeral_handlers.append(on_ephemeral)
+
+    async def start(self) -> None:
+        self._client = redis.Redis.from_url(
+            self.url, socket_connect_timeout=2.0, socket_timeout=5.0, health_check_interval=10
+        )
+        self._listener = asyncio.create_task(self._listen(), name="redis-broker")
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def publish(self, event: EventRecord) -> None:
+        for handler in self._event_handlers:
+            await handler(event)
+        await self._send(self.events_channel, encode_event(event))
+
+    async def publish_ephemeral(self, frame: dict[str, Any], inbox_id: int | None) -> None:
+        for handler in self._ephemeral_handlers:
+            await handler(frame, inbox_id)
+        await self._send(self.ephemeral_channel, {"frame": frame, "inbox_id": inbox_id})
+
+    async def _send(self, channel: str, payload: dict[str, Any]) -> None:
+        if self._client is None:
+            raise RuntimeError("RedisBroker.start() was not called")
+        message = f"{self.origin}|{json.dumps(payload, separators=(',', ':'))}"
+        try:
+            await self._client.publish(channel, message)
+        except (RedisError, OSError) as exc:
+            # Committed already: other processes read it from the log when they catch up.
+            self.publish_failures += 1
+            log.warning("redis broker: publish to %s failed (%s); peers will catch up from the log", channel, exc)
+
+    async def _listen(self) -> None:
+        """Subscribe, hand on messages; on any connection error back off and subscribe again."""
+        assert self._client is not None
+        delay = 0.05
+        first = True
+        while True:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.events_channel, self.ephemeral_channel)
+                self.connected.set()
+                delay = 0.05
+                if not first:
+                    self.reconnects += 1
+                    log.info("redis broker: subscribed again; catching up from the event log")
+                    await self._resumed()
+                first = False
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        await self._dispatch(message)
+            except (RedisError, OSError) as exc:
+                self.connected.clear()
+                log.warning("redis broker: connection lost (%s); retrying in %.2fs", exc, delay)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(self.reconnect_max_seconds, delay * 2)
+
+    async def _resumed(self) -> None:
+        for handler in self.on_resume:
+            try:
+                await handler()
+            except Exception:
+                log.exception("redis broker: a resume handler failed")
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        raw = message.get("data")
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        origin, _, body = text.partition("|")
+        if origin == self.origin:
+            return
+        channel = message.get("channel")
+        channel = channel.decode() if isinstance(channel, bytes) else channel
+        try:
+            payload = json.loads(body)
+            if channel == self.events_channel:
+                event = decode_event(payload)
+                for handler in self._event_handlers:
+                    await handler(event)
+            elif channel == self.ephemeral_channel:
+                for ephemeral in self._ephemeral_handlers:
+                    await ephemeral(dict(payload["frame"]), payload.get("inbox_id"))
+        except Exception:
+            # One bad message is logged and skipped; an event it carried is still in the log.
+            log.exception("redis broker: skipping a message that could not be handled: %.200s", body)
