@@ -79,6 +79,7 @@ class RedisBroker:
         self._ephemeral_handlers: list[EphemeralHandler] = []
         self._client: redis.Redis | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._resume_tasks: set[asyncio.Task[None]] = set()
 
     def subscribe(self, on_event: EventHandler, on_ephemeral: EphemeralHandler) -> None:
         self._event_handlers.append(on_event)
@@ -128,6 +129,9 @@ class RedisBroker:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.events_channel, self.ephemeral_channel)
+                if pubsub.connection is not None:
+                    # redis-py may reconnect and re-subscribe by itself; hear about it to catch up.
+                    pubsub.connection.register_connect_callback(self._reconnected)
                 self.connected.set()
                 delay = 0.05
                 if not first:
@@ -147,6 +151,13 @@ class RedisBroker:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(self.reconnect_max_seconds, delay * 2)
+
+    def _reconnected(self, _connection: Any) -> None:
+        self.reconnects += 1
+        log.info("redis broker: reconnected by the client library; catching up from the event log")
+        task = asyncio.create_task(self._resumed(), name="redis-broker-resume")
+        self._resume_tasks.add(task)
+        task.add_done_callback(self._resume_tasks.discard)
 
     async def _resumed(self) -> None:
         for handler in self.on_resume:
