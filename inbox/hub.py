@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 OVERFLOW = object()
 LogReader = Callable[[int, int], Awaitable[list[EventRecord]]]  # (after id, limit) -> events, oldest first
 FILL_BATCH = 500
+ENCODED_CACHE = 2048
 
 
 @dataclass(eq=False)
@@ -96,6 +98,7 @@ class Hub:
         self._filler: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.gaps_filled = 0
+        self._encoded: dict[int, str] = {}  # event id -> frame JSON, shared by every connection
 
     def start(self, last_id: int) -> None:
         """Begin after `last_id` (the log's newest id when the process starts)."""
@@ -145,6 +148,16 @@ class Hub:
             self._filler = asyncio.create_task(self._fill_gap(), name="hub-fill")
         return found
 
+    def encode(self, event: EventRecord) -> str:
+        """The event's stream frame as JSON, serialised once however many connections send it."""
+        text = self._encoded.get(event.id)
+        if text is None:
+            text = json.dumps(event.frame(), separators=(",", ":"))
+            self._encoded[event.id] = text
+            if len(self._encoded) > ENCODED_CACHE:
+                del self._encoded[next(iter(self._encoded))]
+        return text
+
     def _route(self, event: EventRecord) -> None:
         self.last_id = event.id if self.last_id is None else max(self.last_id, event.id)
         for subscription in list(self._subscriptions):
@@ -159,8 +172,9 @@ class Hub:
             if following is None:
                 break
             self._route(following)
-        for stale in [key for key in self._pending if key <= self.last_id]:
-            del self._pending[stale]
+        if self._pending:
+            for stale in [key for key in self._pending if key <= self.last_id]:
+                del self._pending[stale]
 
     async def _fill_gap(self) -> None:
         """Give the missing event a moment to arrive, then read the gap from the log."""
