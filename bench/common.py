@@ -63,8 +63,16 @@ def machine() -> str:
     return (
         f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC} · {model}, {os.cpu_count()} cores, {memory} MiB RAM · "
         f"{platform.system()} {platform.release()} · Python {platform.python_version()} · "
-        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} · {cpu_pressure()}"
     )
+
+
+def cpu_pressure() -> str:
+    """Share of the last 10 s in which some runnable task waited for a CPU (Linux PSI): other load."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        first = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+        return f"CPU pressure {float(first.split()[1].split('=')[1]):.0f}%"
+    return "CPU pressure n/a"
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float]:

@@ -30,6 +30,7 @@ import websockets
 from bench.common import (
     Deployment,
     add_backend_flags,
+    cpu_pressure,
     deployment,
     free_port,
     machine,
@@ -305,7 +306,7 @@ async def main() -> None:
     if not args.no_floor:
         floor = await measure_floor(args, args.rate)
         print(json.dumps(floor), flush=True)
-    print(f"# done · load average now {os.getloadavg()[0]:.2f}", flush=True)
+    print(f"# done · load average now {os.getloadavg()[0]:.2f} · {cpu_pressure()}", flush=True)
 
 
 if __name__ == "__main__":
