@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -261,7 +262,12 @@ directory = "{state_dir / "attachments"}"
 
 @contextlib.asynccontextmanager
 async def deployment(
-    backend: str, cores: str | None, *, processes: int | None = None, queue_size: int = 1000
+    backend: str,
+    cores: str | None,
+    *,
+    processes: int | None = None,
+    queue_size: int = 1000,
+    prepare: Any = None,
 ) -> AsyncIterator[Deployment]:
     """Start the database (and Redis), migrate, seed an admin + API inbox, start the server process(es)."""
     directory = Path(tempfile.mkdtemp(prefix="sb-bench-"))
@@ -279,6 +285,8 @@ async def deployment(
         await upgrade(store)
         seeded = await seed(store, webhook_url=None)
         await store.close()
+        if prepare is not None:  # e.g. bulk rows, before any server starts
+            await prepare(db_url, seeded.agent_id, seeded.inbox_id)
         found = Deployment(backend, db_url, seeded, redis=redis, directory=directory)
         for number in range(count):
             port = free_port()
