@@ -3,10 +3,12 @@
 Every process publishes committed events and ephemeral frames to two Redis channels and subscribes to
 both. A publisher hands its own messages to its local handlers directly (no round trip through Redis for
 the websockets it holds) and tags what it sends with its origin, so it skips its own messages when they come
-back. Pub/sub keeps nothing: a message published while a subscriber is disconnected is gone. So the broker
-never claims durability: after a reconnect it calls its `on_resume` callbacks, and the hub re-reads the
-event log from the last id it handed on. A failed publish is logged, never raised: the event is already
-committed and the other processes find it in the log on their next catch-up.
+back. Publishing to Redis happens in one background task that drains a bounded queue and pipelines what has
+piled up, so a request never waits for Redis (nor hangs on an unreachable one). Pub/sub keeps nothing: a
+message published while a subscriber is disconnected is gone. So the broker never claims durability: after
+a reconnect it calls its `on_resume` callbacks, and the hub re-reads the event log from the last id it handed
+on. A failed or dropped publish is logged, never raised: the event is already committed and the other
+processes find it in the log on their next catch-up.
 
 Wire format: `<origin>|<json>`; events are `{"id","type","inbox_id","conversation_id","data","created_at"}`,
 ephemeral frames `{"frame": {…}, "inbox_id": N|null}`.
@@ -65,6 +67,7 @@ class RedisBroker:
         *,
         prefix: str = "switchboard",
         reconnect_max_seconds: float = 5.0,
+        max_backlog: int = 10_000,
     ) -> None:
         self.url = url
         self.events_channel = f"{prefix}:events"
@@ -79,6 +82,8 @@ class RedisBroker:
         self._ephemeral_handlers: list[EphemeralHandler] = []
         self._client: redis.Redis | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._outgoing: asyncio.Queue[tuple[str, str]] = asyncio.Queue(max_backlog)
         self._resume_tasks: set[asyncio.Task[None]] = set()
 
     def subscribe(self, on_event: EventHandler, on_ephemeral: EphemeralHandler) -> None:
@@ -90,12 +95,20 @@ class RedisBroker:
             self.url, socket_connect_timeout=2.0, socket_timeout=5.0, health_check_interval=10
         )
         self._listener = asyncio.create_task(self._listen(), name="redis-broker")
+        self._sender = asyncio.create_task(self._send_loop(), name="redis-broker-publish")
+
+    async def flush(self) -> None:
+        """Wait until everything published so far has been handed to Redis (or given up on)."""
+        await self._outgoing.join()
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.flush(), 2.0)
+        for task in (self._listener, self._sender):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._client is not None:
             await self._client.aclose()
 
@@ -114,11 +127,34 @@ class RedisBroker:
             raise RuntimeError("RedisBroker.start() was not called")
         message = f"{self.origin}|{json.dumps(payload, separators=(',', ':'))}"
         try:
-            await self._client.publish(channel, message)
-        except (RedisError, OSError) as exc:
-            # Committed already: other processes read it from the log when they catch up.
+            self._outgoing.put_nowait((channel, message))
+        except asyncio.QueueFull:
+            # Redis is gone for a long while: peers will read these events from the log.
             self.publish_failures += 1
-            log.warning("redis broker: publish to %s failed (%s); peers will catch up from the log", channel, exc)
+            log.warning("redis broker: publish backlog full; dropping a message peers will read from the log")
+
+    async def _send_loop(self) -> None:
+        """Hand queued messages to Redis, pipelining whatever piled up since the last round trip."""
+        assert self._client is not None
+        while True:
+            batch = [await self._outgoing.get()]
+            while not self._outgoing.empty() and len(batch) < 500:
+                batch.append(self._outgoing.get_nowait())
+            try:
+                pipeline = self._client.pipeline(transaction=False)
+                for channel, message in batch:
+                    pipeline.publish(channel, message)
+                await pipeline.execute()
+            except (RedisError, OSError) as exc:
+                self.publish_failures += len(batch)
+                log.warning(
+                    "redis broker: publishing %d message(s) failed (%s); peers will catch up from the log",
+                    len(batch),
+                    exc,
+                )
+            finally:
+                for _ in batch:
+                    self._outgoing.task_done()
 
     async def _listen(self) -> None:
         """Subscribe, hand on messages; on any connection error back off and subscribe again."""

@@ -65,6 +65,7 @@ async def test_redis_restart_publish_never_raises_and_subscriber_resumes(own_red
     try:
         own_redis.stop()
         await a.publish(event(1))  # committed elsewhere; the failed publish is only logged
+        await a.flush()
         assert a.publish_failures >= 1
         own_redis.start()
         await asyncio.wait_for(resumed.wait(), 10)
