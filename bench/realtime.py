@@ -24,7 +24,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import websockets
 
 from bench.common import (
@@ -139,37 +138,59 @@ async def measure_switchboard(found: Deployment, args: argparse.Namespace, rate:
         connections.append(connection)
         readers.append(asyncio.create_task(agent_reader(connection, seen, ready)))
         await asyncio.wait_for(ready.wait(), 10)
-    limits = httpx.Limits(max_connections=args.http_connections, max_keepalive_connections=args.http_connections)
-    clients = [httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30) for server in found.servers]
     inbox = found.seed.inbox_id
-    headers = {"Authorization": f"Bearer {found.seed.inbox_secret}", "content-type": "application/json"}
+    jobs: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+
+    async def sender(server_index: int) -> None:
+        """One keep-alive HTTP/1.1 connection taking jobs in order (a minimal client: httpx costs more CPU per
+        request than the server, and its pool slows down with thousands of waiting requests)."""
+        server = found.servers[server_index]
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        head = (
+            f"POST /api/v1/inboxes/{inbox}/incoming HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Authorization: Bearer {found.seed.inbox_secret}\r\nContent-Type: application/json\r\n"
+        )
+        while True:
+            number, external_id = await jobs.get()
+            body = json.dumps(
+                {"external_id": external_id, "sender": {"id": f"visitor-{number % args.visitors}"},
+                 "body": f"Hello, message {number}"}
+            ).encode()  # fmt: skip
+            try:
+                writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                status_line = await reader.readline()
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                await reader.readexactly(length)
+                status = int(status_line.split()[1])
+                if status in (200, 201):
+                    run.acked.add(external_id)
+                else:
+                    run.errors[str(status)] = run.errors.get(str(status), 0) + 1
+            except (OSError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
+                run.errors[type(exc).__name__] = run.errors.get(type(exc).__name__, 0) + 1
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            finally:
+                jobs.task_done()
+
+    senders = [asyncio.create_task(sender(n % len(found.servers))) for n in range(args.http_connections)]
 
     async def send(number: int, external_id: str) -> None:
-        client = clients[number % len(clients)]
-        visitor = number % args.visitors
-        body = json.dumps(
-            {"external_id": external_id, "sender": {"id": f"visitor-{visitor}"}, "body": f"Hello, message {number}"}
-        )
-        try:
-            response = await client.post(f"/api/v1/inboxes/{inbox}/incoming", content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            key = type(exc).__name__
-            run.errors[key] = run.errors.get(key, 0) + 1
-            return
-        if response.status_code in (200, 201):
-            run.acked.add(external_id)
-        else:
-            key = str(response.status_code)
-            run.errors[key] = run.errors.get(key, 0) + 1
+        jobs.put_nowait((number, external_id))
 
     before = found.stats()
     own_before = proc_stat(os.getpid())
     await open_loop(run, send)
+    await jobs.join()
+    run.send_finished = time.monotonic()
     await wait_for_arrivals(run)
     after = found.stats()
     own_after = proc_stat(os.getpid())
-    for client in clients:
-        await client.aclose()
+    for task in senders:
+        task.cancel()
     for connection in connections:
         await connection.close()
     for reader in readers:
