@@ -54,8 +54,6 @@ async def seed(db_url: str, conversations: int, messages_per: int, agent_id: int
     rng = random.Random(7)
     started = time.monotonic()
     async with store.engine.begin() as conn:
-        if store.is_sqlite:
-            await conn.exec_driver_sql("PRAGMA synchronous=OFF")
         inboxes = [inbox_id]
         for number in range(2):
             result = await conn.execute(
@@ -93,8 +91,6 @@ async def seed(db_url: str, conversations: int, messages_per: int, agent_id: int
     for start in range(0, conversations, BATCH):
         count = min(BATCH, conversations - start)
         async with store.engine.begin() as conn:
-            if store.is_sqlite:
-                await conn.exec_driver_sql("PRAGMA synchronous=OFF")
             base = await conn.scalar(select(text("coalesce(max(id), 0)")).select_from(Contact))
             contacts, rows, messages, tagged = [], [], [], []
             for offset in range(count):
