@@ -21,15 +21,15 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 run: $(VENV)/.installed
 	$(BIN)/switchboard migrate
-	$(BIN)/switchboard serve
+	$(BIN)/switchboard serve --development
 
 system-packages:
 	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
 		missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 		if [ -n "$$missing" ]; then \
 			echo "installing Debian packages:$$missing"; \
-			(apt-get install -y -q --no-install-recommends $$missing >/dev/null 2>&1 || \
-			 (apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$missing >/dev/null)); \
+			(apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $$missing >/dev/null 2>&1 || \
+			 (apt-get update -q >/dev/null && apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $$missing >/dev/null)); \
 		fi; \
 	else echo "not root: skipping Debian packages ($(TEST_DEBS)); tests that need them will skip"; fi
 

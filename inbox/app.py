@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -16,6 +18,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -23,8 +26,9 @@ from starlette.staticfiles import StaticFiles
 
 from channels.api import ApiChannel, ApiChannelSettings
 from channels.base import Channel
-from inbox import events, openapi, pages, stream
-from inbox.api import admin, attachments, contacts, conversations
+from channels.webchat import WebchatChannel, WebchatSettings
+from inbox import demo_page, events, openapi, pages, stream
+from inbox.api import admin, attachments, contacts, conversations, reports
 from inbox.auth import Authenticator, LoginThrottle, Sessions
 from inbox.blobs import BlobStore
 from inbox.broker import Broker, LocalBroker
@@ -34,7 +38,7 @@ from inbox.host import CoreHost
 from inbox.http import Api, http_error_handler, inbox_error_handler
 from inbox.hub import Hub
 from inbox.lease import Leases
-from inbox.metrics import Metrics, metrics_endpoint
+from inbox.metrics import Metrics, RequestCounter, metrics_endpoint
 from inbox.outbox import OutboxWorker
 from inbox.redis_broker import RedisBroker
 from inbox.service import InboxService
@@ -43,7 +47,7 @@ from inbox.store import Store
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-API_MODULES: list[Api] = [conversations.api, contacts.api, admin.api, attachments.api]
+API_MODULES: list[Api] = [conversations.api, contacts.api, admin.api, attachments.api, reports.api]
 
 
 def secret_key(config: Config) -> str:
@@ -73,12 +77,17 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     leases = Leases(store, ttl_seconds=config.cluster.lease_seconds)
     blobs = BlobStore(config.storage.directory)
     service = InboxService(store, broker, blobs)
-    host = CoreHost(store, service)
+    host = CoreHost(store, service, hub)
     sessions = Sessions(secret_key(config), config.auth.session_max_age_days * 86400)
     api_channel = ApiChannel(host, ApiChannelSettings(config.api_channel.webhook_timeout_seconds))
-    channels: dict[str, Channel] = {api_channel.name: api_channel}
+    webchat = WebchatChannel(host, webchat_settings(config))
+    broker.subscribe(webchat.on_event, webchat.on_signal)  # replies, agent typing/seen reach the visitor
+    channels: dict[str, Channel] = {api_channel.name: api_channel, webchat.name: webchat}
     outbox = OutboxWorker(store, service, blobs, channels, config.outbox)
     service.on_queued.append(outbox.wake)
+    metrics = Metrics()
+    broker.subscribe(metrics.count_event, metrics.ignore_ephemeral)
+    outbox.on_result = metrics.count_outbox_result
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -123,10 +132,12 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         *[route for module in API_MODULES for route in module.routes()],
         *[route for channel in channels.values() for route in channel.routes],
         *pages.routes,
+        *(demo_page.routes if config.server.development else []),
         Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static"),
     ]
     app = Starlette(
         routes=routes,
+        middleware=[Middleware(RequestCounter, metrics=metrics)],
         lifespan=lifespan,
         exception_handlers={InboxError: inbox_error_handler, HTTPException: http_error_handler},
     )
@@ -144,7 +155,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     state.throttle = LoginThrottle(config.auth.login_max_attempts, config.auth.login_window_seconds)
     state.channels = channels
     state.outbox = outbox
-    state.metrics = Metrics()
+    state.metrics = metrics
     state.api_modules = API_MODULES
     return app
 
@@ -163,6 +174,23 @@ def make_broker(config: Config) -> Broker:
 async def _read_log(store: Store, after: int, limit: int) -> list[events.EventRecord]:
     async with store.session() as session:
         return await events.after(session, after, limit=limit)
+
+
+def webchat_settings(config: Config) -> WebchatSettings:
+    """The webchat channel's settings: its `[webchat]` limits, a key derived from the server secret."""
+    section = config.webchat
+    return WebchatSettings(
+        token_key=hmac.new(secret_key(config).encode(), b"webchat-visitor-token", hashlib.sha256).hexdigest(),
+        assets=str(WEB_DIR),
+        max_frame_bytes=section.max_frame_bytes,
+        max_message_chars=section.max_message_chars,
+        max_attachment_bytes=min(section.max_attachment_bytes, config.storage.max_attachment_bytes),
+        attachment_types=section.attachment_types,
+        visitor_messages_per_minute=section.visitor_messages_per_minute,
+        ip_messages_per_minute=section.ip_messages_per_minute,
+        history_limit=section.history_limit,
+        hello_timeout_seconds=section.hello_timeout_seconds,
+    )
 
 
 async def _every(seconds: float, job: Callable[[], Awaitable[Any]], name: str) -> None:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from inbox.events import EventRecord
 
 
 class Metrics:
+    """The counters and gauges this process exports at `/metrics`."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.events_published = Counter(
@@ -29,6 +36,36 @@ class Metrics:
             ["method", "status"],
             registry=self.registry,
         )
+
+    async def count_event(self, event: EventRecord) -> None:
+        self.events_published.labels(event.type).inc()
+
+    async def ignore_ephemeral(self, frame: dict[str, Any], inbox_id: int | None) -> None:
+        return None
+
+    def count_outbox_result(self, channel: str, result: str) -> None:
+        self.outbox_results.labels(channel, result).inc()
+
+
+class RequestCounter:
+    """ASGI middleware counting HTTP responses by method and status class (2xx, 4xx, …)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status = f"{int(message['status']) // 100}xx"
+                self.metrics.http_requests.labels(scope["method"], status).inc()
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
 
 
 async def metrics_endpoint(request: Request) -> Response:

@@ -58,6 +58,7 @@ class OutboxWorker:
         self.channels = channels
         self.config = config
         self._wake = asyncio.Event()
+        self.on_result: Callable[[str, str], None] = lambda channel, result: None
         self._inflight: set[int] = set()
 
     def wake(self) -> None:
@@ -126,11 +127,14 @@ class OutboxWorker:
         try:
             receipt = await channel.send(outbound)
         except DeliveryError as error:
+            self.on_result(channel.name, "failed" if error.retry_after is None else "retry")
             await self._failed(claim, error.reason, error.retry_after)
         except Exception as error:  # an adapter bug must not lose the message: retry with backoff
             log.exception("outbox: channel %s raised while sending message %s", channel.name, claim.message_id)
+            self.on_result(channel.name, "error")
             await self._failed(claim, f"unexpected error: {error}", 0.0)
         else:
+            self.on_result(channel.name, "sent")
             await self.service.mark_sent(claim.message_id, receipt.external_id)
 
     async def _failed(self, claim: Claim, reason: str, retry_after: float | None) -> None:

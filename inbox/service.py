@@ -19,7 +19,7 @@ from sqlmodel import col, select
 
 from channels.base import Delivered, Inbound
 from inbox import events, views
-from inbox.blobs import BlobStore
+from inbox.blobs import BlobStore, StoredBlob
 from inbox.broker import Broker
 from inbox.clock import utcnow
 from inbox.errors import Conflict, Invalid, NotFound
@@ -585,6 +585,23 @@ class InboxService:
         await self._publish(records)
         return view
 
+    # ── uploads ─────────────────────────────────────────────────────────────────────────────
+    async def add_upload(self, *, by: Agent, filename: str, content_type: str, blob: StoredBlob) -> dict[str, Any]:
+        """Record an agent's upload, not yet part of a message (no event: only its uploader can use it)."""
+        async with self.store.transaction() as tx:
+            row = Attachment(
+                uploaded_by=by.id,
+                filename=filename,
+                content_type=content_type,
+                size=blob.size,
+                sha256=blob.sha256,
+                storage_name=blob.storage_name,
+            )
+            tx.add(row)
+            await tx.flush()
+            view = views.attachment(row)
+        return view
+
     # ── contacts ────────────────────────────────────────────────────────────────────────────
     async def update_contact(self, contact_id: int, fields: dict[str, Any]) -> dict[str, Any]:
         async with self.store.transaction() as tx:
@@ -659,6 +676,21 @@ class InboxService:
     async def _publish(self, records: Iterable[EventRecord]) -> None:
         for record in records:
             await self.broker.publish(record)
+
+    async def append(
+        self,
+        tx: AsyncSession,
+        pending: Sequence[tuple[EventType, dict[str, Any]]],
+        *,
+        inbox_id: int | None = None,
+        conversation_id: int | None = None,
+    ) -> list[EventRecord]:
+        """Append events inside a sibling writer's open transaction (see `inbox.directory`); publish after commit."""
+        return await self._append(tx, pending, inbox_id=inbox_id, conversation_id=conversation_id)
+
+    async def publish(self, records: Iterable[EventRecord]) -> None:
+        """Publish events appended with `append`, once their transaction has committed."""
+        await self._publish(records)
 
     async def publish_directory_event(
         self, type_: EventType, data: dict[str, Any], *, inbox_id: int | None = None

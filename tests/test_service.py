@@ -114,3 +114,21 @@ async def test_merge_moves_identities_and_conversations(store: Store, service: I
     assert len(merged["identities"]) == 2
     again = await service.deliver(inbound(inbox, "3", sender="b"))
     assert again.contact_id == a.contact_id
+
+
+async def test_pruning_old_events_moves_the_resync_mark(store: Store, service: InboxService) -> None:
+    from inbox import events
+    from inbox.models import Event
+
+    inbox = await make_inbox(store)
+    await service.deliver(inbound(inbox, "1"))
+    async with store.transaction() as tx:
+        for row in (await tx.execute(select(Event))).scalars():
+            row.created_at = utcnow() - timedelta(days=30)
+    await service.deliver(inbound(inbox, "2"))
+    async with store.transaction() as tx:
+        assert await events.prune(tx, retention_days=7) == 3
+    async with store.session() as session:
+        assert await events.pruned_through(session) == 3
+        remaining = await events.after(session, 0)
+    assert [event.type for event in remaining] == ["message.created"]
