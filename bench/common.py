@@ -215,6 +215,7 @@ class Deployment:
     backend: str
     db_url: str
     seed: Seed
+    widget_key: str = ""
     servers: list[Server] = field(default_factory=list)
     redis: RedisServer | None = None
     directory: Path = Path(".")
@@ -253,6 +254,11 @@ url = "{redis_url}"
 [stream]
 queue_size = {queue_size}
 
+[webchat]
+# The load generator is one address sending for many visitors: no per-IP or per-visitor limit in benchmarks.
+ip_messages_per_minute = 0
+visitor_messages_per_minute = 0
+
 [storage]
 directory = "{state_dir / "attachments"}"
 """,
@@ -284,10 +290,11 @@ async def deployment(
         store = Store(db_url)
         await upgrade(store)
         seeded = await seed(store, webhook_url=None)
+        widget_key = await _webchat_inbox(store, seeded.agent_id)
         await store.close()
         if prepare is not None:  # e.g. bulk rows, before any server starts
             await prepare(db_url, seeded.agent_id, seeded.inbox_id)
-        found = Deployment(backend, db_url, seeded, redis=redis, directory=directory)
+        found = Deployment(backend, db_url, seeded, widget_key, redis=redis, directory=directory)
         for number in range(count):
             port = free_port()
             path = directory / f"server-{number}.toml"
@@ -307,6 +314,22 @@ async def deployment(
             for server in found.servers:
                 server.stop()
             shutil.rmtree(directory, ignore_errors=True)
+
+
+async def _webchat_inbox(store: Store, agent_id: int) -> str:
+    """A live-chat inbox (no allowed-origins list: any page may embed it); answers its public key."""
+    import secrets
+
+    from inbox.models import Inbox, InboxMember
+
+    key = secrets.token_urlsafe(12)
+    async with store.transaction() as tx:
+        inbox = Inbox(name="Website", channel="webchat", settings={}, public_key=key, secret=secrets.token_urlsafe(24))
+        tx.add(inbox)
+        await tx.flush()
+        assert inbox.id is not None
+        tx.add(InboxMember(inbox_id=inbox.id, agent_id=agent_id))
+    return key
 
 
 def pin_self(cores: str | None) -> None:

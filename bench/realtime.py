@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,7 +87,7 @@ async def agent_reader(connection: Any, seen: dict[str, float], ready: asyncio.E
             frame = loads(raw)
             kind = frame.get("type")
             if kind == "message.created":
-                seen.setdefault(frame["data"]["external_id"], now)
+                seen.setdefault(frame["data"]["body"], now)  # the body is the message's bench id
             elif kind == "relay":
                 seen.setdefault(frame["external_id"], now)
             elif kind == "ready" and ready is not None:
@@ -154,7 +155,7 @@ async def measure_switchboard(found: Deployment, args: argparse.Namespace, rate:
             number, external_id = await jobs.get()
             body = json.dumps(
                 {"external_id": external_id, "sender": {"id": f"visitor-{number % args.visitors}"},
-                 "body": f"Hello, message {number}"}
+                 "body": external_id}
             ).encode()  # fmt: skip
             try:
                 writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
@@ -176,21 +177,66 @@ async def measure_switchboard(found: Deployment, args: argparse.Namespace, rate:
             finally:
                 jobs.task_done()
 
-    senders = [asyncio.create_task(sender(n % len(found.servers))) for n in range(args.http_connections)]
+    senders = []
+    if args.senders == "http":
+        senders = [asyncio.create_task(sender(n % len(found.servers))) for n in range(args.http_connections)]
+    visitors: list[Any] = []
+    pending_acks: dict[str, str] = {}
+
+    async def visitor_reader(connection: Any) -> None:
+        try:
+            async for raw in connection:
+                frame = json.loads(raw)
+                if frame.get("type") == "ack":
+                    external_id = pending_acks.pop(frame["client_id"], None)
+                    if external_id is not None:
+                        run.acked.add(external_id)
+                elif frame.get("type") == "error":
+                    code = str(frame.get("code"))
+                    run.errors[code] = run.errors.get(code, 0) + 1
+        except websockets.ConnectionClosed:
+            return
+
+    if args.senders == "widget":
+        for number in range(args.visitors):
+            server = found.servers[number % len(found.servers)]
+            connection = await websockets.connect(
+                f"{server.ws_url}/widget/ws?key={found.widget_key}", compression=None, max_size=None
+            )
+            hello = {"type": "hello", "visitor_token": None, "after": None, "identity": None}
+            await connection.send(json.dumps(hello))
+            while json.loads(await connection.recv()).get("type") != "welcome":
+                pass
+            visitors.append(connection)
+            senders.append(asyncio.create_task(visitor_reader(connection)))
 
     async def send(number: int, external_id: str) -> None:
-        jobs.put_nowait((number, external_id))
+        if args.senders == "http":
+            jobs.put_nowait((number, external_id))
+            return
+        client_id = str(uuid.uuid4())
+        pending_acks[client_id] = external_id
+        frame = {"type": "message", "client_id": client_id, "body": external_id}
+        try:
+            await visitors[number % len(visitors)].send(json.dumps(frame))
+        except websockets.ConnectionClosed:
+            run.errors["closed"] = run.errors.get("closed", 0) + 1
 
     before = found.stats()
     own_before = proc_stat(os.getpid())
     await open_loop(run, send)
     await jobs.join()
+    deadline = time.monotonic() + 30
+    while pending_acks and time.monotonic() < deadline:  # noqa: ASYNC110  (acks arrive after the sends)
+        await asyncio.sleep(0.01)
     run.send_finished = time.monotonic()
     await wait_for_arrivals(run)
     after = found.stats()
     own_after = proc_stat(os.getpid())
     for task in senders:
         task.cancel()
+    for connection in visitors:
+        await connection.close()
     for connection in connections:
         await connection.close()
     for reader in readers:
@@ -288,6 +334,10 @@ async def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of sending per run")
     parser.add_argument("--visitors", type=int, default=1000)
     parser.add_argument("--agents", type=int, default=20)
+    parser.add_argument(
+        "--senders", choices=["widget", "http"], default="widget",
+        help="widget: one /widget/ws socket per visitor; http: the API channel's ingest",
+    )  # fmt: skip
     parser.add_argument("--http-connections", type=int, default=64, help="sender connection pool size")
     parser.add_argument("--no-floor", action="store_true", help="skip the bare-relay floor")
     parser.add_argument("--profile", default="", help="py-spy the (first) server during the main run into FILE")
