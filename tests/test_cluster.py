@@ -2,7 +2,8 @@
 
 An agent on one process sees what arrived through the other and answers it; SIGKILL of one process during a
 burst loses and doubles nothing; a Redis restart mid-run leaves no gap in an open agent stream.
-The test itself acts as a third process for agent replies (an `InboxService` on a `RedisBroker`).
+In the burst test the test itself also acts as a third process writing agent replies (an `InboxService` on a
+`RedisBroker`), so replies keep coming while a server dies.
 """
 
 from __future__ import annotations
@@ -121,9 +122,13 @@ async def test_agent_on_one_process_sees_a_message_arriving_through_the_other_an
         assert response.status_code == 201, response.text
         await eventually(lambda: incoming(agent) == ["m-1"], what="the message reached the agent on A")
         conversation_id = response.json()["conversation_id"]
-        reply, _ = await cluster.replier.reply(
-            conversation_id, by=await cluster.agent(), body="Thanks, on it", client_id="reply-1"
+        answered = await http.post(  # the agent answers through process A's HTTP API
+            f"{a.url}/api/v1/conversations/{conversation_id}/messages",
+            headers={"Authorization": f"Bearer {cluster.seed.token}"},
+            json={"body": "Thanks, on it", "kind": "outgoing", "client_id": "reply-1"},
         )
+        assert answered.status_code == 201, answered.text
+        reply = answered.json()
 
         def reply_sent() -> bool:
             return any(
