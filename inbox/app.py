@@ -38,9 +38,11 @@ from inbox.errors import InboxError
 from inbox.host import CoreHost
 from inbox.http import Api, http_error_handler, inbox_error_handler
 from inbox.hub import Hub
+from inbox.lease import Leases
 from inbox.metrics import Metrics, RequestCounter, metrics_endpoint
 from inbox.models import Conversation, Inbox
 from inbox.outbox import OutboxWorker, inbox_info
+from inbox.redis_broker import RedisBroker
 from inbox.runners import ChannelRunners
 from inbox.service import InboxService
 from inbox.store import Store
@@ -72,9 +74,10 @@ async def healthz(request: Request) -> Response:
 
 def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     store = Store(config.database.url, pool_size=config.database.pool_size, echo=config.database.echo)
-    hub = Hub(config.stream.queue_size)
-    broker = broker or LocalBroker()
+    hub = Hub(config.stream.queue_size, read_log=lambda after, limit: _read_log(store, after, limit))
+    broker = broker or make_broker(config)
     broker.subscribe(hub.on_event, hub.on_ephemeral)
+    leases = Leases(store, ttl_seconds=config.cluster.lease_seconds)
     blobs = BlobStore(config.storage.directory)
     service = InboxService(store, broker, blobs)
     host = CoreHost(store, service, hub)
@@ -94,19 +97,36 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         channels,
         refresh_seconds=config.channels.refresh_seconds,
         backoff_max_seconds=config.channels.restart_backoff_max_seconds,
+        exclusive=leases.hold,
     )
     broker.subscribe(_ignore_event, _typing_relay(store, channels))
     broker.subscribe(_on_inbox_change(runners), _ignore_ephemeral)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with store.session() as session:
+            hub.start(await events.latest_id(session))
         await broker.start()
         loops = [
             asyncio.create_task(outbox.run(), name="outbox"),
-            asyncio.create_task(_every(1.0, service.wake_snoozed, "snooze"), name="snooze"),
-            asyncio.create_task(_every(3600.0, lambda: _prune(store, config), "prune"), name="prune"),
+            # Timers run in one process of the cluster at a time (trivially so on one process).
+            asyncio.create_task(
+                leases.run_exclusive("timer:snooze", lambda: _every(1.0, service.wake_snoozed, "snooze")),
+                name="snooze",
+            ),
+            asyncio.create_task(
+                leases.run_exclusive("timer:prune", lambda: _every(3600.0, lambda: _prune(store, config), "prune")),
+                name="prune",
+            ),
             asyncio.create_task(runners.run(), name="channel-runners"),
         ]
+        if isinstance(broker, RedisBroker):
+            broker.on_resume.append(hub.catch_up)
+            loops.append(
+                asyncio.create_task(
+                    _every(config.cluster.catchup_interval_seconds, hub.catch_up, "catch-up"), name="catch-up"
+                )
+            )
         try:
             yield
         finally:
@@ -116,6 +136,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
             await api_channel.close()
             await telegram.close()
             await broker.stop()
+            await hub.stop()
             await store.close()
 
     routes: list[BaseRoute] = [
@@ -140,6 +161,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     state.store = store
     state.hub = hub
     state.broker = broker
+    state.leases = leases
     state.blobs = blobs
     state.service = service
     state.host = host
@@ -152,6 +174,22 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     state.metrics = metrics
     state.api_modules = API_MODULES
     return app
+
+
+def make_broker(config: Config) -> Broker:
+    """Redis pub/sub when `redis.url` is set (several processes), else the in-process broker."""
+    if config.redis.url:
+        return RedisBroker(
+            config.redis.url,
+            prefix=config.redis.channel_prefix,
+            reconnect_max_seconds=config.redis.reconnect_max_seconds,
+        )
+    return LocalBroker()
+
+
+async def _read_log(store: Store, after: int, limit: int) -> list[events.EventRecord]:
+    async with store.session() as session:
+        return await events.after(session, after, limit=limit)
 
 
 def webchat_settings(config: Config) -> WebchatSettings:

@@ -42,6 +42,14 @@ class DatabaseConfig:
 @dataclass(frozen=True, slots=True)
 class RedisConfig:
     url: str = ""
+    channel_prefix: str = "switchboard"
+    reconnect_max_seconds: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    lease_seconds: float = 10.0
+    catchup_interval_seconds: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +126,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     redis: RedisConfig = field(default_factory=RedisConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)

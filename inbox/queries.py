@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, or_
+from sqlalchemy import exists, or_, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
@@ -128,12 +128,9 @@ async def conversation_page(
     conditions = _conditions(where)
     if after is not None:
         at, last_id = after
-        conditions.append(
-            or_(
-                col(Conversation.last_activity_at) < at,
-                and_(col(Conversation.last_activity_at) == at, col(Conversation.id) < last_id),
-            )
-        )
+        # A row-value comparison, so both databases seek the index to the cursor; the equivalent
+        # `a < x OR (a = x AND id < y)` made SQLite scan the index from the top (cost grew with depth).
+        conditions.append(tuple_(col(Conversation.last_activity_at), col(Conversation.id)) < tuple_(at, last_id))
     statement = (
         select(Conversation, Contact)
         .join(Contact, col(Contact.id) == Conversation.contact_id)

@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 
 from channels.base import Channel, Host, InboxInfo
 
@@ -23,9 +24,17 @@ class ChannelRunners:
     """Keeps `channel.run(inbox)` running for every inbox of the given channels."""
 
     def __init__(
-        self, host: Host, channels: Mapping[str, Channel], *, refresh_seconds: float, backoff_max_seconds: float
+        self,
+        host: Host,
+        channels: Mapping[str, Channel],
+        *,
+        refresh_seconds: float,
+        backoff_max_seconds: float,
+        exclusive: Callable[[str], AbstractAsyncContextManager[None]] | None = None,
     ) -> None:
         self.host = host
+        # Around each receiver: a cluster-wide lease (one IMAP/polling loop per inbox across processes).
+        self.exclusive = exclusive
         self.channels = channels
         self.refresh_seconds = refresh_seconds
         self.backoff_max_seconds = backoff_max_seconds
@@ -75,7 +84,11 @@ class ChannelRunners:
         while True:
             started = asyncio.get_running_loop().time()
             try:
-                await channel.run(inbox)
+                if self.exclusive is None:
+                    await channel.run(inbox)
+                else:
+                    async with self.exclusive(f"receiver:{channel.name}:{inbox.id}"):
+                        await channel.run(inbox)
                 return
             except asyncio.CancelledError:
                 raise

@@ -141,7 +141,7 @@ async def _forward(ws: WebSocket, subscription: Subscription, last: int) -> None
             if item.id <= last:
                 continue  # already sent during replay
             last = item.id
-            await _send(ws, item.frame())
+            await ws.send_text(ws.app.state.hub.encode(item))
         else:
             await _send(ws, item)
 

@@ -22,6 +22,8 @@ from inbox.service import InboxService
 from inbox.store import Store
 from tests.servers.app import LiveServer, live_server, make_config
 from tests.servers.postgres import binaries, postgres_server
+from tests.servers.redis import RedisServer, redis_server
+from tests.servers.redis import binary as redis_binary
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
@@ -42,6 +44,50 @@ def postgres_base() -> Iterator[str | None]:
         return
     with postgres_server() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def redis_session() -> Iterator[RedisServer | None]:
+    """A Redis server for the session, or None (skip) when absent outside CI."""
+    if redis_binary() is None:
+        if IN_CI:
+            pytest.fail("CI=true but redis-server is missing; run `make test` as root to install it")
+        yield None
+        return
+    with redis_server() as running:
+        yield running
+
+
+@pytest.fixture
+def redis_url(redis_session: RedisServer | None) -> str:
+    """The session Redis (shared: tests isolate themselves with a fresh channel prefix)."""
+    if redis_session is None:
+        pytest.skip("redis-server not installed (run `make test` as root to install it)")
+    return redis_session.url
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A Redis server of this test's own, which the test may stop and restart."""
+    if redis_binary() is None:
+        if IN_CI:
+            pytest.fail("CI=true but redis-server is missing; run `make test` as root to install it")
+        pytest.skip("redis-server not installed (run `make test` as root to install it)")
+    with redis_server() as running:
+        yield running
+
+
+@pytest.fixture
+def postgres_url_only(postgres_base: str | None) -> str:
+    """The session PostgreSQL server's base URL (multi-process tests need PostgreSQL)."""
+    if postgres_base is None:
+        pytest.skip("PostgreSQL binaries not installed (run `make test` as root to install them)")
+    return postgres_base
+
+
+async def fresh_postgres_database(base: str) -> str:
+    """A new, empty database on the session server; answers its URL."""
+    return await _fresh_postgres_database(base)
 
 
 async def _fresh_postgres_database(base: str) -> str:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -32,6 +35,22 @@ class WebhookReceiver:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hook"
+
+    @property
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Each POST as `{"delivery_id": X-Switchboard-Delivery, "body": parsed JSON}`."""
+        return [
+            {"delivery_id": item.headers["x-switchboard-delivery"], "body": json.loads(item.body)}
+            for item in self.received
+        ]
+
+    def counts(self) -> Counter[str]:
+        """Receipts per `X-Switchboard-Delivery` id."""
+        return Counter(item["delivery_id"] for item in self.deliveries)
+
+    def message_ids(self) -> Counter[int]:
+        """Receipts per switchboard message id."""
+        return Counter(int(item["body"]["message"]["id"]) for item in self.deliveries)
 
     async def wait_for(self, count: int, timeout: float = 15.0) -> list[Received]:
         async with asyncio.timeout(timeout):

@@ -1,0 +1,59 @@
+"""`python -m bench.serve CONFIG PORT`: the app as `switchboard serve` runs it, minus the access log
+(one log line per request would be measured too)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import uvicorn
+from sqlalchemy import event
+
+from inbox import config
+from inbox.app import create_app
+
+
+class CountSql:
+    """Bench-only: counts the engine's SQL statements per HTTP request (`x-sql-count` response header).
+
+    Exact only when requests come one at a time (the bench's inbox_list does that)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.count = 0
+        self.attached = False
+
+    def _statement(self, *_args: Any) -> None:
+        self.count += 1
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if not self.attached and hasattr(self.app.state, "store"):
+            for engine in {self.app.state.store.engine, self.app.state.store.write_engine}:
+                event.listen(engine.sync_engine, "before_cursor_execute", self._statement)
+            self.attached = True
+        start = self.count
+
+        async def counted(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"x-sql-count", str(self.count - start).encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return await self.app(scope, receive, counted)
+
+
+if __name__ == "__main__":
+    app: Any = create_app(config.load(sys.argv[1]))
+    if os.environ.get("SB_BENCH_COUNT_SQL") == "1":
+        app = CountSql(app)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[2]),
+        log_level="warning",
+        access_log=False,
+        ws_per_message_deflate=False,
+    )
