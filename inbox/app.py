@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import secrets
@@ -23,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 
 from channels.api import ApiChannel, ApiChannelSettings
 from channels.base import Channel
+from channels.email import EmailChannel, EmailSettings
 from inbox import events, openapi, pages, stream
 from inbox.api import admin, attachments, contacts, conversations
 from inbox.auth import Authenticator, LoginThrottle, Sessions
@@ -74,6 +76,9 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     sessions = Sessions(secret_key(config), config.auth.session_max_age_days * 86400)
     api_channel = ApiChannel(host, ApiChannelSettings(config.api_channel.webhook_timeout_seconds))
     channels: dict[str, Channel] = {api_channel.name: api_channel}
+    email_channel = EmailChannel(host, EmailSettings(**dataclasses.asdict(config.email))) if config.email else None
+    if email_channel is not None:
+        channels[email_channel.name] = email_channel
     outbox = OutboxWorker(store, service, blobs, channels, config.outbox)
     service.on_queued.append(outbox.wake)
 
@@ -85,6 +90,8 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
             asyncio.create_task(_every(1.0, service.wake_snoozed, "snooze"), name="snooze"),
             asyncio.create_task(_every(3600.0, lambda: _prune(store, config), "prune"), name="prune"),
         ]
+        if email_channel is not None:
+            loops.append(asyncio.create_task(email_channel.serve(), name="email"))
         try:
             yield
         finally:

@@ -100,7 +100,13 @@ class InboxService:
             if inbox is None:
                 raise NotFound(f"inbox {inbound.inbox_id} not found")
             contact, contact_created = await self._contact_for(tx, inbound)
-            conversation = (
+            conversation = None
+            if inbound.conversation_id is not None:
+                # The channel threaded this message itself (email); trust it only within the same inbox.
+                conversation = await tx.get(Conversation, inbound.conversation_id)
+                if conversation is not None and conversation.inbox_id != inbound.inbox_id:
+                    conversation = None
+            conversation = conversation or (
                 await tx.execute(
                     select(Conversation)
                     .where(
@@ -142,6 +148,7 @@ class InboxService:
                 # Who wrote it, so a reply goes back to the same identity on the same channel.
                 meta={
                     **inbound.metadata,
+                    **({"thread_reason": inbound.thread_reason} if inbound.thread_reason else {}),
                     "identity": {
                         "kind": str(inbound.sender.kind),
                         "value": inbound.sender.value,

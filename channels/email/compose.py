@@ -9,10 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from email.headerregistry import Address
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
-from datetime import datetime, timezone
 
 import nh3
 from markdown_it import MarkdownIt
@@ -74,7 +73,7 @@ def compose_reply(reply: Reply) -> EmailMessage:
         message["Reply-To"] = reply.reply_to
     message["Subject"] = reply_subject(reply.subject, reply.conversation_number)
     message["Message-ID"] = reply.message_id
-    message["Date"] = format_datetime(reply.date or datetime.now(timezone.utc))
+    message["Date"] = format_datetime(reply.date or datetime.now(UTC))
     if reply.in_reply_to:
         message["In-Reply-To"] = reply.in_reply_to
     references = list(dict.fromkeys([*reply.references, *([reply.in_reply_to] if reply.in_reply_to else [])]))
@@ -105,8 +104,3 @@ def compose_reply(reply: Reply) -> EmailMessage:
 
 def _one_line(value: str) -> str:
     return " ".join(value.split())
-
-
-def address_of(name: str, address: str) -> Address:
-    local, _, domain = address.partition("@")
-    return Address(display_name=_one_line(name), username=local, domain=domain)

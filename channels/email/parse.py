@@ -97,7 +97,7 @@ def parse_email(raw: bytes, *, max_header_bytes: int = 65_536, max_bytes: int = 
     from_name, from_address = _first_address(message, "from")
     if not from_address:
         from_name, from_address = _first_address(message, "sender")
-    reply_name, reply_address = _first_address(message, "reply-to")
+    _reply_name, reply_address = _first_address(message, "reply-to")
     body = _Body()
     _walk(message, body, defects)
     defects += sorted({type(item).__name__ for part in message.walk() for item in part.defects})
@@ -233,7 +233,9 @@ def _leaf(part: Message, body: _Body, defects: list[str]) -> None:
     if content_id:
         body.cids[content_id[0][1:-1]] = len(body.attachments)
     body.attachments.append(
-        ParsedAttachment(name, _safe_ctype(ctype), data, content_id[0][1:-1] if content_id else None, disposition == "inline")
+        ParsedAttachment(
+            name, _safe_ctype(ctype), data, content_id[0][1:-1] if content_id else None, disposition == "inline"
+        )
     )
 
 
@@ -251,7 +253,9 @@ def _payload_bytes(part: Message) -> bytes:
         return payload
     inner = part.get_payload()
     if isinstance(inner, list):  # message/rfc822 and friends: keep the whole embedded mail
-        return b"".join(m.as_bytes(policy=policy.default.clone(linesep="\r\n")) for m in inner if isinstance(m, Message))
+        return b"".join(
+            m.as_bytes(policy=policy.default.clone(linesep="\r\n")) for m in inner if isinstance(m, Message)
+        )
     return str(inner).encode("utf-8", "surrogateescape")
 
 

@@ -39,7 +39,11 @@ def _quote_start(lines: list[str]) -> int:
         if WROTE.match(stripped):
             return index
         # "On Tue, … <x@y>\nwrote:" — Gmail wraps long attribution lines
-        if index + 1 < len(lines) and re.match(r"^(On|Am|Le)\b", stripped) and WROTE.match(f"{stripped} {lines[index + 1].strip()}"):
+        if (
+            index + 1 < len(lines)
+            and re.match(r"^(On|Am|Le)\b", stripped)
+            and WROTE.match(f"{stripped} {lines[index + 1].strip()}")
+        ):
             return index
         if HEADER_BLOCK.match(stripped) and any(SENT_LINE.match(n.strip()) for n in lines[index + 1 : index + 4]):
             return index

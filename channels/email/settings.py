@@ -76,9 +76,7 @@ class MailboxSettings:
         return frozenset(a.lower() for a in (self.address, *self.aliases))
 
     @classmethod
-    def from_inbox(
-        cls, settings: Mapping[str, Any], *, environ: Mapping[str, str] | None = None
-    ) -> MailboxSettings:
+    def from_inbox(cls, settings: Mapping[str, Any], *, environ: Mapping[str, str] | None = None) -> MailboxSettings:
         """Read an inbox's settings mapping; unknown keys and bad values raise `SettingsError`."""
         env = os.environ if environ is None else environ
         known = set(cls.__dataclass_fields__)

@@ -1,0 +1,232 @@
+"""IMAP in with aioimaplib: one `ImapReader` per mailbox.
+
+IDLE where the server offers it, polling otherwise. The position is a persisted `UIDVALIDITY:UID` cursor
+that advances only after `deliver` returned, so an outage backfills with no gap and a restart never
+refetches; headers are fetched first so mail whose Message-ID is already stored is skipped unread. A
+message that fails three times is quarantined (stored with the original attached) and never blocks later
+mail. Mail is only read (`BODY.PEEK`): nothing in the mailbox is changed or deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aioimaplib import IMAP4, IMAP4_SSL
+
+from channels.base import Host, InboxInfo
+from channels.email.settings import EmailSettings, MailboxSettings, Security
+
+log = logging.getLogger(__name__)
+
+FETCH_LINE = re.compile(rb"^\d+ FETCH \(.*?\bUID (\d+)", re.I)
+UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]", re.I)
+HEADER_ID = re.compile(rb"^Message-ID:\s*(<[^<>\s]{1,900}>)", re.I | re.M)
+MAX_ATTEMPTS = 3
+
+Ingest = Callable[[InboxInfo, bytes, Sequence[str]], Awaitable[Any]]
+Quarantine = Callable[[InboxInfo, bytes, str], Awaitable[Any]]
+
+
+class ImapError(Exception):
+    """The server said no (login, select, fetch); the reader reconnects with backoff."""
+
+
+@dataclass
+class Health:
+    """What an admin page shows about one mailbox."""
+
+    last_fetch_at: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    fetched: int = 0
+
+
+def cursor_key(inbox_id: int) -> str:
+    return f"email.imap.{inbox_id}"
+
+
+def parse_cursor(value: str | None) -> tuple[int, int]:
+    """`"<uidvalidity>:<last uid>"` → numbers; (0, 0) when absent or unreadable."""
+    try:
+        validity, _, last = (value or "").partition(":")
+        return int(validity), int(last)
+    except ValueError:
+        return 0, 0
+
+
+def fetched_messages(lines: Sequence[Any]) -> dict[int, bytes]:
+    """UID → literal bytes from a `UID FETCH` response."""
+    found: dict[int, bytes] = {}
+    uid: int | None = None
+    for line in lines:
+        if isinstance(line, bytearray | memoryview):
+            if uid is not None:
+                found[uid] = bytes(line)
+            continue
+        match = FETCH_LINE.match(line)
+        uid = int(match.group(1)) if match else uid
+    return found
+
+
+class ImapReader:
+    """Reads one mailbox into its inbox until cancelled; reconnects with backoff."""
+
+    def __init__(
+        self,
+        host: Host,
+        inbox: InboxInfo,
+        mailbox: MailboxSettings,
+        settings: EmailSettings,
+        ingest: Ingest,
+        quarantine: Quarantine,
+    ) -> None:
+        self.host = host
+        self.inbox = inbox
+        self.mailbox = mailbox
+        self.settings = settings
+        self.ingest = ingest
+        self.quarantine = quarantine
+        self.health = Health()
+        self.failures: dict[tuple[int, int], int] = {}
+        self.idle_active = asyncio.Event()  # set while an IDLE is in progress (tests and health)
+
+    async def run(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await self.session()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self.health.last_error = f"{type(error).__name__}: {error}"
+                self.health.last_error_at = time.time()
+                log.warning("email: inbox %s IMAP session ended: %s", self.inbox.id, self.health.last_error)
+            self.idle_active.clear()
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, self.settings.reconnect_max_seconds)
+
+    async def connect(self) -> IMAP4:
+        mailbox = self.mailbox
+        timeout = self.settings.connect_timeout_seconds
+        client: IMAP4
+        if mailbox.imap_security == Security.TLS:
+            client = IMAP4_SSL(
+                mailbox.imap_host, mailbox.imap_port, timeout=timeout, ssl_context=ssl.create_default_context()
+            )
+        else:
+            client = IMAP4(mailbox.imap_host, mailbox.imap_port, timeout=timeout)
+        await asyncio.wait_for(client.wait_hello_from_server(), timeout)
+        response = await client.login(mailbox.imap_username or mailbox.address, mailbox.imap_password)
+        if response.result != "OK":
+            raise ImapError(f"login as {mailbox.imap_username or mailbox.address} failed: {_text(response.lines)}")
+        return client
+
+    async def session(self) -> None:
+        client = await self.connect()
+        try:
+            response = await client.select(self.mailbox.imap_folder)
+            if response.result != "OK":
+                raise ImapError(f"select {self.mailbox.imap_folder} failed: {_text(response.lines)}")
+            validity = next(
+                (
+                    int(m.group(1))
+                    for line in response.lines
+                    if isinstance(line, bytes) and (m := UIDVALIDITY.search(line))
+                ),
+                0,
+            )
+            use_idle = self.mailbox.imap_idle and client.has_capability("IDLE")
+            while True:
+                await self.catch_up(client, validity)
+                self.health.last_fetch_at = time.time()
+                if use_idle:
+                    await self.idle(client)
+                else:
+                    await asyncio.sleep(self.mailbox.poll_interval_seconds or self.settings.poll_interval_seconds)
+        finally:
+            self.idle_active.clear()
+            with contextlib.suppress(Exception):  # the connection may already be gone
+                await asyncio.wait_for(client.logout(), 5)
+
+    async def idle(self, client: IMAP4) -> None:
+        """Wait in IDLE until the server reports a change (or the renew interval passes)."""
+        idle = await client.idle_start(timeout=self.settings.idle_renew_seconds)
+        self.idle_active.set()
+        try:
+            # Any push (EXISTS, EXPUNGE, flag changes) or the renew timer ends this IDLE; catching up is cheap.
+            with contextlib.suppress(TimeoutError):
+                await client.wait_server_push(timeout=self.settings.idle_renew_seconds + 5)
+        finally:
+            self.idle_active.clear()
+            client.idle_done()
+            await asyncio.wait_for(idle, 30)
+
+    async def catch_up(self, client: IMAP4, validity: int) -> None:
+        """Fetch everything after the cursor, oldest first, advancing the cursor after each delivery."""
+        key = cursor_key(self.inbox.id)
+        stored_validity, last = parse_cursor(await self.host.load_cursor(key))
+        if stored_validity != validity:
+            # The mailbox was rebuilt: UIDs mean nothing now. Start over; stored Message-IDs are skipped.
+            last = 0
+            await self.host.save_cursor(key, f"{validity}:0")
+        response = await client.uid_search(f"UID {last + 1}:*")
+        if response.result != "OK":
+            raise ImapError(f"search failed: {_text(response.lines)}")
+        uids = sorted(int(item) for item in response.lines[0].split() if int(item) > last) if response.lines else []
+        batch = max(1, self.settings.fetch_batch)
+        for start in range(0, len(uids), batch):
+            chunk = uids[start : start + batch]
+            known = await self.known(client, chunk)
+            for uid in chunk:
+                if uid not in known:
+                    await self.fetch_one(client, validity, uid)
+                await self.host.save_cursor(key, f"{validity}:{uid}")
+
+    async def known(self, client: IMAP4, uids: Sequence[int]) -> set[int]:
+        """Header-first: which of these UIDs carry a Message-ID already stored in this inbox."""
+        response = await client.uid("fetch", ",".join(map(str, uids)), "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        if response.result != "OK":
+            raise ImapError(f"header fetch failed: {_text(response.lines)}")
+        ids: dict[int, str] = {}
+        for uid, header in fetched_messages(response.lines).items():
+            match = HEADER_ID.search(header)
+            if match:
+                ids[uid] = match.group(1).decode("ascii", "replace")
+        stored = await self.host.known_external_ids(self.inbox.id, sorted(set(ids.values())))
+        return {uid for uid, message_id in ids.items() if message_id in stored}
+
+    async def fetch_one(self, client: IMAP4, validity: int, uid: int) -> None:
+        response = await client.uid("fetch", str(uid), "(UID BODY.PEEK[])")
+        if response.result != "OK":
+            raise ImapError(f"fetch of UID {uid} failed: {_text(response.lines)}")
+        raw = fetched_messages(response.lines).get(uid)
+        if raw is None:
+            return  # expunged meanwhile
+        attempt = (validity, uid)
+        try:
+            await self.ingest(self.inbox, raw, ())
+        except Exception as error:
+            count = self.failures.get(attempt, 0) + 1
+            self.failures[attempt] = count
+            if count < MAX_ATTEMPTS:
+                raise  # reconnect and try again: the failure may be transient (database restarting)
+            log.exception("email: inbox %s UID %s failed %s times; quarantining it", self.inbox.id, uid, count)
+            try:
+                await self.quarantine(self.inbox, raw, f"{type(error).__name__}: {error}")
+            except Exception:
+                log.exception("email: quarantining UID %s failed; skipping it (it stays in the mailbox)", uid)
+        self.failures.pop(attempt, None)
+        self.health.fetched += 1
+
+
+def _text(lines: Sequence[Any]) -> str:
+    return " ".join(line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line) for line in lines)[:300]
