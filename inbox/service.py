@@ -106,17 +106,20 @@ class InboxService:
                 conversation = await tx.get(Conversation, inbound.conversation_id)
                 if conversation is not None and conversation.inbox_id != inbound.inbox_id:
                     conversation = None
-            conversation = conversation or (
-                await tx.execute(
-                    select(Conversation)
-                    .where(
-                        col(Conversation.inbox_id) == inbound.inbox_id,
-                        col(Conversation.thread_key) == inbound.thread_key,
+            conversation = (
+                conversation
+                or (
+                    await tx.execute(
+                        select(Conversation)
+                        .where(
+                            col(Conversation.inbox_id) == inbound.inbox_id,
+                            col(Conversation.thread_key) == inbound.thread_key,
+                        )
+                        .order_by(col(Conversation.id).desc())
+                        .limit(1)
                     )
-                    .order_by(col(Conversation.id).desc())
-                    .limit(1)
-                )
-            ).scalar_one_or_none()
+                ).scalar_one_or_none()
+            )
             conversation_created = conversation is None
             reopened = False
             if conversation is None:

@@ -94,9 +94,7 @@ def dovecot_server(users: dict[str, str]) -> Iterator[Dovecot]:
         identity = f"default_internal_user = {user}\ndefault_internal_group = {user}\ndefault_login_user = {user}"
         unprivileged = "service anvil {\n  chroot =\n}\nservice imap-login {\n  chroot =\n}\n"
     conf = root / "dovecot.conf"
-    conf.write_text(
-        CONFIG.format(root=root, port=port, uid=uid, gid=gid, identity=identity, unprivileged=unprivileged)
-    )
+    conf.write_text(CONFIG.format(root=root, port=port, uid=uid, gid=gid, identity=identity, unprivileged=unprivileged))
     process = subprocess.Popen([exe, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 15
