@@ -100,8 +100,10 @@ class ImapReader:
         self.idle_active = asyncio.Event()  # set while an IDLE is in progress (tests and health)
 
     async def run(self) -> None:
-        delay = 1.0
+        first = min(1.0, self.settings.reconnect_max_seconds)
+        delay = first
         while True:
+            fetched_before = self.health.last_fetch_at
             try:
                 await self.session()
             except asyncio.CancelledError:
@@ -111,28 +113,32 @@ class ImapReader:
                 self.health.last_error_at = time.time()
                 log.warning("email: inbox %s IMAP session ended: %s", self.inbox.id, self.health.last_error)
             self.idle_active.clear()
+            if self.health.last_fetch_at != fetched_before:
+                delay = first  # the session worked for a while: a fresh failure starts the backoff over
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, self.settings.reconnect_max_seconds)
 
-    async def connect(self) -> IMAP4:
+    def client(self) -> IMAP4:
+        """A client whose connection is being opened (aioimaplib connects in the background)."""
         mailbox = self.mailbox
         timeout = self.settings.connect_timeout_seconds
-        client: IMAP4
         if mailbox.imap_security == Security.TLS:
-            client = IMAP4_SSL(
+            return IMAP4_SSL(
                 mailbox.imap_host, mailbox.imap_port, timeout=timeout, ssl_context=ssl.create_default_context()
             )
-        else:
-            client = IMAP4(mailbox.imap_host, mailbox.imap_port, timeout=timeout)
-        await asyncio.wait_for(client.wait_hello_from_server(), timeout)
+        return IMAP4(mailbox.imap_host, mailbox.imap_port, timeout=timeout)
+
+    async def login(self, client: IMAP4) -> None:
+        mailbox = self.mailbox
+        await asyncio.wait_for(client.wait_hello_from_server(), self.settings.connect_timeout_seconds)
         response = await client.login(mailbox.imap_username or mailbox.address, mailbox.imap_password)
         if response.result != "OK":
             raise ImapError(f"login as {mailbox.imap_username or mailbox.address} failed: {_text(response.lines)}")
-        return client
 
     async def session(self) -> None:
-        client = await self.connect()
+        client = self.client()
         try:
+            await self.login(client)
             response = await client.select(self.mailbox.imap_folder)
             if response.result != "OK":
                 raise ImapError(f"select {self.mailbox.imap_folder} failed: {_text(response.lines)}")
@@ -154,8 +160,10 @@ class ImapReader:
                     await asyncio.sleep(self.mailbox.poll_interval_seconds or self.settings.poll_interval_seconds)
         finally:
             self.idle_active.clear()
-            with contextlib.suppress(Exception):  # the connection may already be gone
-                await asyncio.wait_for(client.logout(), 5)
+            if client.get_state() in ("AUTH", "SELECTED"):  # the connection may already be gone
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(client.logout(), 2)
+            _close(client)
 
     async def idle(self, client: IMAP4) -> None:
         """Wait in IDLE until the server reports a change (or the renew interval passes)."""
@@ -226,6 +234,16 @@ class ImapReader:
                 log.exception("email: quarantining UID %s failed; skipping it (it stays in the mailbox)", uid)
         self.failures.pop(attempt, None)
         self.health.fetched += 1
+
+
+def _close(client: IMAP4) -> None:
+    """Close the socket whatever state the session ended in (cancelled mid-connect, server gone, …)."""
+    task = getattr(client, "_client_task", None)
+    if task is not None and not task.done():
+        task.cancel()
+    transport = getattr(client.protocol, "transport", None)
+    if transport is not None:
+        transport.abort()
 
 
 def _text(lines: Sequence[Any]) -> str:

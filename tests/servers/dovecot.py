@@ -95,12 +95,13 @@ def dovecot_server(users: dict[str, str]) -> Iterator[Dovecot]:
         unprivileged = "service anvil {\n  chroot =\n}\nservice imap-login {\n  chroot =\n}\n"
     conf = root / "dovecot.conf"
     conf.write_text(CONFIG.format(root=root, port=port, uid=uid, gid=gid, identity=identity, unprivileged=unprivileged))
-    process = subprocess.Popen([exe, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with open(root / "stderr.log", "wb") as stderr:
+        process = subprocess.Popen([exe, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         deadline = time.monotonic() + 15
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"dovecot exited: {process.stderr.read().decode() if process.stderr else ''}")
+                raise RuntimeError(f"dovecot exited: {(root / 'stderr.log').read_text(errors='replace')}")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
                 if sock.recv(100).startswith(b"* OK"):
                     break
