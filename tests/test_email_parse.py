@@ -64,6 +64,7 @@ CASES: dict[str, dict[str, Any]] = {
     "read_receipt_mdn": {"auto": "multipart/report", "report": None},
     "forwarded_message": {"visible": "Forwarding the complaint", "files": ["attachment.eml"]},
     "garbage_not_mail": {"error": "no header section"},
+    "no_sender": {"error": "no sender"},
     "reply_with_references": {"in_reply_to": ("<agent-ext-1@example.test>",), "references": ("<root-1@customer.test>", "<middle-1@example.test>", "<agent-ext-1@example.test>")},
     "calendar_invite": {"files": ["attachment.ics"], "visible": "Monday"},
     "smime_signed": {"files": ["smime.p7s"], "visible": "Signed content."},

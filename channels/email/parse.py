@@ -97,6 +97,8 @@ def parse_email(raw: bytes, *, max_header_bytes: int = 65_536, max_bytes: int = 
     from_name, from_address = _first_address(message, "from")
     if not from_address:
         from_name, from_address = _first_address(message, "sender")
+    if not from_address:
+        raise MailError("no sender: neither From nor Sender holds an address")
     _reply_name, reply_address = _first_address(message, "reply-to")
     body = _Body()
     _walk(message, body, defects)
