@@ -152,7 +152,10 @@ class ImapReader:
             )
             use_idle = self.mailbox.imap_idle and client.has_capability("IDLE")
             while True:
-                await self.catch_up(client, validity)
+                # Repeat until a search finds nothing new: mail that arrived while we were fetching was
+                # announced inside those responses, not in the IDLE that follows.
+                while await self.catch_up(client, validity):
+                    pass
                 self.health.last_fetch_at = time.time()
                 if use_idle:
                     await self.idle(client)
@@ -178,8 +181,11 @@ class ImapReader:
             client.idle_done()
             await asyncio.wait_for(idle, 30)
 
-    async def catch_up(self, client: IMAP4, validity: int) -> None:
-        """Fetch everything after the cursor, oldest first, advancing the cursor after each delivery."""
+    async def catch_up(self, client: IMAP4, validity: int) -> int:
+        """Fetch everything after the cursor, oldest first, advancing the cursor after each delivery.
+
+        Answers how many new UIDs the search found.
+        """
         key = cursor_key(self.inbox.id)
         stored_validity, last = parse_cursor(await self.host.load_cursor(key))
         if stored_validity != validity:
@@ -198,6 +204,7 @@ class ImapReader:
                 if uid not in known:
                     await self.fetch_one(client, validity, uid)
                 await self.host.save_cursor(key, f"{validity}:{uid}")
+        return len(uids)
 
     async def known(self, client: IMAP4, uids: Sequence[int]) -> set[int]:
         """Header-first: which of these UIDs carry a Message-ID already stored in this inbox."""
