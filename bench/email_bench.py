@@ -73,10 +73,12 @@ async def idle_freshness(appends: int) -> list[float]:
     with dovecot_server({user: "pw"}) as dovecot, tempfile.TemporaryDirectory() as directory:
         store, service, broker = await setup(Path(directory))
         arrived: dict[str, float] = {}
+        signal = asyncio.Event()
 
         async def on_event(event: EventRecord) -> None:
             if event.type == "message.created":
                 arrived[str(event.data.get("external_id"))] = time.perf_counter()
+                signal.set()
 
         async def on_ephemeral(frame: dict[str, object], inbox_id: int | None) -> None:
             return None
@@ -98,10 +100,12 @@ async def idle_freshness(appends: int) -> list[float]:
             for index in range(appends):
                 await asyncio.wait_for(reader.idle_active.wait(), 10)
                 message_id = f"<fresh{index}@bench.test>"
+                signal.clear()
                 started = time.perf_counter()
                 await client.append(raw_mail(to=user, message_id=message_id), mailbox="INBOX")
                 while message_id not in arrived:
-                    await asyncio.sleep(0.001)
+                    await asyncio.wait_for(signal.wait(), 30)
+                    signal.clear()
                 latencies.append(arrived[message_id] - started)
         finally:
             await client.logout()
