@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aioimaplib import IMAP4
 from websockets.asyncio.client import connect
@@ -148,6 +149,19 @@ async def test_idle_reply_and_answer_end_to_end(db_url: str, tmp_path: Path, dov
             )
             assert joined["data"]["conversation_id"] == conversation_id
             assert joined["data"]["meta"]["thread_reason"] == "threaded by In-Reply-To"
+
+            # Channel health reaches /metrics: a recent fetch and send, no failure.
+            async with httpx.AsyncClient(base_url=server.url) as http:
+                text = (await http.get("/metrics")).text
+            labels = f'{{channel="email",inbox_id="{key(inbox)}"}}'
+            assert _gauge(text, "switchboard_channel_last_fetch_timestamp_seconds" + labels) > 0
+            assert _gauge(text, "switchboard_channel_last_send_timestamp_seconds" + labels) > 0
+            assert _gauge(text, "switchboard_channel_failing_since_timestamp_seconds" + labels) == 0
+
+
+def _gauge(text: str, name: str) -> float:
+    line = next(line for line in text.splitlines() if line.startswith(name + " "))
+    return float(line.rsplit(" ", 1)[1])
 
 
 async def _reader(channel: EmailChannel, inbox_id: int) -> Any:
@@ -313,3 +327,19 @@ async def test_mail_that_keeps_failing_is_quarantined_after_retries(
     [quarantined] = [row for row in stored if row.meta.get("quarantined")]
     assert "the store rejected this mail" in quarantined.meta["quarantine_reason"]
     assert any(row.external_id == "<next@customer.test>" for row in stored)
+
+
+async def test_failing_mailbox_is_reported_in_health(
+    store: Store, service: InboxService, dovecot: Dovecot, user: str
+) -> None:
+    inbox = await email_inbox(store, address=user, **{**imap_settings(dovecot, user), "imap_password": "wrong"})
+    assert inbox.id is not None
+    channel = EmailChannel(CoreHost(store, service), fast())
+    async with reading(channel, inbox_info(inbox)) as reader:
+        await eventually(lambda: _value(reader.health.failing_since), lambda since: since is not None)
+    assert reader.health.last_error is not None and f"login as {user} failed" in reader.health.last_error
+    assert reader.health.last_success_at is None
+
+
+async def _value(value: Any) -> Any:
+    return value

@@ -32,7 +32,7 @@ from channels.base import (
     Receipt,
 )
 from channels.email.compose import OutgoingFile, Reply, compose_reply
-from channels.email.imap import ImapReader
+from channels.email.imap import Health, ImapReader
 from channels.email.parse import MailError, ParsedMail, parse_email
 from channels.email.settings import EmailSettings, MailboxSettings, SettingsError
 from channels.email.smtp import InboundHandler, send_message, smtp_server_factory
@@ -56,6 +56,7 @@ class EmailChannel:
         self.readers: dict[int, tuple[Mapping[str, Any], ImapReader, asyncio.Task[None]]] = {}
         self.smtp_server: asyncio.Server | None = None
         self.reconcile_seconds = RECONCILE_SECONDS
+        self.sending: dict[int, Health] = {}  # per inbox: last successful send, last send error
 
     # ── in ──────────────────────────────────────────────────────────────────────────────────
     async def ingest(self, inbox: InboxInfo, raw: bytes, envelope_recipients: Sequence[str] = ()) -> Delivered | None:
@@ -162,8 +163,37 @@ class EmailChannel:
                 automatic=bool(message.metadata.get("automatic")),
             )
         )
-        await send_message(composed, mailbox, seconds=self.settings.connect_timeout_seconds)
+        health = self.sending.setdefault(message.inbox.id, Health())
+        try:
+            await send_message(composed, mailbox, seconds=self.settings.connect_timeout_seconds)
+        except DeliveryError as error:
+            if error.retry_after is not None:  # a relay problem, not one bad recipient
+                health.failed(error)
+            raise
+        health.succeeded()
         return Receipt(external_id=message_id)
+
+    def health(self) -> list[dict[str, Any]]:
+        """Per inbox: last successful fetch and send, last error, failing since, backlog (Unix timestamps)."""
+        rows = []
+        for inbox_id in sorted({*self.readers, *self.sending}):
+            fetch = self.readers[inbox_id][1].health if inbox_id in self.readers else Health()
+            send = self.sending.get(inbox_id, Health())
+            errors = [item for item in (fetch, send) if item.last_error_at is not None]
+            last = max(errors, key=lambda item: item.last_error_at or 0.0) if errors else None
+            failing = [item.failing_since for item in (fetch, send) if item.failing_since is not None]
+            rows.append(
+                {
+                    "inbox_id": inbox_id,
+                    "last_fetch_at": fetch.last_success_at,
+                    "last_send_at": send.last_success_at,
+                    "last_error": last.last_error if last else None,
+                    "last_error_at": last.last_error_at if last else None,
+                    "failing_since": min(failing) if failing else None,
+                    "backlog": fetch.backlog,
+                }
+            )
+        return rows
 
     # ── lifecycle ───────────────────────────────────────────────────────────────────────────
     async def run(self, inbox: InboxInfo) -> None:

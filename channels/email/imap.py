@@ -42,12 +42,24 @@ class ImapError(Exception):
 
 @dataclass
 class Health:
-    """What an admin page shows about one mailbox."""
+    """What an admin page shows about one mailbox (Unix timestamps)."""
 
-    last_fetch_at: float | None = None
+    last_success_at: float | None = None
     last_error: str | None = None
     last_error_at: float | None = None
+    failing_since: float | None = None  # first failure since the last successful fetch
     fetched: int = 0
+    backlog: int = 0  # mails found on the server and not yet stored
+
+    def failed(self, error: BaseException) -> None:
+        detail = str(error) or ("no answer in time" if isinstance(error, TimeoutError) else "no details")
+        self.last_error = f"{type(error).__name__}: {detail}"
+        self.last_error_at = time.time()
+        self.failing_since = self.failing_since or self.last_error_at
+
+    def succeeded(self) -> None:
+        self.last_success_at = time.time()
+        self.failing_since = None
 
 
 def cursor_key(inbox_id: int) -> str:
@@ -103,17 +115,16 @@ class ImapReader:
         first = min(1.0, self.settings.reconnect_max_seconds)
         delay = first
         while True:
-            fetched_before = self.health.last_fetch_at
+            fetched_before = self.health.last_success_at
             try:
                 await self.session()
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                self.health.last_error = f"{type(error).__name__}: {error}"
-                self.health.last_error_at = time.time()
+                self.health.failed(error)
                 log.warning("email: inbox %s IMAP session ended: %s", self.inbox.id, self.health.last_error)
             self.idle_active.clear()
-            if self.health.last_fetch_at != fetched_before:
+            if self.health.last_success_at != fetched_before:
                 delay = first  # the session worked for a while: a fresh failure starts the backoff over
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, self.settings.reconnect_max_seconds)
@@ -156,7 +167,7 @@ class ImapReader:
                 # announced inside those responses, not in the IDLE that follows.
                 while await self.catch_up(client, validity):
                     pass
-                self.health.last_fetch_at = time.time()
+                self.health.succeeded()
                 if use_idle:
                     await self.idle(client)
                 else:
@@ -197,6 +208,7 @@ class ImapReader:
             raise ImapError(f"search failed: {_text(response.lines)}")
         uids = sorted(int(item) for item in response.lines[0].split() if int(item) > last) if response.lines else []
         batch = max(1, self.settings.fetch_batch)
+        self.health.backlog = len(uids)
         for start in range(0, len(uids), batch):
             chunk = uids[start : start + batch]
             known = await self.known(client, chunk)
@@ -204,6 +216,7 @@ class ImapReader:
                 if uid not in known:
                     await self.fetch_one(client, validity, uid)
                 await self.host.save_cursor(key, f"{validity}:{uid}")
+                self.health.backlog -= 1
         return len(uids)
 
     async def known(self, client: IMAP4, uids: Sequence[int]) -> set[int]:
