@@ -4,12 +4,13 @@ bounces, SMTP out errors, SMTP in routing and refusals, quarantine."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiosmtplib
 import pytest
 
-from channels.base import DeliveryError
+from channels.base import Delivered, DeliveryError, InboxInfo
 from channels.email import EmailChannel, EmailSettings
 from channels.email.thread import conversation_token
 from inbox.blobs import BlobStore
@@ -200,5 +201,25 @@ async def test_smtp_in_routes_and_refuses(store: Store, service: InboxService) -
             await aiosmtplib.send(huge, sender="x@y.test", recipients=[ADDRESS], hostname="127.0.0.1", port=port)
         assert too_big.value.code == 552
         assert len(await messages(store, inbox.id)) == 2
+    finally:
+        await channel.close()
+
+
+class BrokenStoreChannel(EmailChannel):
+    async def ingest(self, inbox: InboxInfo, raw: bytes, envelope_recipients: Sequence[str] = ()) -> Delivered | None:
+        raise RuntimeError("database is down")
+
+
+async def test_smtp_in_answers_451_when_storing_fails(store: Store, service: InboxService) -> None:
+    await email_inbox(store)
+    port = free_port()
+    channel = BrokenStoreChannel(CoreHost(store, service), EmailSettings(smtp_listen_port=port))
+    await channel.start_smtp()
+    try:
+        with pytest.raises(aiosmtplib.SMTPDataError) as failed:
+            await aiosmtplib.send(
+                raw_mail(), sender="c@customer.test", recipients=[ADDRESS], hostname="127.0.0.1", port=port
+            )
+        assert failed.value.code == 451  # the sending server keeps the mail and retries: nothing is lost
     finally:
         await channel.close()

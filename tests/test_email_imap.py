@@ -343,3 +343,22 @@ async def test_failing_mailbox_is_reported_in_health(
 
 async def _value(value: Any) -> Any:
     return value
+
+
+async def test_uidvalidity_change_resyncs_without_duplicates(
+    store: Store, service: InboxService, dovecot: Dovecot, user: str
+) -> None:
+    inbox = await email_inbox(store, address=user, **imap_settings(dovecot, user))
+    assert inbox.id is not None
+    host = CoreHost(store, service)
+    await append(dovecot, user, *(raw_mail(to=user, message_id=f"<v{i}@customer.test>") for i in range(3)))
+    async with reading(EmailChannel(host, fast()), inbox_info(inbox)):
+        await eventually(lambda: messages(store, inbox.id or 0), lambda rows: len(rows) == 3)
+    # The server's mailbox was rebuilt (or restored): the stored UIDVALIDITY no longer matches.
+    await host.save_cursor(f"email.imap.{inbox.id}", "1:999")
+    async with reading(EmailChannel(host, fast()), inbox_info(inbox)) as reader:
+        await asyncio.wait_for(reader.idle_active.wait(), 10)
+        await append(dovecot, user, raw_mail(to=user, message_id="<v3@customer.test>"))
+        stored = await eventually(lambda: messages(store, inbox.id or 0), lambda rows: len(rows) == 4)
+        assert reader.health.fetched == 1  # the three known mails were skipped by their headers
+    assert len({row.external_id for row in stored}) == 4

@@ -89,7 +89,11 @@ class MailboxSettings:
         values: dict[str, Any] = {}
         for name, value in settings.items():
             values[name] = _coerce(name, value, cls.__dataclass_fields__[name].type, env)
-        return cls(**values)
+        mailbox = cls(**values)
+        if mailbox.imap_security == Security.STARTTLS:
+            # aioimaplib cannot upgrade a connection; refusing beats silently sending the password in clear.
+            raise SettingsError("settings.imap_security: starttls is not supported for IMAP; use tls (port 993)")
+        return mailbox
 
     @property
     def imap_enabled(self) -> bool:
