@@ -156,8 +156,8 @@ class EmailChannel:
                 subject=message.subject or str(earlier.get("subject") or ""),
                 conversation_number=message.conversation_id,
                 reply_to=reply_to,
-                in_reply_to=in_reply_to if isinstance(in_reply_to, str) and in_reply_to.startswith("<") else None,
-                references=[r for r in earlier.get("references", []) if isinstance(r, str)],
+                in_reply_to=in_reply_to if _real_id(in_reply_to) else None,
+                references=[r for r in earlier.get("references", []) if _real_id(r)],
                 signature=mailbox.signature,
                 attachments=files,
                 automatic=bool(message.metadata.get("automatic")),
@@ -263,6 +263,11 @@ class EmailChannel:
             self.smtp_server.close()
             await self.smtp_server.wait_closed()
             self.smtp_server = None
+
+
+def _real_id(value: object) -> bool:
+    """A Message-ID worth citing: not one we made up for mail that had none (or for quarantined mail)."""
+    return isinstance(value, str) and value.startswith("<") and not value.endswith("@switchboard.invalid>")
 
 
 def inbound_from_mail(inbox_id: int, mail: ParsedMail, decision: Decision) -> Inbound:

@@ -106,4 +106,4 @@ class InboundHandler:
 
 def smtp_server_factory(handler: InboundHandler, *, max_bytes: int, hostname: str) -> Callable[[], SMTP]:
     """What `loop.create_server` needs: a fresh aiosmtpd `SMTP` protocol per connection."""
-    return lambda: SMTP(handler, data_size_limit=max_bytes, hostname=hostname, decode_data=False)
+    return lambda: SMTP(handler, data_size_limit=max_bytes, hostname=hostname, decode_data=False, enable_SMTPUTF8=True)
