@@ -362,3 +362,63 @@ async def test_uidvalidity_change_resyncs_without_duplicates(
         stored = await eventually(lambda: messages(store, inbox.id or 0), lambda rows: len(rows) == 4)
         assert reader.health.fetched == 1  # the three known mails were skipped by their headers
     assert len({row.external_id for row in stored}) == 4
+
+
+class DroppingProxy:
+    """A TCP relay to Dovecot whose open connections a test can drop at any moment (a server restart)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.listen_port = 0
+        self.server: asyncio.Server | None = None
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        self.listen_port = self.server.sockets[0].getsockname()[1]
+
+    async def handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        up_r, up_w = await asyncio.open_connection("127.0.0.1", self.port)
+        self.writers += [client_w, up_w]
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(Exception):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.transport.abort()
+
+        await asyncio.gather(pipe(client_r, up_w), pipe(up_r, client_w))
+
+    def drop(self) -> None:
+        for writer in self.writers:
+            writer.transport.abort()
+        self.writers.clear()
+
+    async def close(self) -> None:
+        self.drop()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+async def test_connection_dropped_during_idle_reconnects(
+    store: Store, service: InboxService, dovecot: Dovecot, user: str
+) -> None:
+    proxy = DroppingProxy(dovecot.port)
+    await proxy.start()
+    try:
+        inbox = await email_inbox(
+            store, address=user, **{**imap_settings(dovecot, user), "imap_port": proxy.listen_port}
+        )
+        assert inbox.id is not None
+        async with reading(EmailChannel(CoreHost(store, service), fast()), inbox_info(inbox)) as reader:
+            await asyncio.wait_for(reader.idle_active.wait(), 10)
+            proxy.drop()
+            await eventually(lambda: _value(reader.health.last_error), lambda error: error is not None)
+            assert reader.health.last_error is not None and "connection lost during IDLE" in reader.health.last_error
+            await asyncio.wait_for(reader.idle_active.wait(), 10)  # back in IDLE on a new connection
+            await append(dovecot, user, raw_mail(to=user, message_id="<after-drop@customer.test>"))
+            await eventually(lambda: messages(store, inbox.id or 0), lambda rows: len(rows) == 1)
+    finally:
+        await proxy.close()

@@ -129,15 +129,23 @@ class ImapReader:
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, self.settings.reconnect_max_seconds)
 
-    def client(self) -> IMAP4:
+    def client(self, lost: asyncio.Event) -> IMAP4:
         """A client whose connection is being opened (aioimaplib connects in the background)."""
         mailbox = self.mailbox
         timeout = self.settings.connect_timeout_seconds
+
+        def connection_lost(error: Exception | None) -> None:
+            lost.set()
+
         if mailbox.imap_security == Security.TLS:
             return IMAP4_SSL(
-                mailbox.imap_host, mailbox.imap_port, timeout=timeout, ssl_context=ssl.create_default_context()
+                mailbox.imap_host,
+                mailbox.imap_port,
+                timeout=timeout,
+                ssl_context=ssl.create_default_context(),
+                conn_lost_cb=connection_lost,
             )
-        return IMAP4(mailbox.imap_host, mailbox.imap_port, timeout=timeout)
+        return IMAP4(mailbox.imap_host, mailbox.imap_port, timeout=timeout, conn_lost_cb=connection_lost)
 
     async def login(self, client: IMAP4) -> None:
         mailbox = self.mailbox
@@ -147,7 +155,8 @@ class ImapReader:
             raise ImapError(f"login as {mailbox.imap_username or mailbox.address} failed: {_text(response.lines)}")
 
     async def session(self) -> None:
-        client = self.client()
+        lost = asyncio.Event()
+        client = self.client(lost)
         try:
             await self.login(client)
             response = await client.select(self.mailbox.imap_folder)
@@ -169,7 +178,7 @@ class ImapReader:
                     pass
                 self.health.succeeded()
                 if use_idle:
-                    await self.idle(client)
+                    await self.idle(client, lost)
                 else:
                     await asyncio.sleep(self.mailbox.poll_interval_seconds or self.settings.poll_interval_seconds)
         finally:
@@ -179,18 +188,30 @@ class ImapReader:
                     await asyncio.wait_for(client.logout(), 2)
             _close(client)
 
-    async def idle(self, client: IMAP4) -> None:
-        """Wait in IDLE until the server reports a change (or the renew interval passes)."""
+    async def idle(self, client: IMAP4, lost: asyncio.Event) -> None:
+        """Wait in IDLE until the server reports a change, the renew interval passes or the connection drops."""
         idle = await client.idle_start(timeout=self.settings.idle_renew_seconds)
         self.idle_active.set()
+        push = asyncio.ensure_future(client.wait_server_push(timeout=self.settings.idle_renew_seconds + 5))
+        dropped = asyncio.ensure_future(lost.wait())
         try:
             # Any push (EXISTS, EXPUNGE, flag changes) or the renew timer ends this IDLE; catching up is cheap.
-            with contextlib.suppress(TimeoutError):
-                await client.wait_server_push(timeout=self.settings.idle_renew_seconds + 5)
+            await asyncio.wait({push, dropped}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            if not lost.is_set():
+                with contextlib.suppress(Exception):
+                    client.idle_done()  # so the LOGOUT that follows is answered
+            raise
         finally:
             self.idle_active.clear()
-            client.idle_done()
-            await asyncio.wait_for(idle, 30)
+            for task in (push, dropped):
+                task.cancel()
+            await asyncio.gather(push, dropped, return_exceptions=True)
+        if lost.is_set():
+            idle.cancel()
+            raise ImapError("connection lost during IDLE")
+        client.idle_done()
+        await asyncio.wait_for(idle, 30)
 
     async def catch_up(self, client: IMAP4, validity: int) -> int:
         """Fetch everything after the cursor, oldest first, advancing the cursor after each delivery.
