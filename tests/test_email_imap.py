@@ -422,3 +422,54 @@ async def test_connection_dropped_during_idle_reconnects(
             await eventually(lambda: messages(store, inbox.id or 0), lambda rows: len(rows) == 1)
     finally:
         await proxy.close()
+
+
+class StuckMailProxy(DroppingProxy):
+    """Drops the connection every time the server starts sending the full body of one particular mail."""
+
+    async def handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        up_r, up_w = await asyncio.open_connection("127.0.0.1", self.port)
+
+        async def upstream() -> None:
+            with contextlib.suppress(Exception):
+                while data := await client_r.read(65536):
+                    up_w.write(data)
+                    await up_w.drain()
+            up_w.transport.abort()
+
+        async def downstream() -> None:
+            with contextlib.suppress(Exception):
+                while data := await up_r.read(65536):
+                    if b"BODY[] {" in data and b"<stuck@customer.test>" in data:
+                        break
+                    client_w.write(data)
+                    await client_w.drain()
+            client_w.transport.abort()
+            up_w.transport.abort()
+
+        await asyncio.gather(upstream(), downstream())
+
+
+async def test_mail_that_cannot_be_fetched_is_quarantined_and_passed(
+    store: Store, service: InboxService, dovecot: Dovecot, user: str
+) -> None:
+    await append(
+        dovecot,
+        user,
+        raw_mail(to=user, message_id="<stuck@customer.test>"),
+        raw_mail(to=user, message_id="<behind@customer.test>"),
+    )
+    proxy = StuckMailProxy(dovecot.port)
+    await proxy.start()
+    try:
+        inbox = await email_inbox(
+            store, address=user, **{**imap_settings(dovecot, user), "imap_port": proxy.listen_port}
+        )
+        assert inbox.id is not None
+        async with reading(EmailChannel(CoreHost(store, service), fast()), inbox_info(inbox)):
+            stored = await eventually(lambda: messages(store, inbox.id or 0), lambda rows: len(rows) == 2)
+    finally:
+        await proxy.close()
+    [quarantined] = [row for row in stored if row.meta.get("quarantined")]
+    assert "UID 1 could not be fetched" in quarantined.meta["quarantine_reason"]
+    assert [row.external_id for row in stored if not row.meta.get("quarantined")] == ["<behind@customer.test>"]

@@ -110,6 +110,21 @@ class ImapReader:
         self.health = Health()
         self.failures: dict[tuple[int, int], int] = {}
         self.idle_active = asyncio.Event()  # set while an IDLE is in progress (tests and health)
+        self.lost = asyncio.Event()  # set when the current session's connection drops
+
+    async def call(self, command: Awaitable[Any]) -> Any:
+        """Run one IMAP command, failing at once if the connection drops (aioimaplib would wait its timeout)."""
+        task = asyncio.ensure_future(command)
+        dropped = asyncio.ensure_future(self.lost.wait())
+        try:
+            await asyncio.wait({task, dropped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            dropped.cancel()
+            if not task.done():
+                task.cancel()
+        if not task.cancelled() and task.done():
+            return task.result()
+        raise ImapError("connection lost")
 
     async def run(self) -> None:
         first = min(1.0, self.settings.reconnect_max_seconds)
@@ -150,16 +165,16 @@ class ImapReader:
     async def login(self, client: IMAP4) -> None:
         mailbox = self.mailbox
         await asyncio.wait_for(client.wait_hello_from_server(), self.settings.connect_timeout_seconds)
-        response = await client.login(mailbox.imap_username or mailbox.address, mailbox.imap_password)
+        response = await self.call(client.login(mailbox.imap_username or mailbox.address, mailbox.imap_password))
         if response.result != "OK":
             raise ImapError(f"login as {mailbox.imap_username or mailbox.address} failed: {_text(response.lines)}")
 
     async def session(self) -> None:
-        lost = asyncio.Event()
+        lost = self.lost = asyncio.Event()
         client = self.client(lost)
         try:
             await self.login(client)
-            response = await client.select(self.mailbox.imap_folder)
+            response = await self.call(client.select(self.mailbox.imap_folder))
             if response.result != "OK":
                 raise ImapError(f"select {self.mailbox.imap_folder} failed: {_text(response.lines)}")
             validity = next(
@@ -183,7 +198,7 @@ class ImapReader:
                     await asyncio.sleep(self.mailbox.poll_interval_seconds or self.settings.poll_interval_seconds)
         finally:
             self.idle_active.clear()
-            if client.get_state() in ("AUTH", "SELECTED"):  # the connection may already be gone
+            if not lost.is_set() and client.get_state() in ("AUTH", "SELECTED"):
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(client.logout(), 2)
             _close(client)
@@ -224,7 +239,7 @@ class ImapReader:
             # The mailbox was rebuilt: UIDs mean nothing now. Start over; stored Message-IDs are skipped.
             last = 0
             await self.host.save_cursor(key, f"{validity}:0")
-        response = await client.uid_search(f"UID {last + 1}:*")
+        response = await self.call(client.uid_search(f"UID {last + 1}:*"))
         if response.result != "OK":
             raise ImapError(f"search failed: {_text(response.lines)}")
         uids = sorted(int(item) for item in response.lines[0].split() if int(item) > last) if response.lines else []
@@ -242,7 +257,9 @@ class ImapReader:
 
     async def known(self, client: IMAP4, uids: Sequence[int]) -> set[int]:
         """Header-first: which of these UIDs carry a Message-ID already stored in this inbox."""
-        response = await client.uid("fetch", ",".join(map(str, uids)), "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        response = await self.call(
+            client.uid("fetch", ",".join(map(str, uids)), "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        )
         if response.result != "OK":
             raise ImapError(f"header fetch failed: {_text(response.lines)}")
         ids: dict[int, str] = {}
@@ -254,23 +271,29 @@ class ImapReader:
         return {uid for uid, message_id in ids.items() if message_id in stored}
 
     async def fetch_one(self, client: IMAP4, validity: int, uid: int) -> None:
-        response = await client.uid("fetch", str(uid), "(UID BODY.PEEK[])")
-        if response.result != "OK":
-            raise ImapError(f"fetch of UID {uid} failed: {_text(response.lines)}")
-        raw = fetched_messages(response.lines).get(uid)
-        if raw is None:
-            return  # expunged meanwhile
+        """Fetch and store one mail. A mail that fails `MAX_ATTEMPTS` times (to fetch or to store) is
+        quarantined and passed, so it never blocks the mail behind it."""
         attempt = (validity, uid)
+        raw: bytes | None = None
         try:
+            response = await self.call(client.uid("fetch", str(uid), "(UID BODY.PEEK[])"))
+            if response.result != "OK":
+                raise ImapError(f"fetch of UID {uid} failed: {_text(response.lines)}")
+            raw = fetched_messages(response.lines).get(uid)
+            if raw is None:
+                return  # expunged meanwhile
             await self.ingest(self.inbox, raw, ())
         except Exception as error:
             count = self.failures.get(attempt, 0) + 1
             self.failures[attempt] = count
             if count < MAX_ATTEMPTS:
-                raise  # reconnect and try again: the failure may be transient (database restarting)
+                raise  # reconnect and try again: the failure may be transient (network, database restarting)
             log.exception("email: inbox %s UID %s failed %s times; quarantining it", self.inbox.id, uid, count)
+            reason = f"{type(error).__name__}: {error}"
+            if raw is None:
+                reason = f"UID {uid} could not be fetched ({reason}); it is still in the mailbox"
             try:
-                await self.quarantine(self.inbox, raw, f"{type(error).__name__}: {error}")
+                await self.quarantine(self.inbox, raw or f"X-Switchboard-Imap-Uid: {uid}\r\n\r\n".encode(), reason)
             except Exception:
                 log.exception("email: quarantining UID %s failed; skipping it (it stays in the mailbox)", uid)
         self.failures.pop(attempt, None)
