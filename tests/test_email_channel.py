@@ -223,3 +223,12 @@ async def test_smtp_in_answers_451_when_storing_fails(store: Store, service: Inb
         assert failed.value.code == 451  # the sending server keeps the mail and retries: nothing is lost
     finally:
         await channel.close()
+
+
+async def test_oversized_header_fields_fit_the_store(store: Store, service: InboxService) -> None:
+    inbox = await email_inbox(store)
+    channel = channel_for(store, service)
+    delivered = await channel.ingest(inbox_info(inbox), (DATA / "oversized_fields.eml").read_bytes())
+    assert delivered is not None and delivered.created
+    [row] = await messages(store, inbox.id or 0)
+    assert row.meta["email"]["cc"] == ["ok@customer.test"] and not row.meta.get("quarantined")

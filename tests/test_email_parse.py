@@ -66,6 +66,7 @@ CASES: dict[str, dict[str, Any]] = {
     "garbage_not_mail": {"error": "no header section"},
     "no_sender": {"error": "no sender"},
     "reply_with_references": {"in_reply_to": ("<agent-ext-1@example.test>",), "references": ("<root-1@customer.test>", "<middle-1@example.test>", "<agent-ext-1@example.test>")},
+    "oversized_fields": {"sender": "carol@customer.test", "message_id_synthesised": True, "references": ("<short@x.test>",), "in_reply_to": (), "visible": "oversized fields"},
     "calendar_invite": {"files": ["attachment.ics"], "visible": "Monday"},
     "smime_signed": {"files": ["smime.p7s"], "visible": "Signed content."},
 }  # fmt: skip
@@ -130,6 +131,8 @@ def test_fixture(name: str) -> None:
     if "in_reply_to" in expected:
         assert mail.in_reply_to == expected["in_reply_to"]
         assert mail.references == expected["references"]
+    assert len(mail.subject) <= 998 and len(mail.from_name) <= 200 and len(mail.message_id) <= 512
+    assert all(len(address) <= 254 for address in (mail.from_address, *mail.recipients))
     for text in (mail.from_name, mail.subject, *(item.filename for item in mail.attachments)):
         assert not any(ord(ch) < 32 or 0x202A <= ord(ch) <= 0x202E for ch in text)
 

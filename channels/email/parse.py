@@ -23,9 +23,11 @@ from channels.email.html import html_to_text, sanitize_html
 from channels.email.loop import DeliveryReport, automatic_reason, delivery_report
 from channels.email.quote import split_quoted
 
-MESSAGE_ID = re.compile(r"<([^<>\s]{1,900})>")
+MESSAGE_ID = re.compile(r"<([^<>\s]{1,500})>")  # longer ids do not fit the store's index: ignored
 FALLBACK_CHARSETS = ("utf-8", "cp1252")
 MAX_FILENAME_BYTES = 200
+MAX_SUBJECT = 998  # RFC 5322 line limit; also the store's column size
+MAX_ADDRESS = 254  # RFC 5321 path limit
 
 
 class MailError(ValueError):
@@ -113,7 +115,7 @@ def parse_email(raw: bytes, *, max_header_bytes: int = 65_536, max_bytes: int = 
     message_id = _ids(_header(message, "message-id"))
     return ParsedMail(
         message_id=message_id[0] if message_id else f"<{hashlib.sha256(raw).hexdigest()}@switchboard.invalid>",
-        subject=" ".join(_header(message, "subject").split()),
+        subject=" ".join(_header(message, "subject").split())[:MAX_SUBJECT],
         from_name=from_name,
         from_address=from_address,
         to=_addresses(message, "to"),
@@ -164,7 +166,7 @@ def _repair(value: str) -> str:
 def _first_address(message: Message, name: str) -> tuple[str, str]:
     found = getaddresses([_header(message, name)])
     for display, address in found:
-        if "@" in address:
+        if "@" in address and len(address) <= MAX_ADDRESS:
             return _clean_name(display), address.strip().lower()
     return "", ""
 
@@ -176,7 +178,9 @@ def _clean_name(name: str) -> str:
 
 def _addresses(message: Message, name: str) -> tuple[str, ...]:
     found = getaddresses([_header(message, name)])
-    return tuple(dict.fromkeys(address.strip().lower() for _, address in found if "@" in address))
+    return tuple(
+        dict.fromkeys(address.strip().lower() for _, address in found if "@" in address and len(address) <= MAX_ADDRESS)
+    )
 
 
 def _ids(value: str) -> list[str]:
