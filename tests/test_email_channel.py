@@ -9,6 +9,7 @@ from pathlib import Path
 
 import aiosmtplib
 import pytest
+from aiosmtpd.smtp import SMTP
 
 from channels.base import Delivered, DeliveryError, InboxInfo
 from channels.email import EmailChannel, EmailSettings
@@ -21,8 +22,9 @@ from inbox.service import InboxService
 from inbox.store import Store
 from tests.email_helpers import ADDRESS, conversations, email_inbox, eventually, messages, raw_mail
 from tests.factories import make_agent
+from tests.servers import tls
 from tests.servers.app import free_port
-from tests.servers.smtp import smtp_sink
+from tests.servers.smtp import Sink, smtp_sink
 
 DATA = Path(__file__).resolve().parent / "data" / "email"
 
@@ -232,3 +234,45 @@ async def test_oversized_header_fields_fit_the_store(store: Store, service: Inbo
     assert delivered is not None and delivered.created
     [row] = await messages(store, inbox.id or 0)
     assert row.meta["email"]["cc"] == ["ok@customer.test"] and not row.meta.get("quarantined")
+
+
+@pytest.mark.parametrize(("security", "trusted"), [("starttls", True), ("tls", True), ("starttls", False)])
+async def test_smtp_out_over_starttls_and_tls(
+    store: Store, service: InboxService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, security: str, trusted: bool
+) -> None:
+    if not tls.available():
+        pytest.skip("openssl CLI not installed")
+    certs = tls.make_certificates(tmp_path)
+    if trusted:
+        monkeypatch.setenv("SSL_CERT_FILE", str(certs.ca))  # the relay's CA, trusted the way a system CA would be
+    sink = Sink()
+    context = certs.server_context()
+    if security == "starttls":
+        factory = lambda: SMTP(sink, hostname="relay.test", tls_context=context, require_starttls=True)  # noqa: E731
+        server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0)
+    else:
+        factory = lambda: SMTP(sink, hostname="relay.test")  # noqa: E731
+        server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0, ssl=context)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        inbox = await email_inbox(store, smtp_host="127.0.0.1", smtp_port=port, smtp_security=security)
+        channel = channel_for(store, service)
+        first = await channel.ingest(inbox_info(inbox), raw_mail())
+        assert first is not None
+        agent = await make_agent(store)
+        await service.reply(first.conversation_id, by=agent, body="over TLS", client_id=None)
+        worker = OutboxWorker(store, service, BlobStore(tmp_path / "b"), {"email": channel}, OutboxConfig())
+        [claim] = await worker.claim(1)
+        outbound = await worker.outbound(claim)
+        assert outbound is not None
+        if not trusted:  # a relay whose certificate does not verify never gets the mail (or the password)
+            with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+                await channel.send(outbound)
+            assert sink.received == []
+            return
+        receipt = await channel.send(outbound)
+        [received] = await sink.wait(1)
+        assert received.message["Message-ID"] == receipt.external_id
+    finally:
+        server.close()
+        await server.wait_closed()
