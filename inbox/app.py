@@ -26,7 +26,7 @@ from channels.api import ApiChannel, ApiChannelSettings
 from channels.base import Channel
 from channels.email import EmailChannel, EmailSettings
 from inbox import events, openapi, pages, stream
-from inbox.api import admin, attachments, contacts, conversations
+from inbox.api import admin, attachments, contacts, conversations, health
 from inbox.auth import Authenticator, LoginThrottle, Sessions
 from inbox.blobs import BlobStore
 from inbox.broker import Broker, LocalBroker
@@ -43,7 +43,7 @@ from inbox.store import Store
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-API_MODULES: list[Api] = [conversations.api, contacts.api, admin.api, attachments.api]
+API_MODULES: list[Api] = [conversations.api, contacts.api, admin.api, attachments.api, health.api]
 
 
 def secret_key(config: Config) -> str:
