@@ -33,6 +33,7 @@ from inbox.service import InboxService
 from inbox.store import Store
 from tests.email_helpers import email_inbox, eventually, messages, raw_mail
 from tests.factories import make_agent
+from tests.servers import tls
 from tests.servers.app import live_server, make_config
 from tests.servers.dovecot import Dovecot, binary, dovecot_server
 from tests.servers.smtp import smtp_sink
@@ -480,3 +481,22 @@ async def test_mail_that_cannot_be_fetched_is_quarantined_and_passed(
     [quarantined] = [row for row in stored if row.meta.get("quarantined")]
     assert "UID 1 could not be fetched" in quarantined.meta["quarantine_reason"]
     assert [row.external_id for row in stored if not row.meta.get("quarantined")] == ["<behind@customer.test>"]
+
+
+async def test_imap_over_implicit_tls(
+    store: Store, service: InboxService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if binary() is None or not tls.available():
+        pytest.skip("dovecot or the openssl CLI is not installed")
+    certs = tls.make_certificates(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs.ca))
+    user = "tls@example.test"
+    with dovecot_server({user: "pw"}, cert=certs.cert, key=certs.key) as server:
+        assert server.tls_port is not None
+        await append(server, user, raw_mail(to=user, message_id="<tls1@customer.test>"))
+        inbox = await email_inbox(
+            store, address=user, **{**imap_settings(server, user), "imap_port": server.tls_port, "imap_security": "tls"}
+        )
+        async with reading(EmailChannel(CoreHost(store, service), fast()), inbox_info(inbox)):
+            stored = await eventually(lambda: messages(store, inbox.id or 0), lambda rows: len(rows) == 1)
+    assert stored[0].external_id == "<tls1@customer.test>"

@@ -153,13 +153,12 @@ class ImapReader:
             lost.set()
 
         if mailbox.imap_security == Security.TLS:
-            return IMAP4_SSL(
-                mailbox.imap_host,
-                mailbox.imap_port,
-                timeout=timeout,
-                ssl_context=ssl.create_default_context(),
-                conn_lost_cb=connection_lost,
+            client: IMAP4 = IMAP4_SSL(
+                mailbox.imap_host, mailbox.imap_port, timeout=timeout, ssl_context=ssl.create_default_context()
             )
+            # IMAP4_SSL takes no conn_lost_cb; the protocol (made synchronously, connected later) does.
+            client.protocol.conn_lost_cb = connection_lost
+            return client
         return IMAP4(mailbox.imap_host, mailbox.imap_port, timeout=timeout, conn_lost_cb=connection_lost)
 
     async def login(self, client: IMAP4) -> None:

@@ -31,6 +31,7 @@ class Dovecot:
     port: int
     users: dict[str, str]
     root: Path
+    tls_port: int | None = None  # implicit-TLS IMAP (993-style), when started with certificates
 
 
 CONFIG = """\
@@ -41,7 +42,7 @@ log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 # Tests fail logins on purpose: no growing penalty for loopback clients.
@@ -63,7 +64,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 service pop3-login {{
@@ -76,13 +78,18 @@ service pop3-login {{
 
 
 @contextlib.contextmanager
-def dovecot_server(users: dict[str, str]) -> Iterator[Dovecot]:
-    """Start Dovecot with these `address: password` users; stop it (and remove its files) afterwards."""
+def dovecot_server(users: dict[str, str], *, cert: Path | None = None, key: Path | None = None) -> Iterator[Dovecot]:
+    """Start Dovecot with these `address: password` users; stop it (and remove its files) afterwards.
+
+    With `cert` and `key`, it also listens for implicit-TLS IMAP on `tls_port`.
+    """
     exe = binary()
     assert exe is not None
     root = Path(tempfile.mkdtemp(prefix="sb-dovecot-", dir="/tmp"))
     os.chmod(root, 0o755)
     port = free_port()
+    tls_port = free_port() if cert and key else 0
+    ssl_setting = f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}" if cert and key else "ssl = no"
     is_root = os.geteuid() == 0
     uid, gid = (65534, 65534) if is_root else (os.getuid(), os.getgid())
     for name in ("run", "state", "mail"):
@@ -97,7 +104,18 @@ def dovecot_server(users: dict[str, str]) -> Iterator[Dovecot]:
         identity = f"default_internal_user = {user}\ndefault_internal_group = {user}\ndefault_login_user = {user}"
         unprivileged = "service anvil {\n  chroot =\n}\nservice imap-login {\n  chroot =\n}\n"
     conf = root / "dovecot.conf"
-    conf.write_text(CONFIG.format(root=root, port=port, uid=uid, gid=gid, identity=identity, unprivileged=unprivileged))
+    conf.write_text(
+        CONFIG.format(
+            root=root,
+            port=port,
+            tls_port=tls_port,
+            ssl=ssl_setting,
+            uid=uid,
+            gid=gid,
+            identity=identity,
+            unprivileged=unprivileged,
+        )
+    )
     with open(root / "stderr.log", "wb") as stderr:
         process = subprocess.Popen([exe, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=stderr)
     try:
@@ -111,7 +129,7 @@ def dovecot_server(users: dict[str, str]) -> Iterator[Dovecot]:
             if time.monotonic() > deadline:
                 raise RuntimeError("dovecot did not start")
             time.sleep(0.05)
-        yield Dovecot("127.0.0.1", port, dict(users), root)
+        yield Dovecot("127.0.0.1", port, dict(users), root, tls_port or None)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
