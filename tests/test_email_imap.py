@@ -36,6 +36,7 @@ from tests.factories import make_agent
 from tests.servers import tls
 from tests.servers.app import live_server, make_config
 from tests.servers.dovecot import Dovecot, binary, dovecot_server
+from tests.servers.proxy import CuttingProxy, DroppingProxy, StuckMailProxy
 from tests.servers.smtp import smtp_sink
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -132,7 +133,7 @@ async def test_idle_reply_and_answer_end_to_end(db_url: str, tmp_path: Path, dov
             assert created["data"]["meta"]["thread_reason"] == "new conversation"
 
             await server.state.service.reply(conversation_id, by=agent, body="On its way.", client_id=None)
-            [received] = await sink.wait(1)
+            [received] = await sink.wait(1, seconds=30)
             sent = received.message
             assert sent["In-Reply-To"] == "<q1@customer.test>" and sent["References"] == "<q1@customer.test>"
             assert sent["To"] == "carol@customer.test" and f"[#{conversation_id}]" in sent["Subject"]
@@ -177,61 +178,12 @@ async def _reader(channel: EmailChannel, inbox_id: int) -> Any:
     return entry[1] if entry else None
 
 
-async def _frame(ws: Any, wanted: Any, seconds: float = 10.0) -> dict[str, Any]:
+async def _frame(ws: Any, wanted: Any, seconds: float = 30.0) -> dict[str, Any]:
     async with asyncio.timeout(seconds):
         while True:
             frame = json.loads(await ws.recv())
             if wanted(frame):
                 return frame  # type: ignore[no-any-return]
-
-
-class CuttingProxy:
-    """A TCP relay to Dovecot that kills its first connection in the middle of the Nth message body."""
-
-    def __init__(self, port: int, cut_at_body: int) -> None:
-        self.port = port
-        self.cut_at_body = cut_at_body
-        self.cut = asyncio.Event()
-        self.listen_port = 0
-        self.server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
-        self.listen_port = self.server.sockets[0].getsockname()[1]
-
-    async def handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        up_r, up_w = await asyncio.open_connection("127.0.0.1", self.port)
-        cutting = not self.cut.is_set()
-
-        async def upstream() -> None:
-            with contextlib.suppress(Exception):
-                while data := await client_r.read(65536):
-                    up_w.write(data)
-                    await up_w.drain()
-
-        async def downstream() -> None:
-            seen = 0
-            with contextlib.suppress(Exception):
-                while data := await up_r.read(65536):
-                    if cutting and not self.cut.is_set():
-                        seen += data.count(b"BODY[] {")
-                        if seen >= self.cut_at_body:
-                            # forward a few bytes of the body, then drop the connection mid-literal
-                            client_w.write(data[: data.rfind(b"BODY[] {") + 30])
-                            await client_w.drain()
-                            self.cut.set()
-                            break
-                    client_w.write(data)
-                    await client_w.drain()
-            for writer in (client_w, up_w):
-                writer.transport.abort()
-
-        await asyncio.gather(upstream(), downstream())
-
-    async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
 
 
 async def test_cut_mid_fetch_and_restart_store_each_mail_once(
@@ -372,44 +324,6 @@ async def test_uidvalidity_change_resyncs_without_duplicates(
     assert len({row.external_id for row in stored}) == 4
 
 
-class DroppingProxy:
-    """A TCP relay to Dovecot whose open connections a test can drop at any moment (a server restart)."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.listen_port = 0
-        self.server: asyncio.Server | None = None
-        self.writers: list[asyncio.StreamWriter] = []
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
-        self.listen_port = self.server.sockets[0].getsockname()[1]
-
-    async def handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        up_r, up_w = await asyncio.open_connection("127.0.0.1", self.port)
-        self.writers += [client_w, up_w]
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(Exception):
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            sink.transport.abort()
-
-        await asyncio.gather(pipe(client_r, up_w), pipe(up_r, client_w))
-
-    def drop(self) -> None:
-        for writer in self.writers:
-            writer.transport.abort()
-        self.writers.clear()
-
-    async def close(self) -> None:
-        self.drop()
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
-
-
 async def test_connection_dropped_during_idle_reconnects(
     store: Store, service: InboxService, dovecot: Dovecot, user: str
 ) -> None:
@@ -430,32 +344,6 @@ async def test_connection_dropped_during_idle_reconnects(
             await eventually(lambda: messages(store, inbox.id or 0), lambda rows: len(rows) == 1)
     finally:
         await proxy.close()
-
-
-class StuckMailProxy(DroppingProxy):
-    """Drops the connection every time the server starts sending the full body of one particular mail."""
-
-    async def handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        up_r, up_w = await asyncio.open_connection("127.0.0.1", self.port)
-
-        async def upstream() -> None:
-            with contextlib.suppress(Exception):
-                while data := await client_r.read(65536):
-                    up_w.write(data)
-                    await up_w.drain()
-            up_w.transport.abort()
-
-        async def downstream() -> None:
-            with contextlib.suppress(Exception):
-                while data := await up_r.read(65536):
-                    if b"BODY[] {" in data and b"<stuck@customer.test>" in data:
-                        break
-                    client_w.write(data)
-                    await client_w.drain()
-            client_w.transport.abort()
-            up_w.transport.abort()
-
-        await asyncio.gather(upstream(), downstream())
 
 
 async def test_mail_that_cannot_be_fetched_is_quarantined_and_passed(
