@@ -4,6 +4,7 @@ bounces, SMTP out errors, SMTP in routing and refusals, quarantine."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -276,3 +277,23 @@ async def test_smtp_out_over_starttls_and_tls(
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_smtp_listener_that_cannot_bind_does_not_stop_the_channel(store: Store, service: InboxService) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        channel = channel_for(store, service, smtp_listen_enabled=True, smtp_listen_port=port)
+        task = asyncio.create_task(channel.serve())
+        try:
+            await eventually(lambda: _value(channel.smtp_error), lambda error: error is not None)
+            assert f"127.0.0.1:{port} failed" in (channel.smtp_error or "")
+            assert not task.done()  # IMAP readers and sending carry on
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def _value(value: object) -> object:
+    return value

@@ -55,6 +55,7 @@ class EmailChannel:
         self.routes: Sequence[BaseRoute] = []
         self.readers: dict[int, tuple[Mapping[str, Any], ImapReader, asyncio.Task[None]]] = {}
         self.smtp_server: asyncio.Server | None = None
+        self.smtp_error: str | None = None
         self.reconcile_seconds = RECONCILE_SECONDS
         self.sending: dict[int, Health] = {}  # per inbox: last successful send, last send error
 
@@ -210,7 +211,11 @@ class EmailChannel:
         """Run the SMTP listener (if enabled) and keep one IMAP reader per email inbox, until cancelled."""
         try:
             if self.settings.smtp_listen_enabled:
-                await self.start_smtp()
+                try:
+                    await self.start_smtp()
+                except OSError as error:  # e.g. the port is taken: IMAP and sending keep working
+                    self.smtp_error = f"SMTP listener on {self.settings.smtp_listen_host}:{self.settings.smtp_listen_port} failed: {error}"
+                    log.error("email: %s", self.smtp_error)
             while True:
                 try:
                     await self.reconcile()
