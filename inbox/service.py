@@ -255,9 +255,16 @@ class InboxService:
         body: str,
         client_id: str | None,
         attachment_ids: Sequence[int] = (),
+        options: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Any], bool]:
-        """Queue an outgoing reply (and its outbox row) once per `client_id`; answers (message, created)."""
-        return await self._agent_message(conversation_id, by, body, client_id, attachment_ids, MessageKind.OUTGOING)
+        """Queue an outgoing reply (and its outbox row) once per `client_id`; answers (message, created).
+
+        `options` are per-message sending choices kept in the message's meta and handed to the channel
+        (email: `{"reply_all": false}` sends to the customer only).
+        """
+        return await self._agent_message(
+            conversation_id, by, body, client_id, attachment_ids, MessageKind.OUTGOING, options or {}
+        )
 
     async def add_note(
         self,
@@ -279,12 +286,15 @@ class InboxService:
         client_id: str | None,
         attachment_ids: Sequence[int],
         kind: MessageKind,
+        options: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Any], bool]:
         if not body.strip() and not attachment_ids:
             raise Invalid("body: a message needs text or an attachment")
         client_id = client_id or str(uuid.uuid4())
         try:
-            return await self._write_agent_message(conversation_id, by, body, client_id, attachment_ids, kind)
+            return await self._write_agent_message(
+                conversation_id, by, body, client_id, attachment_ids, kind, options or {}
+            )
         except IntegrityError:
             pass  # the same client_id raced in; fall through to return the stored one
         existing = await self._by_client_id(client_id, conversation_id)
@@ -312,6 +322,7 @@ class InboxService:
         client_id: str,
         attachment_ids: Sequence[int],
         kind: MessageKind,
+        options: dict[str, Any],
     ) -> tuple[dict[str, Any], bool]:
         existing = await self._by_client_id(client_id, conversation_id)
         if existing is not None:
@@ -331,6 +342,7 @@ class InboxService:
                 sender_name=by.name,
                 status=MessageStatus.QUEUED if outgoing else MessageStatus.RECEIVED,
                 client_id=client_id,
+                meta={"options": dict(options)} if options else {},
                 created_at=now,
                 updated_at=now,
             )

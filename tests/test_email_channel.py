@@ -42,7 +42,7 @@ async def test_reply_threads_and_customer_answer_joins(store: Store, service: In
         assert inbox.id is not None
         channel = channel_for(store, service)
         info = inbox_info(inbox)
-        first = await channel.ingest(info, raw_mail(extra="Cc: dave@customer.test\r\n"))
+        first = await channel.ingest(info, raw_mail(extra="Cc: dave@customer.test, support+c9-x@example.test\r\n"))
         assert first is not None and first.created
         agent = await make_agent(store, email="ann@example.test", name="Ann Agent")
         worker = OutboxWorker(
@@ -53,6 +53,13 @@ async def test_reply_threads_and_customer_answer_joins(store: Store, service: In
             await service.reply(first.conversation_id, by=agent, body="It ships **today**.", client_id=None)
             [received] = await sink.wait(1)
             stored = await eventually(lambda: messages(store, inbox.id or 0), lambda rows: rows[-1].status == "sent")
+            # Reply-all is chosen per message: this one goes to the customer only.
+            await service.reply(
+                first.conversation_id, by=agent, body="Just you.", client_id=None, options={"reply_all": False}
+            )
+            _, only_sender = await sink.wait(2)
+            assert only_sender.recipients == ["carol@customer.test"] and "Cc" not in only_sender.message
+            await eventually(lambda: messages(store, inbox.id or 0), lambda rows: rows[-1].status == "sent")
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -67,7 +74,7 @@ async def test_reply_threads_and_customer_answer_joins(store: Store, service: In
         our_id = sent["Message-ID"]
         assert our_id.startswith(f"<{conversation_token(first.conversation_id, inbox.secret)}.")
         assert "-- \r\nAnn from Support" in sent.get_body(("plain",)).get_content()
-        assert stored[-1].external_id == our_id
+        assert stored[1].external_id == our_id
 
         # The customer answers from another client that keeps only In-Reply-To.
         answer = await channel.ingest(

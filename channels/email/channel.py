@@ -128,8 +128,10 @@ class EmailChannel:
         cc = [
             a
             for a in [*earlier.get("to", []), *earlier.get("cc", [])]
-            if a.lower() not in ours and a.lower() != to_address.lower() and "+" not in a.split("@")[0]
+            if _base(a) not in ours and a.lower() != to_address.lower()
         ]
+        if message.metadata.get("reply_all") is False:  # the agent chose to answer the sender only
+            cc = []
         in_reply_to = message.metadata.get("in_reply_to")
         message_id = outbound_message_id(
             message.conversation_id, message.message_id, message.delivery_id, message.inbox.secret, mailbox.domain
@@ -268,6 +270,12 @@ class EmailChannel:
             self.smtp_server.close()
             await self.smtp_server.wait_closed()
             self.smtp_server = None
+
+
+def _base(address: str) -> str:
+    """`local+tag@domain` → `local@domain`, lower-case (our plus-addresses are still ours)."""
+    local, _, domain = address.lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
 
 
 def _real_id(value: object) -> bool:
