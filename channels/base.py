@@ -62,6 +62,18 @@ class Inbound:
     attachments: Sequence[InboundAttachment] = ()
     sent_at: datetime | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    # A channel that threads by itself (email) names the conversation; the core uses it when that
+    # conversation exists in this inbox and falls back to `thread_key` otherwise.
+    conversation_id: int | None = None
+    thread_reason: str | None = None  # why it landed where it did, stored and shown ("threaded by References")
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadInfo:
+    """A conversation as a threading channel sees it: its id and who takes part in it."""
+
+    conversation_id: int
+    participants: frozenset[str]  # lower-cased addresses: contact, earlier senders and recipients, agents
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +219,22 @@ class Host(Protocol):
         """
         ...
 
+    async def find_conversation(
+        self, inbox_id: int, *, conversation_id: int | None = None, external_id: str | None = None
+    ) -> ThreadInfo | None:
+        """The conversation with this id, or the one holding the message with this channel id, in this inbox."""
+        ...
+
+    async def known_external_ids(self, inbox_id: int, external_ids: Sequence[str]) -> set[str]:
+        """Which of these channel ids are already stored in this inbox (to skip fetching them again)."""
+        ...
+
+    async def mark_failed(self, inbox_id: int, external_id: str, reason: str) -> bool:
+        """Mark our outgoing message with this channel id failed (a bounce came back); False if unknown."""
+        ...
+
     async def load_cursor(self, key: str) -> str | None:
-        """A small durable position (an update offset, a UID) saved by `save_cursor`, or None."""
+        """A channel's durable position (IMAP UIDVALIDITY+UID, update offsets); None if never saved."""
         ...
 
     async def save_cursor(self, key: str, value: str) -> None: ...
@@ -245,6 +271,8 @@ class ChannelHealth:
     last_send_at: float | None = None  # unix time of the last successful send
     last_error_at: float | None = None
     last_error: str | None = None
+    failing_since: float | None = None  # start of the current run of failures; None while healthy
+    backlog: int = 0  # items known to be waiting (e.g. mails not fetched yet)
 
 
 @runtime_checkable

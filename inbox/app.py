@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -26,10 +27,11 @@ from starlette.staticfiles import StaticFiles
 
 from channels.api import ApiChannel, ApiChannelSettings
 from channels.base import Channel, TypingAware
+from channels.email import EmailChannel, EmailSettings
 from channels.telegram import TelegramChannel, TelegramSettings
 from channels.webchat import WebchatChannel, WebchatSettings
 from inbox import demo_page, events, openapi, pages, stream
-from inbox.api import admin, attachments, contacts, conversations, reports
+from inbox.api import admin, attachments, contacts, conversations, health, reports
 from inbox.auth import Authenticator, LoginThrottle, Sessions
 from inbox.blobs import BlobStore
 from inbox.broker import Broker, LocalBroker
@@ -50,7 +52,7 @@ from inbox.store import Store
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-API_MODULES: list[Api] = [conversations.api, contacts.api, admin.api, attachments.api, reports.api]
+API_MODULES: list[Api] = [conversations.api, contacts.api, admin.api, attachments.api, reports.api, health.api]
 
 
 def secret_key(config: Config) -> str:
@@ -87,6 +89,9 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     broker.subscribe(webchat.on_event, webchat.on_signal)  # replies, agent typing/seen reach the visitor
     telegram = TelegramChannel(host, _telegram_settings(config))
     channels: dict[str, Channel] = {api_channel.name: api_channel, webchat.name: webchat, telegram.name: telegram}
+    email_channel = EmailChannel(host, EmailSettings(**dataclasses.asdict(config.email))) if config.email else None
+    if email_channel is not None:
+        channels[email_channel.name] = email_channel
     outbox = OutboxWorker(store, service, blobs, channels, config.outbox)
     service.on_queued.append(outbox.wake)
     metrics = Metrics()
@@ -94,7 +99,8 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     outbox.on_result = metrics.count_outbox_result
     runners = ChannelRunners(
         host,
-        channels,
+        # The email channel keeps its own IMAP readers (EmailChannel.serve); every other receiver runs here.
+        {name: channel for name, channel in channels.items() if channel is not email_channel},
         refresh_seconds=config.channels.refresh_seconds,
         backoff_max_seconds=config.channels.restart_backoff_max_seconds,
         exclusive=leases.hold,
@@ -127,6 +133,8 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
                     _every(config.cluster.catchup_interval_seconds, hub.catch_up, "catch-up"), name="catch-up"
                 )
             )
+        if email_channel is not None:
+            loops.append(asyncio.create_task(email_channel.serve(), name="email"))
         try:
             yield
         finally:

@@ -122,6 +122,22 @@ class TelegramConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class EmailConfig:
+    """Process-wide email settings; mailboxes themselves are per-inbox settings (README ## Email)."""
+
+    smtp_listen_enabled: bool = False
+    smtp_listen_host: str = "127.0.0.1"
+    smtp_listen_port: int = 2525
+    max_message_bytes: int = 26_214_400
+    max_header_bytes: int = 65_536
+    poll_interval_seconds: float = 60.0
+    idle_renew_seconds: float = 1500.0
+    reconnect_max_seconds: float = 300.0
+    connect_timeout_seconds: float = 30.0
+    fetch_batch: int = 50
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -135,6 +151,7 @@ class Config:
     webchat: WebchatConfig = field(default_factory=WebchatConfig)
     channels: ChannelsConfig = field(default_factory=ChannelsConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    email: EmailConfig | None = None  # no [email] section: the email channel is off
 
 
 def load(path: str | Path | None = None, *, environ: typing.Mapping[str, str] | None = None) -> Config:
@@ -186,11 +203,22 @@ def _build(cls: type[T], raw: typing.Mapping[str, Any], prefix: str, env: typing
     for name, value in raw.items():
         key = f"{prefix}{name}"
         hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            values[name] = _build(typing.cast(type[Any], hint), value, f"{key}.", env)
+        section = _section(hint)
+        if section is not None:
+            values[name] = _build(section, value, f"{key}.", env)
         else:
             values[name] = _coerce(value, hint, key)
     return cls(**values)
+
+
+def _section(hint: Any) -> type[Any] | None:
+    """The dataclass of a config section, also for optional sections (`EmailConfig | None`)."""
+    if dataclasses.is_dataclass(hint):
+        return typing.cast(type[Any], hint)
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        found = [option for option in typing.get_args(hint) if dataclasses.is_dataclass(option)]
+        return typing.cast(type[Any], found[0]) if found else None
+    return None
 
 
 def _coerce(value: Any, hint: Any, key: str) -> Any:

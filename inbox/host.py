@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from channels.base import Delivered, Edit, Identity, Inbound, InboxInfo, OutboundAttachment, ThreadMessage
+from channels.base import Delivered, Edit, Identity, Inbound, InboxInfo, OutboundAttachment, ThreadInfo, ThreadMessage
 from inbox import access
 from inbox.blobs import BlobStore
 from inbox.clock import utcnow
@@ -20,10 +20,12 @@ from inbox.service import InboxService
 from inbox.store import Store
 
 VISIBLE_KINDS = (MessageKind.INCOMING, MessageKind.OUTGOING)
+PARTICIPANT_SCAN = 200  # incoming messages looked at when listing a conversation's participants
 
 
 class CoreHost:
-    """What adapters may ask of the core: deliver or edit messages, look up inboxes, keep cursors, live-chat needs."""
+    """What adapters may ask of the core: deliver or edit messages, look up inboxes, threads and cursors,
+    and a few live-chat needs."""
 
     def __init__(self, store: Store, service: InboxService, hub: Hub | None = None) -> None:
         self.store = store
@@ -183,3 +185,87 @@ class CoreHost:
             except IntegrityError:
                 if attempt == 1:  # another process inserted the same key at the same moment: update it instead
                     raise
+
+    async def find_conversation(
+        self, inbox_id: int, *, conversation_id: int | None = None, external_id: str | None = None
+    ) -> ThreadInfo | None:
+        async with self.store.session() as session:
+            if conversation_id is None and external_id is not None:
+                conversation_id = (
+                    await session.execute(
+                        select(Message.conversation_id).where(
+                            col(Message.inbox_id) == inbox_id, col(Message.external_id) == external_id
+                        )
+                    )
+                ).scalar_one_or_none()
+            if conversation_id is None:
+                return None
+            conversation = await session.get(Conversation, conversation_id)
+            if conversation is None or conversation.inbox_id != inbox_id:
+                return None
+            participants: set[str] = set()
+            identities = (
+                await session.execute(
+                    select(IdentityRow.value).where(
+                        col(IdentityRow.contact_id) == conversation.contact_id, col(IdentityRow.kind) == "email"
+                    )
+                )
+            ).scalars()
+            participants.update(identities)
+            metas = (
+                await session.execute(
+                    select(Message.meta)
+                    .where(col(Message.conversation_id) == conversation_id, col(Message.kind) == MessageKind.INCOMING)
+                    .order_by(col(Message.id).desc())
+                    .limit(PARTICIPANT_SCAN)
+                )
+            ).scalars()
+            for meta in metas:
+                participants.update(_addresses(meta))
+            agents = (await session.execute(select(Agent.email).where(col(Agent.active) == True))).scalars()  # noqa: E712
+            participants.update(agents)
+        return ThreadInfo(conversation_id, frozenset(item.lower() for item in participants if item))
+
+    async def known_external_ids(self, inbox_id: int, external_ids: Sequence[str]) -> set[str]:
+        if not external_ids:
+            return set()
+        async with self.store.session() as session:
+            rows = (
+                await session.execute(
+                    select(Message.external_id).where(
+                        col(Message.inbox_id) == inbox_id, col(Message.external_id).in_(list(external_ids))
+                    )
+                )
+            ).scalars()
+            return {row for row in rows if row is not None}
+
+    async def mark_failed(self, inbox_id: int, external_id: str, reason: str) -> bool:
+        async with self.store.session() as session:
+            message_id = (
+                await session.execute(
+                    select(Message.id).where(
+                        col(Message.inbox_id) == inbox_id,
+                        col(Message.external_id) == external_id,
+                        col(Message.kind) == MessageKind.OUTGOING,
+                    )
+                )
+            ).scalar_one_or_none()
+        if message_id is None:
+            return False
+        await self.service.mark_failed(message_id, reason)
+        return True
+
+
+def _addresses(meta: Any) -> list[str]:
+    """Addresses a stored incoming message names: its sender and, for email, its recipients."""
+    found: list[str] = []
+    identity = meta.get("identity") if isinstance(meta, dict) else None
+    if isinstance(identity, dict):
+        found += [value for value in (identity.get("email"), identity.get("value")) if isinstance(value, str)]
+    email = meta.get("email") if isinstance(meta, dict) else None
+    if isinstance(email, dict):
+        for name in ("to", "cc"):
+            values = email.get(name)
+            if isinstance(values, list):
+                found += [value for value in values if isinstance(value, str)]
+    return found

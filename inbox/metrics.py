@@ -32,38 +32,48 @@ class Metrics:
         self.stream_connections = Gauge(
             "switchboard_stream_connections", "Open agent stream websockets in this process", registry=self.registry
         )
+        labels = ["channel", "inbox_id"]
+        self.channel_gauges = {
+            "last_fetch_at": Gauge(
+                "switchboard_channel_last_fetch_timestamp_seconds",
+                "Last successful fetch",
+                labels,
+                registry=self.registry,
+            ),
+            "last_send_at": Gauge(
+                "switchboard_channel_last_send_timestamp_seconds",
+                "Last successful send",
+                labels,
+                registry=self.registry,
+            ),
+            "last_error_at": Gauge(
+                "switchboard_channel_last_error_timestamp_seconds", "Last error", labels, registry=self.registry
+            ),
+            "failing_since": Gauge(
+                "switchboard_channel_failing_since_timestamp_seconds",
+                "Start of the current run of failures (0 when healthy)",
+                labels,
+                registry=self.registry,
+            ),
+            "backlog": Gauge(
+                "switchboard_channel_backlog", "Items waiting to be fetched", labels, registry=self.registry
+            ),
+        }
         self.http_requests = Counter(
             "switchboard_http_requests",
             "HTTP requests by method and status class",
             ["method", "status"],
             registry=self.registry,
         )
-        self.channel_last_success = Gauge(
-            "switchboard_channel_last_success_timestamp_seconds",
-            "Unix time of a channel's last successful receive (fetch) or send, per inbox",
-            ["channel", "inbox_id", "operation"],
-            registry=self.registry,
-        )
-        self.channel_last_error = Gauge(
-            "switchboard_channel_last_error_timestamp_seconds",
-            "Unix time of a channel's last error per inbox (the error text is logged)",
-            ["channel", "inbox_id"],
-            registry=self.registry,
-        )
 
     def observe_channels(self, channels: Iterable[Channel]) -> None:
-        """Copy the health that channels keep (`channels.base.ChannelHealth`) into gauges."""
+        """Copy the health that channels keep (`channels.base.ChannelHealth`) into gauges (0 = never)."""
         for channel in channels:
             if not isinstance(channel, HealthReporting):
                 continue
             for health in channel.health():
-                inbox = str(health.inbox_id)
-                if health.last_fetch_at is not None:
-                    self.channel_last_success.labels(channel.name, inbox, "fetch").set(health.last_fetch_at)
-                if health.last_send_at is not None:
-                    self.channel_last_success.labels(channel.name, inbox, "send").set(health.last_send_at)
-                if health.last_error_at is not None:
-                    self.channel_last_error.labels(channel.name, inbox).set(health.last_error_at)
+                for field, gauge in self.channel_gauges.items():
+                    gauge.labels(channel.name, str(health.inbox_id)).set(float(getattr(health, field) or 0))
 
     async def count_event(self, event: EventRecord) -> None:
         self.events_published.labels(event.type).inc()

@@ -192,4 +192,10 @@ class OutboxWorker:
                 OutboundAttachment(item.filename, item.content_type, item.size, str(self.blobs.path(item.storage_name)))
                 for item in attachments
             ],
+            # What the reply answers, so a channel can thread it (email: In-Reply-To, References, Cc).
+            metadata={
+                **(message.meta.get("options") or {}),  # the agent's per-message choices (reply_all, …)
+                "in_reply_to": last_incoming.external_id if last_incoming is not None else None,
+                "in_reply_to_meta": dict(last_incoming.meta) if last_incoming is not None else {},
+            },
         )

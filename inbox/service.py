@@ -100,17 +100,26 @@ class InboxService:
             if inbox is None:
                 raise NotFound(f"inbox {inbound.inbox_id} not found")
             contact, contact_created = await self._contact_for(tx, inbound)
+            conversation = None
+            if inbound.conversation_id is not None:
+                # The channel threaded this message itself (email); trust it only within the same inbox.
+                conversation = await tx.get(Conversation, inbound.conversation_id)
+                if conversation is not None and conversation.inbox_id != inbound.inbox_id:
+                    conversation = None
             conversation = (
-                await tx.execute(
-                    select(Conversation)
-                    .where(
-                        col(Conversation.inbox_id) == inbound.inbox_id,
-                        col(Conversation.thread_key) == inbound.thread_key,
+                conversation
+                or (
+                    await tx.execute(
+                        select(Conversation)
+                        .where(
+                            col(Conversation.inbox_id) == inbound.inbox_id,
+                            col(Conversation.thread_key) == inbound.thread_key,
+                        )
+                        .order_by(col(Conversation.id).desc())
+                        .limit(1)
                     )
-                    .order_by(col(Conversation.id).desc())
-                    .limit(1)
-                )
-            ).scalar_one_or_none()
+                ).scalar_one_or_none()
+            )
             conversation_created = conversation is None
             reopened = False
             if conversation is None:
@@ -142,6 +151,7 @@ class InboxService:
                 # Who wrote it, so a reply goes back to the same identity on the same channel.
                 meta={
                     **inbound.metadata,
+                    **({"thread_reason": inbound.thread_reason} if inbound.thread_reason else {}),
                     "identity": {
                         "kind": str(inbound.sender.kind),
                         "value": inbound.sender.value,
@@ -279,9 +289,16 @@ class InboxService:
         body: str,
         client_id: str | None,
         attachment_ids: Sequence[int] = (),
+        options: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Any], bool]:
-        """Queue an outgoing reply (and its outbox row) once per `client_id`; answers (message, created)."""
-        return await self._agent_message(conversation_id, by, body, client_id, attachment_ids, MessageKind.OUTGOING)
+        """Queue an outgoing reply (and its outbox row) once per `client_id`; answers (message, created).
+
+        `options` are per-message sending choices kept in the message's meta and handed to the channel
+        (email: `{"reply_all": false}` sends to the customer only).
+        """
+        return await self._agent_message(
+            conversation_id, by, body, client_id, attachment_ids, MessageKind.OUTGOING, options or {}
+        )
 
     async def add_note(
         self,
@@ -303,12 +320,15 @@ class InboxService:
         client_id: str | None,
         attachment_ids: Sequence[int],
         kind: MessageKind,
+        options: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Any], bool]:
         if not body.strip() and not attachment_ids:
             raise Invalid("body: a message needs text or an attachment")
         client_id = client_id or str(uuid.uuid4())
         try:
-            return await self._write_agent_message(conversation_id, by, body, client_id, attachment_ids, kind)
+            return await self._write_agent_message(
+                conversation_id, by, body, client_id, attachment_ids, kind, options or {}
+            )
         except IntegrityError:
             pass  # the same client_id raced in; fall through to return the stored one
         existing = await self._by_client_id(client_id, conversation_id)
@@ -336,6 +356,7 @@ class InboxService:
         client_id: str,
         attachment_ids: Sequence[int],
         kind: MessageKind,
+        options: dict[str, Any],
     ) -> tuple[dict[str, Any], bool]:
         existing = await self._by_client_id(client_id, conversation_id)
         if existing is not None:
@@ -355,6 +376,7 @@ class InboxService:
                 sender_name=by.name,
                 status=MessageStatus.QUEUED if outgoing else MessageStatus.RECEIVED,
                 client_id=client_id,
+                meta={"options": dict(options)} if options else {},
                 created_at=now,
                 updated_at=now,
             )

@@ -1,0 +1,316 @@
+"""`EmailChannel`: the I/O that ties parsing, threading and composing to IMAP and SMTP.
+
+`ingest` is the one path every mail takes (IMAP or SMTP in): parse → bounce handling → threading →
+`Host.deliver`. `send` composes and relays one agent reply. `serve` keeps one IMAP reader per email inbox
+running (re-read every `reconcile_seconds`, so inboxes added or changed later start by themselves) and the
+inbound SMTP listener when enabled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from starlette.routing import BaseRoute
+
+from channels.base import (
+    ChannelHealth,
+    Delivered,
+    DeliveryError,
+    Host,
+    Identity,
+    IdentityKind,
+    Inbound,
+    InboundAttachment,
+    InboxInfo,
+    Outbound,
+    Receipt,
+)
+from channels.email.compose import OutgoingFile, Reply, compose_reply
+from channels.email.imap import Health, ImapReader
+from channels.email.parse import MailError, ParsedMail, parse_email
+from channels.email.settings import EmailSettings, MailboxSettings, SettingsError
+from channels.email.smtp import InboundHandler, send_message, smtp_server_factory
+from channels.email.thread import Decision, candidates, decide, outbound_message_id, reply_address
+
+log = logging.getLogger(__name__)
+
+MAX_QUOTED = 100_000
+RECONCILE_SECONDS = 30.0
+
+
+class EmailChannel:
+    """Email in (IMAP IDLE, SMTP) and out (SMTP) for every inbox whose channel is `email`."""
+
+    name: ClassVar[str] = "email"
+
+    def __init__(self, host: Host, settings: EmailSettings | None = None) -> None:
+        self.host = host
+        self.settings = settings or EmailSettings()
+        self.routes: Sequence[BaseRoute] = []
+        self.readers: dict[int, tuple[Mapping[str, Any], ImapReader, asyncio.Task[None]]] = {}
+        self.smtp_server: asyncio.Server | None = None
+        self.smtp_error: str | None = None
+        self.reconcile_seconds = RECONCILE_SECONDS
+        self.sending: dict[int, Health] = {}  # per inbox: last successful send, last send error
+
+    # ── in ──────────────────────────────────────────────────────────────────────────────────
+    async def ingest(self, inbox: InboxInfo, raw: bytes, envelope_recipients: Sequence[str] = ()) -> Delivered | None:
+        """Store one raw mail in `inbox`; None when it was a bounce for one of ours (that reply is marked failed)."""
+        try:
+            mail = parse_email(
+                raw, max_header_bytes=self.settings.max_header_bytes, max_bytes=self.settings.max_message_bytes
+            )
+        except MailError as error:
+            return await self.quarantine(inbox, raw, str(error))
+        report = mail.report
+        if report is not None and report.original_message_id is not None:
+            if report.failed and await self.host.mark_failed(inbox.id, report.original_message_id, report.reason):
+                log.info("email: bounce for %s marked it failed: %s", report.original_message_id, report.reason)
+                return None
+            if not report.failed and await self.host.known_external_ids(inbox.id, [report.original_message_id]):
+                return None  # "delayed"/"delivered" notices about our own mail are not conversation content
+        decision = await self.thread(inbox, mail, envelope_recipients)
+        return await self.host.deliver(inbound_from_mail(inbox.id, mail, decision))
+
+    async def thread(self, inbox: InboxInfo, mail: ParsedMail, envelope_recipients: Sequence[str] = ()) -> Decision:
+        """Try every threading clue in order; the sender must take part in the matched conversation."""
+        tried = []
+        for candidate in candidates(mail, inbox.secret, extra_recipients=envelope_recipients):
+            found = await self.host.find_conversation(
+                inbox.id, conversation_id=candidate.conversation_id, external_id=candidate.message_id
+            )
+            tried.append(
+                (candidate, found.conversation_id if found else None, found.participants if found else frozenset())
+            )
+            if found is not None and mail.from_address in found.participants:
+                break
+        return decide(mail.from_address, tried)
+
+    async def quarantine(self, inbox: InboxInfo, raw: bytes, reason: str) -> Delivered:
+        """Store an unreadable mail once, as a message that says why, with the original attached."""
+        digest = hashlib.sha256(raw).hexdigest()
+        found = re.search(rb"^From:[^\r\n]*?([\w.+-]{1,64}@[\w.-]{1,255})", raw[:65536], re.I | re.M)
+        sender = found.group(1).decode("ascii", "replace").lower() if found else "unknown@switchboard.invalid"
+        inbound = Inbound(
+            inbox_id=inbox.id,
+            external_id=f"<quarantine.{digest}@switchboard.invalid>",
+            thread_key=f"email:quarantine:{digest}",
+            sender=Identity(IdentityKind.EMAIL, sender, email=sender),
+            text=f"This mail could not be processed and was quarantined: {reason}. The original is attached.",
+            subject="Quarantined mail",
+            attachments=[InboundAttachment("original.eml", "message/rfc822", raw)],
+            metadata={"quarantined": True, "quarantine_reason": reason, "email": {"automatic": "quarantined"}},
+            thread_reason="quarantined",
+        )
+        log.warning("email: inbox %s quarantined a mail (%s)", inbox.id, reason)
+        return await self.host.deliver(inbound)
+
+    # ── out ─────────────────────────────────────────────────────────────────────────────────
+    async def send(self, message: Outbound) -> Receipt:
+        try:
+            mailbox = MailboxSettings.from_inbox(message.inbox.settings)
+        except SettingsError as error:
+            raise DeliveryError(f"email inbox {message.inbox.id}: {error}") from error
+        recipient = message.recipient
+        to_address = (recipient.email or recipient.value) if recipient is not None else None
+        if not to_address or "@" not in to_address:
+            raise DeliveryError("email: the conversation has no email address to reply to")
+        answered = message.metadata.get("in_reply_to_meta") or {}
+        earlier = answered.get("email") if isinstance(answered, Mapping) else None
+        earlier = earlier if isinstance(earlier, Mapping) else {}
+        ours = mailbox.addresses
+        cc = [
+            a
+            for a in [*earlier.get("to", []), *earlier.get("cc", [])]
+            if _base(a) not in ours and a.lower() != to_address.lower()
+        ]
+        if message.metadata.get("reply_all") is False:  # the agent chose to answer the sender only
+            cc = []
+        in_reply_to = message.metadata.get("in_reply_to")
+        message_id = outbound_message_id(
+            message.conversation_id, message.message_id, message.delivery_id, message.inbox.secret, mailbox.domain
+        )
+        reply_to = (
+            reply_address(mailbox.address, message.conversation_id, message.inbox.secret)
+            if mailbox.reply_plus
+            else mailbox.reply_to or None
+        )
+        try:
+            files = [
+                OutgoingFile(item.filename, item.content_type, await asyncio.to_thread(Path(item.path).read_bytes))
+                for item in message.attachments
+            ]
+        except OSError as error:
+            raise DeliveryError(f"email: attachment could not be read: {error}") from error
+        composed = compose_reply(
+            Reply(
+                from_name=message.agent_name or mailbox.display_name or message.inbox.name,
+                from_address=mailbox.address,
+                to=[to_address],
+                cc=list(dict.fromkeys(cc)),
+                message_id=message_id,
+                markdown=message.text,
+                subject=message.subject or str(earlier.get("subject") or ""),
+                conversation_number=message.conversation_id,
+                reply_to=reply_to,
+                in_reply_to=in_reply_to if _real_id(in_reply_to) else None,
+                references=[r for r in earlier.get("references", []) if _real_id(r)],
+                signature=mailbox.signature,
+                attachments=files,
+                automatic=bool(message.metadata.get("automatic")),
+            )
+        )
+        health = self.sending.setdefault(message.inbox.id, Health())
+        try:
+            await send_message(composed, mailbox, seconds=self.settings.connect_timeout_seconds)
+        except DeliveryError as error:
+            if error.retry_after is not None:  # a relay problem, not one bad recipient
+                health.failed(error)
+            raise
+        health.succeeded()
+        return Receipt(external_id=message_id)
+
+    def health(self) -> list[ChannelHealth]:
+        """Per inbox: last successful fetch and send, last error, failing since, backlog (Unix timestamps)."""
+        rows = []
+        for inbox_id in sorted({*self.readers, *self.sending}):
+            fetch = self.readers[inbox_id][1].health if inbox_id in self.readers else Health()
+            send = self.sending.get(inbox_id, Health())
+            errors = [item for item in (fetch, send) if item.last_error_at is not None]
+            last = max(errors, key=lambda item: item.last_error_at or 0.0) if errors else None
+            failing = [item.failing_since for item in (fetch, send) if item.failing_since is not None]
+            rows.append(
+                ChannelHealth(
+                    inbox_id=inbox_id,
+                    last_fetch_at=fetch.last_success_at,
+                    last_send_at=send.last_success_at,
+                    last_error=last.last_error if last else None,
+                    last_error_at=last.last_error_at if last else None,
+                    failing_since=min(failing) if failing else None,
+                    backlog=fetch.backlog or 0,
+                )
+            )
+        return rows
+
+    # ── lifecycle ───────────────────────────────────────────────────────────────────────────
+    async def run(self, inbox: InboxInfo) -> None:
+        """Read this inbox's mailbox until cancelled (returns at once when it has no IMAP source)."""
+        mailbox = MailboxSettings.from_inbox(inbox.settings)
+        if not mailbox.imap_enabled:
+            return
+        await self.reader(inbox, mailbox).run()
+
+    def reader(self, inbox: InboxInfo, mailbox: MailboxSettings) -> ImapReader:
+        return ImapReader(self.host, inbox, mailbox, self.settings, self.ingest, self.quarantine)
+
+    async def serve(self) -> None:
+        """Run the SMTP listener (if enabled) and keep one IMAP reader per email inbox, until cancelled."""
+        try:
+            if self.settings.smtp_listen_enabled:
+                try:
+                    await self.start_smtp()
+                except OSError as error:  # e.g. the port is taken: IMAP and sending keep working
+                    self.smtp_error = f"SMTP listener on {self.settings.smtp_listen_host}:{self.settings.smtp_listen_port} failed: {error}"
+                    log.error("email: %s", self.smtp_error)
+            while True:
+                try:
+                    await self.reconcile()
+                except Exception:
+                    log.exception("email: reading the list of email inboxes failed")
+                await asyncio.sleep(self.reconcile_seconds)
+        finally:
+            await self.close()
+
+    async def reconcile(self) -> None:
+        """Start readers for new or changed inboxes, stop those of removed ones."""
+        wanted = {inbox.id: inbox for inbox in await self.host.inboxes(self.name)}
+        for inbox_id in list(self.readers):
+            settings, _, task = self.readers[inbox_id]
+            if inbox_id not in wanted or wanted[inbox_id].settings != settings or task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                del self.readers[inbox_id]
+        for inbox_id, inbox in wanted.items():
+            if inbox_id in self.readers:
+                continue
+            try:
+                mailbox = MailboxSettings.from_inbox(inbox.settings)
+            except SettingsError as error:
+                log.error("email: inbox %s is not configured: %s", inbox_id, error)
+                continue
+            if mailbox.imap_enabled:
+                reader = self.reader(inbox, mailbox)
+                task = asyncio.create_task(reader.run(), name=f"email-imap-{inbox_id}")
+                self.readers[inbox_id] = (dict(inbox.settings), reader, task)
+
+    async def start_smtp(self) -> None:
+        handler = InboundHandler(lambda: self.host.inboxes(self.name), self.ingest)
+        loop = asyncio.get_running_loop()
+        self.smtp_server = await loop.create_server(
+            smtp_server_factory(handler, max_bytes=self.settings.max_message_bytes, hostname="switchboard"),
+            self.settings.smtp_listen_host,
+            self.settings.smtp_listen_port,
+        )
+
+    async def close(self) -> None:
+        for _, _, task in self.readers.values():
+            task.cancel()
+        for _, _, task in list(self.readers.values()):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.readers.clear()
+        if self.smtp_server is not None:
+            self.smtp_server.close()
+            await self.smtp_server.wait_closed()
+            self.smtp_server = None
+
+
+def _base(address: str) -> str:
+    """`local+tag@domain` → `local@domain`, lower-case (our plus-addresses are still ours)."""
+    local, _, domain = address.lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
+def _real_id(value: object) -> bool:
+    """A Message-ID worth citing: not one we made up for mail that had none (or for quarantined mail)."""
+    return isinstance(value, str) and value.startswith("<") and not value.endswith("@switchboard.invalid>")
+
+
+def inbound_from_mail(inbox_id: int, mail: ParsedMail, decision: Decision) -> Inbound:
+    """The normalised `Inbound` for a parsed mail and its threading decision."""
+    return Inbound(
+        inbox_id=inbox_id,
+        external_id=mail.message_id,
+        thread_key=f"email:{mail.message_id}",
+        sender=Identity(IdentityKind.EMAIL, mail.from_address, name=mail.from_name, email=mail.from_address),
+        text=mail.visible_text or mail.text,
+        html=mail.html,
+        subject=mail.subject or None,
+        attachments=[InboundAttachment(item.filename, item.content_type, item.data) for item in mail.attachments],
+        sent_at=mail.date,
+        metadata={
+            "email": {
+                "message_id": mail.message_id,
+                "subject": mail.subject,
+                "in_reply_to": list(mail.in_reply_to),
+                "references": list(mail.references),
+                "to": list(mail.to),
+                "cc": list(mail.cc),
+                "reply_to": mail.reply_to,
+                "quoted": mail.quoted_text[:MAX_QUOTED],
+                "automatic": mail.automatic,
+                "defects": list(mail.defects),
+                "inline": {str(i): item.content_id for i, item in enumerate(mail.attachments) if item.content_id},
+            }
+        },
+        conversation_id=decision.conversation_id,
+        thread_reason=decision.reason,
+    )

@@ -1,0 +1,302 @@
+"""Turning raw RFC 5322 bytes into a `ParsedMail`: pure functions, no I/O.
+
+The header section is capped before the stdlib parser sees it (cpython's header parser is quadratic on
+hostile input); bodies are decoded with charset fallbacks; HTML is sanitised with nh3 with remote images
+blocked (the UI restores them from `data-blocked-src` on "show images"); `cid:` images point at their
+attachment; filenames are normalised; quoted history and signatures are split from the new text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import policy
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from email.utils import getaddresses, parsedate_to_datetime
+
+from channels.email.html import html_to_text, sanitize_html
+from channels.email.loop import DeliveryReport, automatic_reason, delivery_report
+from channels.email.quote import split_quoted
+
+MESSAGE_ID = re.compile(r"<([^<>\s]{1,500})>")  # longer ids do not fit the store's index: ignored
+FALLBACK_CHARSETS = ("utf-8", "cp1252")
+MAX_FILENAME_BYTES = 200
+MAX_SUBJECT = 998  # RFC 5322 line limit; also the store's column size
+MAX_ADDRESS = 254  # RFC 5321 path limit
+
+
+class MailError(ValueError):
+    """The bytes are not a mail we can read (the message says why); such mail is quarantined."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedAttachment:
+    filename: str
+    content_type: str
+    data: bytes
+    content_id: str | None = None
+    inline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMail:
+    """One mail, decoded and made safe to show."""
+
+    message_id: str  # "<id>" as sent, or a synthesised "<sha256@switchboard.invalid>"
+    subject: str
+    from_name: str
+    from_address: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    reply_to: str | None
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    date: datetime | None
+    text: str  # the whole plain text (or text made from the HTML)
+    visible_text: str  # the new part: quoted history and signature folded away
+    quoted_text: str
+    html: str | None  # sanitised
+    attachments: tuple[ParsedAttachment, ...]
+    automatic: str | None  # why this is machine-generated mail, if it is
+    report: DeliveryReport | None
+    return_path: str | None
+    defects: tuple[str, ...] = field(default=())
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        return self.to + self.cc
+
+
+def cap_headers(raw: bytes, limit: int) -> tuple[bytes, bool]:
+    """Cut the header section to at most `limit` bytes at a header boundary; say whether it was cut."""
+    match = re.search(rb"\r?\n\r?\n", raw)
+    end = match.start() if match else len(raw)
+    if end <= limit:
+        return raw, False
+    head = raw[:limit]
+    # Keep whole header fields only: cut before the last line that starts a field within the limit.
+    starts = [m.start() + 1 for m in re.finditer(rb"\n(?![ \t])", head)]
+    cut = starts[-1] if starts else 0
+    body = raw[match.end() :] if match else b""
+    return head[:cut].rstrip(b"\r\n") + b"\r\n\r\n" + body, True
+
+
+def parse_email(raw: bytes, *, max_header_bytes: int = 65_536, max_bytes: int = 26_214_400) -> ParsedMail:
+    """Parse and make safe one mail; raises `MailError` for bytes that are not mail at all."""
+    if len(raw) > max_bytes:
+        raise MailError(f"mail is {len(raw)} bytes, larger than the {max_bytes}-byte limit")
+    if not re.match(rb"[!-9;-~]+:", raw.lstrip(b"\r\n")[:1000]):
+        raise MailError("no header section: the data does not start with a header field")
+    raw, truncated = cap_headers(raw, max_header_bytes)
+    defects: list[str] = ["headers truncated"] if truncated else []
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(message, EmailMessage)
+    from_name, from_address = _first_address(message, "from")
+    if not from_address:
+        from_name, from_address = _first_address(message, "sender")
+    if not from_address:
+        raise MailError("no sender: neither From nor Sender holds an address")
+    _reply_name, reply_address = _first_address(message, "reply-to")
+    body = _Body()
+    _walk(message, body, defects)
+    defects += sorted({type(item).__name__ for part in message.walk() for item in part.defects})
+    html = None
+    if body.html:
+        html = sanitize_html("\n".join(body.html), body.cids)
+    text = "\n\n".join(part.strip("\n") for part in body.text) if body.text else ""
+    if not text.strip() and body.html:
+        text = html_to_text("\n".join(body.html))
+    visible, quoted = split_quoted(text)
+    message_id = _ids(_header(message, "message-id"))
+    return ParsedMail(
+        message_id=message_id[0] if message_id else f"<{hashlib.sha256(raw).hexdigest()}@switchboard.invalid>",
+        subject=" ".join(_header(message, "subject").split())[:MAX_SUBJECT],
+        from_name=from_name,
+        from_address=from_address,
+        to=_addresses(message, "to"),
+        cc=_addresses(message, "cc"),
+        reply_to=reply_address or None,
+        in_reply_to=tuple(_ids(_header(message, "in-reply-to"))),
+        references=tuple(_ids(_header(message, "references"))),
+        date=_date(message),
+        text=text,
+        visible_text=visible,
+        quoted_text=quoted,
+        html=html,
+        attachments=tuple(body.attachments),
+        automatic=automatic_reason(message, from_address),
+        report=delivery_report(message),
+        return_path=_return_path(message),
+        defects=tuple(defects),
+    )
+
+
+# ── headers ─────────────────────────────────────────────────────────────────────────────────
+def _header(message: Message, name: str) -> str:
+    """A header's decoded value with undecodable 8-bit bytes repaired; '' when absent or broken."""
+    try:
+        value = message.get(name)
+    except Exception:  # the stdlib raises on some malformed structured headers
+        value = None
+    if value is None:
+        raw = message.get_all(name, failobj=[])  # pragma: no cover - only reached after the above failed
+        return _repair(str(raw[0])) if raw else ""
+    return _repair(str(value))
+
+
+def _repair(value: str) -> str:
+    """Strings from raw 8-bit headers carry surrogate escapes: re-decode them as UTF-8, else cp1252."""
+    try:
+        value.encode("utf-8")
+        cleaned = value
+    except UnicodeEncodeError:
+        data = value.encode("utf-8", "surrogateescape")
+        try:
+            cleaned = data.decode("utf-8")
+        except UnicodeDecodeError:
+            cleaned = data.decode("cp1252", "replace")
+    return "".join(ch for ch in cleaned if unicodedata.category(ch) not in ("Cc", "Cf") or ch in "\t")
+
+
+def _first_address(message: Message, name: str) -> tuple[str, str]:
+    found = getaddresses([_header(message, name)])
+    for display, address in found:
+        if "@" in address and len(address) <= MAX_ADDRESS:
+            return _clean_name(display), address.strip().lower()
+    return "", ""
+
+
+def _clean_name(name: str) -> str:
+    """Display names are shown to agents: one line, no control characters, bounded."""
+    return " ".join(name.split())[:200]
+
+
+def _addresses(message: Message, name: str) -> tuple[str, ...]:
+    found = getaddresses([_header(message, name)])
+    return tuple(
+        dict.fromkeys(address.strip().lower() for _, address in found if "@" in address and len(address) <= MAX_ADDRESS)
+    )
+
+
+def _ids(value: str) -> list[str]:
+    return [f"<{item}>" for item in MESSAGE_ID.findall(value)]
+
+
+def _date(message: Message) -> datetime | None:
+    value = _header(message, "date")
+    try:
+        return parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _return_path(message: Message) -> str | None:
+    if "return-path" not in message:
+        return None
+    value = _header(message, "return-path").strip()
+    return value.strip("<>").strip().lower()
+
+
+# ── body ────────────────────────────────────────────────────────────────────────────────────
+@dataclass
+class _Body:
+    text: list[str] = field(default_factory=list)
+    html: list[str] = field(default_factory=list)
+    attachments: list[ParsedAttachment] = field(default_factory=list)
+    cids: dict[str, int] = field(default_factory=dict)
+
+
+def _walk(part: Message, body: _Body, defects: list[str]) -> None:
+    """Depth first: text/plain and text/html leaves become the body, every other leaf an attachment."""
+    ctype = part.get_content_type()
+    if part.is_multipart() and ctype.startswith("multipart/"):
+        children = part.get_payload()
+        for child in children if isinstance(children, list) else ():
+            if isinstance(child, Message):
+                _walk(child, body, defects)
+        return
+    _leaf(part, body, defects)
+
+
+def _leaf(part: Message, body: _Body, defects: list[str]) -> None:
+    ctype = part.get_content_type()
+    disposition = (part.get_content_disposition() or "").lower()
+    filename = _param_filename(part)
+    if ctype.startswith("multipart/"):  # a multipart the parser could not split (no boundary): show as text
+        ctype = "text/plain"
+    if disposition != "attachment" and not filename and ctype in ("text/plain", "text/html"):
+        content = _decode_text(part, defects)
+        (body.text if ctype == "text/plain" else body.html).append(content)
+        return
+    data = _payload_bytes(part)
+    content_id = _ids(_header(part, "content-id"))
+    name = normalise_filename(filename, ctype)
+    if content_id:
+        body.cids[content_id[0][1:-1]] = len(body.attachments)
+    body.attachments.append(
+        ParsedAttachment(
+            name, _safe_ctype(ctype), data, content_id[0][1:-1] if content_id else None, disposition == "inline"
+        )
+    )
+
+
+def _param_filename(part: Message) -> str:
+    try:
+        name = part.get_filename()
+    except Exception:
+        name = None
+    return _repair(str(name)) if name else ""
+
+
+def _payload_bytes(part: Message) -> bytes:
+    payload = part.get_payload(decode=True)
+    if isinstance(payload, bytes):
+        return payload
+    inner = part.get_payload()
+    if isinstance(inner, list):  # message/rfc822 and friends: keep the whole embedded mail
+        return b"".join(
+            m.as_bytes(policy=policy.default.clone(linesep="\r\n")) for m in inner if isinstance(m, Message)
+        )
+    return str(inner).encode("utf-8", "surrogateescape")
+
+
+def _decode_text(part: Message, defects: list[str]) -> str:
+    """Decode with the declared charset, then UTF-8, then cp1252 (which never fails on its own range)."""
+    data = _payload_bytes(part)
+    declared = (part.get_content_charset() or "").lower()
+    for charset in (declared, *FALLBACK_CHARSETS) if declared else FALLBACK_CHARSETS:
+        try:
+            if charset in ("us-ascii", "ascii") and not data.isascii():
+                continue  # declared ASCII but 8-bit: the sender lied; try the fallbacks
+            text = data.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            continue
+        if declared and charset != declared:
+            defects.append(f"charset {declared!r} did not decode; used {charset}")
+        return text.replace("\r\n", "\n")
+    defects.append(f"charset {declared or 'none'!r} did not decode; replaced bad bytes")
+    return data.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def _safe_ctype(ctype: str) -> str:
+    return ctype if re.fullmatch(r"[a-z0-9.+-]+/[a-z0-9.+-]+", ctype) else "application/octet-stream"
+
+
+def normalise_filename(name: str, content_type: str = "application/octet-stream") -> str:
+    """NFKC, control and format characters stripped, no path parts, bounded; never empty."""
+    name = unicodedata.normalize("NFKC", name)
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = re.split(r"[/\\]", name)[-1].strip().lstrip(".").strip()
+    if name in ("", ".", ".."):
+        name = ""
+    while len(name.encode("utf-8")) > MAX_FILENAME_BYTES:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[:-1] + dot + ext) if dot and len(ext) < 16 and stem else name[:-1]
+    if not name:
+        name = "attachment" + (mimetypes.guess_extension(content_type) or ".bin")
+    return name

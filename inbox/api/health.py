@@ -1,0 +1,40 @@
+"""HTTP API: channel health for admins — per inbox, last successful fetch and send, last error, backlog.
+
+Channels that keep health implement `channels.base.HealthReporting` (email and Telegram do); the same records
+feed `/metrics`. An inbox counts as failing once its current run of failures is older than `FAILING_AFTER`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from channels.base import HealthReporting
+from inbox.http import Api, admin, json
+
+api = Api()
+FAILING_AFTER = 300.0  # seconds of continuous failure before an inbox is flagged (the banner's threshold)
+
+
+@api.route("GET", "/api/v1/channels/health", summary="Health of every channel's inboxes", tag="admin", auth="admin")
+async def channel_health(request: Request) -> Response:
+    await admin(request)
+    now = time.time()
+    items: list[dict[str, Any]] = []
+    for name, channel in request.app.state.channels.items():
+        if not isinstance(channel, HealthReporting):
+            continue
+        for row in channel.health():
+            since = row.failing_since
+            items.append(
+                {
+                    "channel": name,
+                    **dataclasses.asdict(row),
+                    "failing": since is not None and now - since >= FAILING_AFTER,
+                }
+            )
+    return json({"items": items, "failing_after_seconds": FAILING_AFTER})

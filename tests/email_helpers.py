@@ -1,0 +1,62 @@
+"""Helpers shared by the email tests: inboxes with mailbox settings, raw mails, polling for stored rows."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlmodel import col, select
+
+from inbox.models import Conversation, Inbox, Message
+from inbox.store import Store
+from tests.factories import make_inbox
+
+T = TypeVar("T")
+ADDRESS = "support@example.test"
+
+
+async def email_inbox(store: Store, address: str = ADDRESS, **settings: Any) -> Inbox:
+    return await make_inbox(store, channel="email", name="Support", address=address, **settings)
+
+
+def raw_mail(
+    sender: str = "carol@customer.test",
+    subject: str = "Order 1234",
+    body: str = "Where is my order?",
+    message_id: str = "<q1@customer.test>",
+    to: str = ADDRESS,
+    extra: str = "",
+) -> bytes:
+    headers = (
+        f"From: Carol <{sender}>\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: {message_id}\r\n"
+        f"Date: Sun, 22 Nov 2026 10:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n{extra}"
+    )
+    return f"{headers}\r\n{body}\r\n".encode()
+
+
+async def messages(store: Store, inbox_id: int) -> list[Message]:
+    async with store.session() as session:
+        rows = await session.execute(select(Message).where(col(Message.inbox_id) == inbox_id).order_by(col(Message.id)))
+        return list(rows.scalars())
+
+
+async def conversations(store: Store, inbox_id: int) -> list[Conversation]:
+    async with store.session() as session:
+        rows = await session.execute(
+            select(Conversation).where(col(Conversation.inbox_id) == inbox_id).order_by(col(Conversation.id))
+        )
+        return list(rows.scalars())
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], check: Callable[[T], bool], seconds: float = 15.0) -> T:
+    """Poll `probe` until `check` holds (no fixed sleeps); fail with the last value after `seconds`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        value = await probe()
+        if check(value):
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not reached within {seconds}s; last value: {value!r}"[:2000])
+        await asyncio.sleep(0.05)
