@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 
 from channels.api import ApiChannel, ApiChannelSettings
 from channels.base import Channel
-from inbox import events, openapi, pages, stream
+from inbox import events, openapi, pages, settings_pages, stream
 from inbox.api import admin, attachments, contacts, conversations
 from inbox.auth import Authenticator, LoginThrottle, Sessions
 from inbox.blobs import BlobStore
@@ -107,6 +107,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         *[route for module in API_MODULES for route in module.routes()],
         *[route for channel in channels.values() for route in channel.routes],
         *pages.routes,
+        *settings_pages.routes,
         Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static"),
     ]
     app = Starlette(

@@ -1,0 +1,541 @@
+// The agent inbox: wires the panes, the stream and the API together. Live only through the agent websocket.
+
+import { ApiError, get, items, patch, post, query } from "./api.js";
+import { Composer } from "./composer.js";
+import { renderContact } from "./contact.js";
+import { $, fill, h, toast, uuid } from "./dom.js";
+import { bindKeys, toggleHelp } from "./keys.js";
+import { renderList } from "./list.js";
+import { notifications } from "./notify.js";
+import { matches, sortOrder, state } from "./state.js";
+import { Stream } from "./stream.js";
+import { renderThread } from "./thread.js";
+
+const PAGE = 30;
+const MESSAGES_PAGE = 50;
+const TYPING_TTL_MS = 6000;
+const VIEWING_TTL_MS = 45000;
+const VIEWING_REFRESH_MS = 20000;
+
+const boot = JSON.parse($("#boot").textContent || "{}");
+state.me = boot.agent || boot.me || boot;
+
+let stream;
+let composer;
+let started = false;
+let viewingTimer = null;
+
+// ── directory ────────────────────────────────────────────────────────────────────────────────────
+async function optional(path) {
+  try {
+    return items(await get(path));
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 403 || error.status === 404)) return [];
+    throw error;
+  }
+}
+
+async function loadDirectory() {
+  const [agents, teams, inboxes, labels, canned] = await Promise.all([
+    optional("/api/v1/agents"),
+    optional("/api/v1/teams"),
+    optional("/api/v1/inboxes"),
+    optional("/api/v1/labels"),
+    optional("/api/v1/canned_responses"),
+  ]);
+  state.agents = new Map(agents.map((a) => [a.id, a]));
+  if (!state.agents.has(state.me.id)) state.agents.set(state.me.id, state.me);
+  for (const agent of state.agents.values()) {
+    if (!state.presence.has(agent.id)) state.presence.set(agent.id, agent.availability || "offline");
+  }
+  state.teams = new Map(teams.map((t) => [t.id, t]));
+  state.inboxes = new Map(inboxes.map((i) => [i.id, i]));
+  state.labels = labels;
+  state.canned = canned;
+  renderFilters();
+  renderPresence();
+}
+
+// ── folders and filters ──────────────────────────────────────────────────────────────────────────
+function renderFilters() {
+  const option = (value, text, current) => h("option", { value, selected: String(current) === String(value) }, text);
+  const f = state.filter;
+  fill($("#filter-inbox"), option("", "All inboxes", f.inbox_id), [...state.inboxes.values()].map((i) => option(i.id, i.name, f.inbox_id)));
+  fill($("#filter-label"), option("", "Any label", f.label), state.labels.map((l) => option(l.name, l.name, f.label)));
+  fill($("#filter-team"), option("", "Any team", f.team_id), [...state.teams.values()].map((t) => option(t.id, t.name, f.team_id)));
+  $("#filter-status").value = f.status;
+  for (const button of document.querySelectorAll("#folders [data-folder]")) {
+    button.classList.toggle("active", button.dataset.folder === f.folder);
+    button.setAttribute("aria-pressed", button.dataset.folder === f.folder ? "true" : "false");
+  }
+}
+
+function bindFilters() {
+  for (const button of document.querySelectorAll("#folders [data-folder]")) {
+    button.addEventListener("click", () => setFilter({ folder: button.dataset.folder }));
+  }
+  $("#filter-status").addEventListener("change", (e) => setFilter({ status: e.target.value }));
+  $("#filter-inbox").addEventListener("change", (e) => setFilter({ inbox_id: e.target.value }));
+  $("#filter-label").addEventListener("change", (e) => setFilter({ label: e.target.value }));
+  $("#filter-team").addEventListener("change", (e) => setFilter({ team_id: e.target.value }));
+  $("#search").addEventListener("keydown", (e) => {
+    if (e.key === "Enter") setFilter({ q: e.target.value.trim() });
+    if (e.key === "Escape") {
+      e.target.value = "";
+      setFilter({ q: "" });
+      e.target.blur();
+    }
+  });
+}
+
+function setFilter(changes) {
+  Object.assign(state.filter, changes);
+  sessionStorage.setItem("switchboard.filter", JSON.stringify(state.filter));
+  renderFilters();
+  loadList();
+}
+
+function listParams(cursor) {
+  const f = state.filter;
+  const assignee = { mine: "me", unassigned: "none" }[f.folder];
+  return query({ status: f.status, inbox_id: f.inbox_id, assignee, label: f.label, team_id: f.team_id, q: f.q, cursor, limit: PAGE });
+}
+
+async function loadList() {
+  try {
+    const page = await get(`/api/v1/conversations${listParams()}`);
+    state.conversations = new Map(items(page).map((c) => [c.id, c]));
+    state.order = items(page).map((c) => c.id);
+    state.nextCursor = page.next_cursor || null;
+  } catch (error) {
+    toast(`Could not load conversations: ${error.message}`, "error");
+  }
+  drawList();
+}
+
+async function loadMore() {
+  if (!state.nextCursor) return;
+  const page = await get(`/api/v1/conversations${listParams(state.nextCursor)}`);
+  for (const c of items(page)) {
+    if (!state.conversations.has(c.id)) state.order.push(c.id);
+    state.conversations.set(c.id, c);
+  }
+  state.nextCursor = page.next_cursor || null;
+  drawList();
+}
+
+function drawList() {
+  renderList(openConversation, loadMore);
+}
+
+/** Fold a conversation view from an event into the list: add, update, reorder or drop it. */
+function upsertConversation(view) {
+  const present = state.conversations.has(view.id);
+  if (view.id === state.selectedId) view = { ...view, unread_count: 0 };
+  if (matches(view) || (present && state.filter.q)) {
+    if (!present) state.order.push(view.id);
+    state.conversations.set(view.id, view);
+    sortOrder();
+  } else if (present) {
+    state.conversations.delete(view.id);
+    state.order = state.order.filter((id) => id !== view.id);
+  }
+  if (view.id === state.selectedId) {
+    state.current = view;
+    renderHeader();
+  }
+  drawList();
+}
+
+// ── the open conversation ────────────────────────────────────────────────────────────────────────
+async function openConversation(id) {
+  if (!id) return;
+  if (state.selectedId && state.selectedId !== id) sendViewing(state.selectedId, false);
+  const switching = state.selectedId !== id;
+  state.selectedId = id;
+  history.replaceState(null, "", `#conversation/${id}`);
+  if (switching) {
+    composer.reset();
+    state.others.clear();
+    renderOthers();
+  }
+  drawList();
+  $("#thread").hidden = false;
+  $("#no-thread").hidden = true;
+  try {
+    const [conversation, page] = await Promise.all([
+      get(`/api/v1/conversations/${id}`),
+      get(`/api/v1/conversations/${id}/messages${query({ limit: MESSAGES_PAGE })}`),
+    ]);
+    if (state.selectedId !== id) return;
+    state.current = conversation;
+    state.messages = new Map(items(page).map((m) => [m.id, m]));
+    state.hasEarlier = page.next_before !== null && page.next_before !== undefined;
+    markSeen();
+    markRead(id);
+    const listed = state.conversations.get(id);
+    if (listed) listed.unread_count = 0;
+    renderHeader();
+    renderThread(retry);
+    drawList();
+    sendViewing(id, true);
+    loadContact(conversation.contact?.id);
+  } catch (error) {
+    toast(`Could not open conversation ${id}: ${error.message}`, "error");
+  }
+}
+
+async function loadEarlier() {
+  const oldest = Math.min(...state.messages.keys());
+  const page = await get(`/api/v1/conversations/${state.selectedId}/messages${query({ before: oldest, limit: MESSAGES_PAGE })}`);
+  for (const m of items(page)) state.messages.set(m.id, m);
+  state.hasEarlier = page.next_before !== null && page.next_before !== undefined;
+  renderHeader();
+  renderThread(retry);
+}
+
+async function loadContact(contactId) {
+  if (!contactId) return;
+  try {
+    state.contact = await get(`/api/v1/contacts/${contactId}`);
+  } catch (error) {
+    state.contact = null;
+    toast(`Could not load the contact: ${error.message}`, "error");
+  }
+  renderContact(openConversation);
+}
+
+function markRead(id) {
+  post(`/api/v1/conversations/${id}/read`).catch(() => {}); // the unread count is a hint: a failure is harmless
+}
+
+function markSeen() {
+  state.seenMessageId = Math.max(0, ...state.messages.keys());
+  $("#review-notice").hidden = true;
+}
+
+function renderHeader() {
+  const c = state.current;
+  if (!c) return;
+  $("#thread-title").textContent = `#${c.number ?? c.id} ${c.contact?.name || c.contact?.email || ""}`;
+  $("#thread-subject").textContent = c.subject || "";
+  $("#thread-status").textContent = c.status === "snoozed" && c.snoozed_until ? `snoozed until ${new Date(c.snoozed_until).toLocaleString()}` : c.status;
+  $("#thread-status").dataset.status = c.status;
+  $("#load-earlier").hidden = !state.hasEarlier;
+  const option = (value, text, current) => h("option", { value, selected: String(current ?? "") === String(value) }, text);
+  fill(
+    $("#assign-select"),
+    option("", "Unassigned", c.assignee_id),
+    option(state.me.id, `Me (${state.me.name})`, c.assignee_id),
+    [...state.agents.values()].filter((a) => a.id !== state.me.id && a.active !== false).map((a) => option(a.id, a.name, c.assignee_id)),
+  );
+  fill($("#team-select"), option("", "No team", c.team_id), [...state.teams.values()].map((t) => option(t.id, t.name, c.team_id)));
+  $("#resolve").hidden = c.status === "resolved";
+  $("#reopen").hidden = c.status === "open";
+  fill(
+    $("#label-options"),
+    state.labels.length
+      ? state.labels.map((l) =>
+          h(
+            "label",
+            {},
+            h("input", { type: "checkbox", value: l.name, checked: (c.labels || []).includes(l.name), onchange: saveLabels }),
+            " ",
+            h("span", { class: "label", style: `border-color:${/^#[0-9a-f]{3,8}$/i.test(l.color) ? l.color : "#6b7280"}` }, l.name),
+          ),
+        )
+      : h("p", { class: "muted" }, "No labels yet (Settings → Labels)."),
+  );
+  fill($("#current-labels"), (c.labels || []).map((name) => h("span", { class: "label" }, name)));
+}
+
+async function update(changes) {
+  const id = state.selectedId;
+  try {
+    const view = await patch(`/api/v1/conversations/${id}`, changes);
+    upsertConversation(view);
+    return true;
+  } catch (error) {
+    toast(error.message, "error");
+    renderHeader();
+    return false;
+  }
+}
+
+function saveLabels() {
+  const labels = [...document.querySelectorAll("#label-options input:checked")].map((input) => input.value);
+  update({ labels });
+}
+
+async function retry(messageId) {
+  try {
+    const view = await post(`/api/v1/messages/${messageId}/retry`);
+    if (view?.id) applyMessage(view);
+  } catch (error) {
+    toast(error.message, "error");
+  }
+}
+
+function bindActions() {
+  $("#assign-select").addEventListener("change", (e) => update({ assignee_id: e.target.value ? Number(e.target.value) : null }));
+  $("#team-select").addEventListener("change", (e) => update({ team_id: e.target.value ? Number(e.target.value) : null }));
+  $("#resolve").addEventListener("click", () => update({ status: "resolved" }));
+  $("#reopen").addEventListener("click", () => update({ status: "open" }));
+  $("#pending").addEventListener("click", () => update({ status: "pending" }));
+  $("#snooze-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const value = $("#snooze-until").value;
+    if (!value) return toast("Pick a date and time to snooze until.", "error");
+    update({ status: "snoozed", snoozed_until: new Date(value).toISOString() }).then((ok) => ok && ($("#snooze-menu").open = false));
+  });
+  for (const button of document.querySelectorAll("[data-snooze-hours]")) {
+    button.addEventListener("click", () => {
+      const until = new Date(Date.now() + Number(button.dataset.snoozeHours) * 3600000);
+      update({ status: "snoozed", snoozed_until: until.toISOString() }).then((ok) => ok && ($("#snooze-menu").open = false));
+    });
+  }
+  $("#load-earlier").addEventListener("click", loadEarlier);
+  $("#review-send").addEventListener("click", () => composer.submit());
+  $("#help-close").addEventListener("click", toggleHelp);
+  $("#help-open").addEventListener("click", toggleHelp);
+  $("#notify-toggle").checked = notifications.enabled();
+  $("#notify-toggle").addEventListener("change", (e) => (e.target.checked ? notifications.enable() : notifications.disable()));
+  $("#availability").value = localStorage.getItem("switchboard.availability") || "online";
+  $("#availability").addEventListener("change", (e) => setAvailability(e.target.value));
+}
+
+// ── sending ──────────────────────────────────────────────────────────────────────────────────────
+/** Unseen activity by someone else since the agent last looked: they should review before sending. */
+function unseenChanges() {
+  return [...state.messages.values()].filter((m) => m.id > state.seenMessageId && !(m.sender?.type === "agent" && m.sender?.id === state.me.id));
+}
+
+async function send({ body, kind, attachmentIds }) {
+  const id = state.selectedId;
+  if (!id) return false;
+  if (unseenChanges().length) {
+    $("#review-notice").hidden = false;
+    renderThread(retry);
+    markSeenKeepNotice();
+    $("#messages").scrollTop = $("#messages").scrollHeight;
+    return false;
+  }
+  $("#review-notice").hidden = true;
+  const clientId = composer.clientId || (composer.clientId = uuid());
+  try {
+    const message = await post(`/api/v1/conversations/${id}/messages`, {
+      body,
+      kind,
+      client_id: clientId,
+      attachment_ids: attachmentIds,
+    });
+    composer.clientId = null;
+    if (state.selectedId === id) applyMessage(message);
+    composer.stopTyping();
+    return true;
+  } catch (error) {
+    // A network failure keeps the client_id, so pressing send again cannot store the reply twice.
+    if (error instanceof ApiError) composer.clientId = null;
+    toast(`Not sent: ${error.message}`, "error");
+    return false;
+  }
+}
+
+function markSeenKeepNotice() {
+  state.seenMessageId = Math.max(0, ...state.messages.keys());
+}
+
+// ── live events ──────────────────────────────────────────────────────────────────────────────────
+function applyMessage(m) {
+  if (m.conversation_id !== state.selectedId) return;
+  const mine = m.sender?.type === "agent" && m.sender?.id === state.me.id;
+  state.messages.set(m.id, { ...state.messages.get(m.id), ...m });
+  // The agent sees a new message live if they are not in the middle of writing a reply.
+  if ((mine || !composer.text.value.trim()) && document.visibilityState === "visible" && m.id > state.seenMessageId && allSeenBefore(m.id)) {
+    state.seenMessageId = m.id;
+  }
+  renderThread(retry);
+}
+
+function allSeenBefore(id) {
+  return ![...state.messages.keys()].some((other) => other < id && other > state.seenMessageId);
+}
+
+function onEvent(frame) {
+  const data = frame.data || {};
+  switch (frame.type) {
+    case "message.created":
+      if (data.conversation) upsertConversation(data.conversation);
+      applyMessage(data);
+      if (data.kind === "incoming") {
+        if (data.conversation_id === state.selectedId && document.visibilityState === "visible") markRead(data.conversation_id);
+        const typing = [...state.others.entries()].filter(([key]) => key.startsWith("typing:contact"));
+        for (const [key] of typing) state.others.delete(key);
+        renderOthers();
+        const conversation = data.conversation || state.conversations.get(data.conversation_id);
+        if (conversation?.assignee_id === state.me.id) {
+          notifications.announce(`New message from ${data.sender?.name || "a customer"}`, data.body || "", () => openConversation(data.conversation_id));
+        }
+      }
+      break;
+    case "message.updated":
+      if (state.messages.has(data.id)) applyMessage(data);
+      break;
+    case "conversation.created":
+    case "conversation.updated":
+      upsertConversation(data);
+      break;
+    case "contact.updated":
+    case "contact.merged":
+      if (state.contact && (data.id === state.contact.id || data.merged_id === state.contact.id)) loadContact(data.id);
+      for (const c of state.conversations.values()) {
+        if (c.contact && (c.contact.id === data.id || c.contact.id === data.merged_id)) c.contact = { id: data.id, name: data.name, email: data.email };
+      }
+      drawList();
+      break;
+    case "agent.updated":
+      if (data.id) state.agents.set(data.id, { ...state.agents.get(data.id), ...data });
+      break;
+    case "inbox.updated":
+      if (data.id) state.inboxes.set(data.id, { ...state.inboxes.get(data.id), ...data });
+      break;
+    default:
+      break;
+  }
+}
+
+function onEphemeral(frame) {
+  if (frame.type === "presence") {
+    state.presence.set(frame.agent_id, frame.availability);
+    renderPresence();
+    return;
+  }
+  if ((frame.type === "typing" || frame.type === "viewing") && frame.conversation_id === state.selectedId) {
+    if (frame.agent_id && frame.agent_id === state.me.id) return;
+    const who = frame.agent_id ? `agent:${frame.agent_id}` : "contact";
+    const key = `${frame.type}:${who}`;
+    if (frame.active === false) state.others.delete(key);
+    else {
+      const name = frame.agent_name || frame.name || (frame.agent_id ? "Another agent" : "The customer");
+      const ttl = frame.type === "typing" ? TYPING_TTL_MS : VIEWING_TTL_MS;
+      state.others.set(key, { name, kind: frame.type, until: Date.now() + ttl, agent: !!frame.agent_id });
+      setTimeout(renderOthers, ttl + 50);
+    }
+    renderOthers();
+  }
+}
+
+function renderOthers() {
+  const now = Date.now();
+  for (const [key, other] of state.others) if (other.until < now) state.others.delete(key);
+  const typing = [...state.others.values()].filter((o) => o.kind === "typing");
+  const typingNames = new Set(typing.map((o) => o.name));
+  const viewing = [...state.others.values()].filter((o) => o.kind === "viewing" && !typingNames.has(o.name));
+  const parts = [
+    ...typing.map((o) => `${o.name} is typing…`),
+    ...viewing.map((o) => `${o.name} is viewing this conversation`),
+  ];
+  const notice = $("#others");
+  notice.textContent = parts.join(" · ");
+  notice.hidden = parts.length === 0;
+}
+
+function renderPresence() {
+  fill(
+    $("#presence-list"),
+    [...state.agents.values()]
+      .filter((a) => a.active !== false)
+      .map((a) => {
+        const availability = a.id === state.me.id ? $("#availability").value : state.presence.get(a.id) || "offline";
+        return h("li", { dataset: { agent: a.id, availability } }, h("span", { class: `dot dot-${availability}`, title: availability }), " ", a.name);
+      }),
+  );
+}
+
+function setAvailability(value) {
+  localStorage.setItem("switchboard.availability", value);
+  stream.send({ type: "presence", availability: value });
+  state.presence.set(state.me.id, value);
+  renderPresence();
+}
+
+function sendViewing(conversationId, active) {
+  clearInterval(viewingTimer);
+  stream.send({ type: "viewing", conversation_id: conversationId, active });
+  if (active) viewingTimer = setInterval(() => stream.send({ type: "viewing", conversation_id: conversationId, active: true }), VIEWING_REFRESH_MS);
+}
+
+function onConnection(status) {
+  document.body.dataset.connection = status;
+  const banner = $("#connection");
+  banner.hidden = status === "live";
+  banner.textContent = status === "reconnecting" ? "Reconnecting…" : "Connecting…";
+}
+
+async function onReady() {
+  stream.send({ type: "presence", availability: $("#availability").value });
+  if (state.selectedId) sendViewing(state.selectedId, true);
+  if (started) return;
+  started = true;
+  await reloadAll();
+}
+
+async function reloadAll() {
+  await loadDirectory();
+  await loadList();
+  const match = /^#conversation\/(\d+)$/.exec(location.hash);
+  const wanted = match ? Number(match[1]) : state.selectedId;
+  if (wanted) await openConversation(wanted);
+}
+
+// ── start ────────────────────────────────────────────────────────────────────────────────────────
+function start() {
+  const saved = sessionStorage.getItem("switchboard.filter");
+  if (saved) Object.assign(state.filter, JSON.parse(saved));
+  composer = new Composer({
+    send,
+    typing: (active, isNote) => state.selectedId && stream.send({ type: "typing", conversation_id: state.selectedId, active, private: isNote }),
+  });
+  bindFilters();
+  bindActions();
+  renderFilters();
+  const moveBy = (step) => {
+    if (!state.order.length) return;
+    const index = state.order.indexOf(state.selectedId);
+    const next = index === -1 ? 0 : Math.min(state.order.length - 1, Math.max(0, index + step));
+    openConversation(state.order[next]);
+    document.querySelector(`#conversation-list [data-id="${state.order[next]}"]`)?.scrollIntoView({ block: "nearest" });
+  };
+  bindKeys({
+    next: () => moveBy(1),
+    previous: () => moveBy(-1),
+    resolve: () => state.selectedId && update({ status: "resolved" }),
+    assign: () => state.selectedId && $("#assign-select").focus(),
+    reply: () => {
+      composer.setKind("outgoing");
+      composer.text.focus();
+    },
+    note: () => {
+      composer.setKind("note");
+      composer.text.focus();
+    },
+    search: () => $("#search").focus(),
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && !composer.text.value.trim()) {
+      markSeen();
+      renderThread(retry);
+    }
+  });
+  stream = new Stream({
+    event: onEvent,
+    ephemeral: onEphemeral,
+    resync: () => reloadAll(),
+    state: onConnection,
+    ready: onReady,
+  });
+  window.switchboard = { state, stream }; // for the browser tests and for debugging
+  stream.connect();
+}
+
+start();
