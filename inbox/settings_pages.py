@@ -1,7 +1,8 @@
-"""The agent inbox shell and the admin settings pages (inboxes, agents, teams, labels, canned responses).
+"""The admin settings pages: inboxes, agents, teams, labels, canned responses.
 
-Server-rendered shells only: each page embeds the CSRF token and the signed-in agent as JSON, and its
-plain ES module (`web/static/inbox/`) does the rest through the JSON API. No data is written here.
+Server-rendered shells only, like the inbox page in `inbox.pages`: each page embeds the CSRF token and the
+signed-in agent as JSON, and its plain ES module (`web/static/inbox/settings.js`) does the rest through the
+admin JSON API. No data is written here.
 """
 
 from __future__ import annotations
@@ -33,26 +34,16 @@ SECTIONS: dict[str, tuple[str, str]] = {
 def shell_context(request: Request, who: Caller) -> dict[str, Any]:
     """What every signed-in page template needs: the CSRF token and the agent as boot JSON."""
     cookie = who.cookie or ""
-    agent = views.agent(who.agent)
     config = request.app.state.config
     return {
+        "agent": who.agent,
         "csrf_token": request.app.state.sessions.csrf_token(cookie) if cookie else "",
-        "boot": {**agent, "agent": agent, "base_url": config.server.base_url.rstrip("/")},
-        "agent_name": who.agent.name,
-        "is_admin": who.agent.role == "admin",
+        "boot": {**views.agent(who.agent), "base_url": config.server.base_url.rstrip("/")},
     }
 
 
 def _login(request: Request) -> Response:
     return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-
-
-async def inbox_page(request: Request) -> Response:
-    """The three-pane agent inbox (also registered by the login pages module; the first route wins)."""
-    who = await optional_caller(request)
-    if who is None:
-        return _login(request)
-    return TEMPLATES.TemplateResponse(request, "inbox.html", shell_context(request, who))
 
 
 async def settings_index(request: Request) -> Response:
@@ -80,7 +71,6 @@ async def settings_page(request: Request) -> Response:
 
 
 routes: list[BaseRoute] = [
-    Route("/", inbox_page),
     Route("/settings", settings_index),
     Route("/settings/{section}", settings_page),
 ]

@@ -1,0 +1,313 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.browser_agent are parameters here)
+"""The agent inbox in a real browser against the real server: live arrival, reply and note from the
+composer, actions, shortcuts, review-before-send, typing/viewing notices, resume after a dropped socket,
+and a reload that shows the same thread."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from inbox.models import Agent, CannedResponse, Inbox, Team, TeamMember
+
+# The fixtures `browser` and `webhook` are imported so pytest finds them.
+from tests.browser_agent import Webhook, agent_tab, browser, screenshot, webhook  # noqa: F401
+from tests.factories import add_member, inbound, make_agent, make_inbox, make_label, make_token
+from tests.servers.app import LiveServer
+from tests.streams import StreamClient
+
+pytestmark = pytest.mark.timeout(180)
+WAIT_MS = 10_000
+
+
+def require_api(server: LiveServer) -> None:
+    paths = {getattr(route, "path", "") for route in server.app.routes}
+    missing = {"/api/v1/conversations", "/api/v1/agents", "/"} - paths
+    if missing:
+        pytest.skip(f"the inbox UI needs the conversations and admin APIs (branches api, admin): {sorted(missing)}")
+
+
+@dataclass
+class World:
+    server: LiveServer
+    inbox: Inbox
+    ann: Agent  # admin, the agent under test
+    bob: Agent  # agent, member of the inbox
+
+    async def deliver(self, external_id: str, text: str, sender: str = "carol") -> int:
+        delivered = await self.server.state.service.deliver(inbound(self.inbox, external_id, text=text, sender=sender))
+        return int(delivered.conversation_id)
+
+
+async def build(server: LiveServer, webhook_url: str) -> World:
+    store = server.state.store
+    inbox = await make_inbox(store, channel="api", name="Support", webhook_url=webhook_url)
+    ann = await make_agent(store, email="ann@example.test", name="Ann", role="admin")
+    bob = await make_agent(store, email="bob@example.test", name="Bob")
+    await add_member(store, inbox, ann)
+    await add_member(store, inbox, bob)
+    await make_label(store, "vip")
+    async with store.transaction() as tx:
+        team = Team(name="Tier 2")
+        tx.add(team)
+        await tx.flush()
+        tx.add(TeamMember(team_id=team.id, agent_id=bob.id))  # type: ignore[arg-type]
+        tx.add(CannedResponse(short_code="thanks", content="Thank you for writing to us!"))
+    return World(server, inbox, ann, bob)
+
+
+async def live(page: Any) -> None:
+    await page.wait_for_selector("body[data-connection=live]", timeout=WAIT_MS)
+
+
+async def folder(page: Any, name: str) -> None:
+    await page.click(f"#folders [data-folder={name}]")
+    await page.wait_for_selector(f"#folders [data-folder={name}].active")
+
+
+def row(conversation_id: int) -> str:
+    return f'#conversation-list li[data-id="{conversation_id}"]'
+
+
+async def thread_ids(page: Any) -> list[int]:
+    ids: list[int] = await page.eval_on_selector_all("#messages > li", "els => els.map(e => Number(e.dataset.id))")
+    return ids
+
+
+async def test_live_message_reply_note_actions_and_reload(server: LiveServer, browser: Any, webhook: Webhook) -> None:
+    require_api(server)
+    world = await build(server, webhook.url)
+    tab = await agent_tab(browser, server, world.ann)
+    page = tab.page
+    await live(page)
+    await folder(page, "all")
+
+    # A customer message arrives live; hostile text renders as text.
+    hostile = 'Hello <img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+    conversation = await world.deliver("m1", hostile)
+    await page.wait_for_selector(row(conversation), timeout=WAIT_MS)
+    assert await page.text_content(f"{row(conversation)} .preview") == hostile
+    await page.click(row(conversation))
+    incoming = page.locator("#messages li.incoming .message-body")
+    await incoming.wait_for(timeout=WAIT_MS)
+    assert await incoming.text_content() == hostile
+    assert await page.evaluate("window.pwned") is None
+    assert await page.locator("#messages img").count() == 0
+    await page.wait_for_selector("#contact-panel .identity-value", timeout=WAIT_MS)
+    assert "carol" in (await page.text_content("#contact-panel .identities") or "")
+
+    # Reply with Ctrl+Enter: queued while the webhook holds it, then sent.
+    webhook.gate.clear()
+    await page.fill("#composer-text", "We are on it.")
+    await page.press("#composer-text", "Control+Enter")
+    outgoing = page.locator("#messages li.outgoing")
+    await page.wait_for_selector("#messages li.outgoing[data-status=queued]", timeout=WAIT_MS)
+    assert await outgoing.locator(".delivery-status").text_content() == "Sending…"
+    assert await page.input_value("#composer-text") == ""
+    webhook.gate.set()
+    await page.wait_for_selector("#messages li.outgoing[data-status=sent]", timeout=WAIT_MS)
+    assert [item["message"]["body"] for item in webhook.received] == ["We are on it."]
+
+    # A private note via the toggle: set apart, never sent.
+    await page.check("input[name=kind][value=note]")
+    await page.fill("#composer-text", "Customer is a VIP, be nice")
+    await page.press("#composer-text", "Control+Enter")
+    note = page.locator("#messages li.note")
+    await note.wait_for(timeout=WAIT_MS)
+    assert await note.locator(".note-badge").text_content() == "Private note"
+    assert len(webhook.received) == 1
+
+    # Canned response on "/".
+    await page.check("input[name=kind][value=outgoing]")
+    await page.fill("#composer-text", "")
+    await page.type("#composer-text", "/than")
+    await page.wait_for_selector("#canned-menu li", timeout=WAIT_MS)
+    await page.press("#composer-text", "Enter")
+    assert await page.input_value("#composer-text") == "Thank you for writing to us!"
+    await page.fill("#composer-text", "")
+    await page.press("#composer-text", "Escape")
+
+    # Actions: assign to Bob, team, a label; each leaves an activity line.
+    await page.select_option("#assign-select", str(world.bob.id))
+    await page.wait_for_selector("#messages li.activity >> text=Assigned to Bob by Ann", timeout=WAIT_MS)
+    await page.select_option("#team-select", label="Tier 2")
+    await page.wait_for_selector("#messages li.activity >> text=Assigned to team Tier 2 by Ann", timeout=WAIT_MS)
+    await page.click("#label-menu summary")
+    await page.check('#label-options input[value="vip"]')
+    await page.wait_for_selector(f"{row(conversation)} .label >> text=vip", timeout=WAIT_MS)
+    await page.click("#label-menu summary")
+
+    # Keyboard: "e" resolves (the open list drops it), then snooze from the menu.
+    await page.click("#thread-title")
+    await page.keyboard.press("e")
+    await page.wait_for_selector("#messages li.activity >> text=Resolved by Ann", timeout=WAIT_MS)
+    await page.wait_for_selector(row(conversation), state="detached", timeout=WAIT_MS)
+    await page.click("#snooze-menu summary")
+    await page.click("[data-snooze-hours='4']")
+    await page.wait_for_selector("#thread-status[data-status=snoozed]", timeout=WAIT_MS)
+    await page.wait_for_selector("#messages li.activity >> text=/Snoozed until .* by Ann/", timeout=WAIT_MS)
+    await screenshot(page, "inbox-thread")
+
+    # Reload: the same thread, in the same order.
+    before = await thread_ids(page)
+    await page.reload()
+    await live(page)
+    await page.wait_for_function(
+        f"document.querySelectorAll('#messages > li').length === {len(before)}", timeout=WAIT_MS
+    )
+    assert await thread_ids(page) == before
+    assert tab.errors == []
+    await tab.context.close()
+
+
+async def test_failed_reply_retry(server: LiveServer, browser: Any, webhook: Webhook) -> None:
+    require_api(server)
+    world = await build(server, webhook.url)
+    conversation = await world.deliver("m1", "Is anyone there?")
+    webhook.status = 400
+    tab = await agent_tab(browser, server, world.ann, f"/#conversation/{conversation}")
+    page = tab.page
+    await live(page)
+    await page.wait_for_selector("#messages li.incoming", timeout=WAIT_MS)
+    await page.fill("#composer-text", "Yes!")
+    await page.press("#composer-text", "Control+Enter")
+    await page.wait_for_selector("#messages li.outgoing[data-status=failed]", timeout=WAIT_MS)
+    assert "400" in (await page.text_content("#messages li.outgoing .delivery-error") or "")
+    webhook.status = 200
+    await page.click("#messages li.outgoing button.retry")
+    await page.wait_for_selector("#messages li.outgoing[data-status=sent]", timeout=WAIT_MS)
+    assert await page.locator("#messages li.outgoing").count() == 1
+    assert len(webhook.received) == 1
+    assert tab.errors == []
+    await tab.context.close()
+
+
+async def test_shortcuts_help_review_and_other_agents(server: LiveServer, browser: Any, webhook: Webhook) -> None:
+    require_api(server)
+    world = await build(server, webhook.url)
+    first = await world.deliver("a1", "First customer", sender="dave")
+    second = await world.deliver("b1", "Second customer", sender="erin")
+    tab = await agent_tab(browser, server, world.ann)
+    page = tab.page
+    await live(page)
+    await folder(page, "all")
+    await page.wait_for_selector(row(first), timeout=WAIT_MS)
+    # Newest first: j opens `second`, j again `first`, k back to `second`.
+    await page.click("#thread-pane, body", position={"x": 5, "y": 400})
+    await page.keyboard.press("j")
+    await page.wait_for_selector(f"{row(second)}.selected", timeout=WAIT_MS)
+    await page.keyboard.press("j")
+    await page.wait_for_selector(f"{row(first)}.selected", timeout=WAIT_MS)
+    await page.keyboard.press("k")
+    await page.wait_for_selector(f"{row(second)}.selected", timeout=WAIT_MS)
+    await page.keyboard.press("?")
+    await page.wait_for_selector("#help", state="visible")
+    assert "resolve" in (await page.text_content("#help") or "")
+    await page.keyboard.press("Escape")
+    await page.wait_for_selector("#help", state="hidden")
+    await page.keyboard.press("/")
+    assert await page.evaluate("document.activeElement.id") == "search"
+    await page.keyboard.press("Escape")
+
+    # Bob, on his own stream, views and types in the same conversation: Ann sees both notices;
+    # Ann typing reaches Bob as a typing frame.
+    token = await make_token(server.state.store, world.bob)
+    bob = await StreamClient.open(server.ws_url, token)
+    try:
+        await bob.until("ready")
+        await bob.connection.send(json.dumps({"type": "viewing", "conversation_id": second, "active": True}))
+        await page.wait_for_selector("#others >> text=Bob is viewing this conversation", timeout=WAIT_MS)
+        await bob.connection.send(json.dumps({"type": "typing", "conversation_id": second, "active": True}))
+        await page.wait_for_selector("#others >> text=Bob is typing…", timeout=WAIT_MS)
+        await page.type("#composer-text", "Let me check")
+        typing = await _frame(bob, "typing")
+        assert typing["conversation_id"] == second and typing["agent_name"] == "Ann" and typing["active"] is True
+
+        # The thread changes while Ann writes: the first send asks her to review, the second sends.
+        await world.deliver("b2", "Actually, never mind", sender="erin")
+        await page.wait_for_selector("#messages li.incoming >> text=Actually, never mind", timeout=WAIT_MS)
+        await page.press("#composer-text", "Control+Enter")
+        await page.wait_for_selector("#review-notice", state="visible", timeout=WAIT_MS)
+        assert await page.locator("#messages li.fresh").count() == 1
+        assert await page.locator("#messages li.outgoing").count() == 0
+        await page.press("#composer-text", "Control+Enter")
+        await page.wait_for_selector("#messages li.outgoing", timeout=WAIT_MS)
+        await page.wait_for_selector("#review-notice", state="hidden")
+        assert await page.locator("#messages li.outgoing").count() == 1
+    finally:
+        await bob.close()
+    await screenshot(page, "inbox-shortcuts")
+    assert tab.errors == []
+    await tab.context.close()
+
+
+async def _frame(client: StreamClient, type_: str) -> dict[str, Any]:
+    frame = await client.until(type_)
+    return frame
+
+
+async def test_reconnecting_resumes_without_reload(server: LiveServer, browser: Any, webhook: Webhook) -> None:
+    require_api(server)
+    world = await build(server, webhook.url)
+    conversation = await world.deliver("m1", "Before the drop")
+    tab = await agent_tab(browser, server, world.ann, f"/#conversation/{conversation}")
+    page = tab.page
+    await live(page)
+    await page.wait_for_selector("#messages li.incoming >> text=Before the drop", timeout=WAIT_MS)
+    await page.evaluate("window.sameDocument = true")
+
+    await tab.context.set_offline(True)
+    for subscription in list(server.state.hub._subscriptions):
+        subscription.cut_off()
+    await page.wait_for_selector("#connection >> text=Reconnecting…", timeout=WAIT_MS)
+    await screenshot(page, "inbox-reconnecting")
+    await world.deliver("m2", "Missed while offline")
+    other = await world.deliver("x1", "A new conversation meanwhile", sender="frank")
+    await asyncio.sleep(0)  # let the deliveries publish before the browser comes back
+    await tab.context.set_offline(False)
+
+    await live(page)
+    await page.wait_for_selector("#connection", state="hidden", timeout=WAIT_MS)
+    await page.wait_for_selector("#messages li.incoming >> text=Missed while offline", timeout=WAIT_MS)
+    await folder(page, "all")
+    await page.wait_for_selector(row(other), timeout=WAIT_MS)
+    assert await page.evaluate("window.sameDocument") is True
+    texts = await page.eval_on_selector_all("#messages li.incoming .message-body", "els => els.map(e => e.textContent)")
+    assert texts == ["Before the drop", "Missed while offline"]
+    assert tab.errors == []
+    await tab.context.close()
+
+
+async def test_settings_pages_show_snippet_and_create_a_label(server: LiveServer, browser: Any) -> None:
+    require_api(server)
+    store = server.state.store
+    admin = await make_agent(store, email="root@example.test", name="Root", role="admin")
+    webchat = await make_inbox(store, channel="webchat", name="Website")
+    tab = await agent_tab(browser, server, admin, "/settings/inboxes")
+    page = tab.page
+    await page.wait_for_selector(".settings-row", timeout=WAIT_MS)
+    await page.click(".settings-row summary")
+    snippet = await page.text_content(".snippet")
+    assert snippet == f'<script src="{server.url}/widget.js" data-key="{webchat.public_key}" async></script>'
+    await screenshot(page, "settings-inboxes")
+
+    await page.goto(server.url + "/settings/labels")
+    await page.fill("#settings-create input[name=name]", "<b>urgent</b>")
+    await page.click("#settings-create button[type=submit]")
+    await page.wait_for_selector(".settings-row summary >> text=<b>urgent</b>", timeout=WAIT_MS)
+    assert await page.locator(".settings-row summary b").count() == 0
+    assert tab.errors == []
+
+    agent = await make_agent(store, email="zed@example.test", name="Zed")
+    response = await tab.context.new_page()
+    await response.context.clear_cookies()
+    await response.context.add_cookies(
+        [{"name": "sb_session", "value": server.state.sessions.issue(agent), "url": server.url}]
+    )
+    answer = await response.goto(server.url + "/settings/labels")
+    assert answer is not None and answer.status == 403
+    await tab.context.close()
