@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 from channels.api import ApiChannel, ApiChannelSettings
 from channels.base import Channel
 from inbox import events, openapi, pages, settings_pages, stream
-from inbox.api import admin, attachments, contacts, conversations
+from inbox.api import admin, attachments, contacts, conversations, reports
 from inbox.auth import Authenticator, LoginThrottle, Sessions
 from inbox.blobs import BlobStore
 from inbox.broker import Broker, LocalBroker
@@ -42,7 +42,7 @@ from inbox.store import Store
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-API_MODULES: list[Api] = [conversations.api, contacts.api, admin.api, attachments.api]
+API_MODULES: list[Api] = [conversations.api, contacts.api, admin.api, attachments.api, reports.api]
 
 
 def secret_key(config: Config) -> str:

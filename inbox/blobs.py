@@ -8,6 +8,9 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
+
+COPY_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,26 @@ class BlobStore:
             os.fsync(handle.fileno())
         os.replace(temporary, self.directory / name)
         return StoredBlob(name, hashlib.sha256(data).hexdigest(), len(data))
+
+    async def save_file(self, source: BinaryIO) -> StoredBlob:
+        """Copy an open file (read from its current position) into the store, hashing as it goes."""
+        return await asyncio.to_thread(self._save_file, source)
+
+    def _save_file(self, source: BinaryIO) -> StoredBlob:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = secrets.token_hex(16)
+        temporary = self.directory / f".{name}.tmp"
+        digest = hashlib.sha256()
+        size = 0
+        with open(temporary, "wb") as handle:
+            while chunk := source.read(COPY_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.directory / name)
+        return StoredBlob(name, digest.hexdigest(), size)
 
     def path(self, storage_name: str) -> Path:
         if not storage_name.isalnum():

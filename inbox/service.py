@@ -19,7 +19,7 @@ from sqlmodel import col, select
 
 from channels.base import Delivered, Inbound
 from inbox import events, views
-from inbox.blobs import BlobStore
+from inbox.blobs import BlobStore, StoredBlob
 from inbox.broker import Broker
 from inbox.clock import utcnow
 from inbox.errors import Conflict, Invalid, NotFound
@@ -583,6 +583,23 @@ class InboxService:
                 conversation_id=message.conversation_id,
             )
         await self._publish(records)
+        return view
+
+    # ── uploads ─────────────────────────────────────────────────────────────────────────────
+    async def add_upload(self, *, by: Agent, filename: str, content_type: str, blob: StoredBlob) -> dict[str, Any]:
+        """Record an agent's upload, not yet part of a message (no event: only its uploader can use it)."""
+        async with self.store.transaction() as tx:
+            row = Attachment(
+                uploaded_by=by.id,
+                filename=filename,
+                content_type=content_type,
+                size=blob.size,
+                sha256=blob.sha256,
+                storage_name=blob.storage_name,
+            )
+            tx.add(row)
+            await tx.flush()
+            view = views.attachment(row)
         return view
 
     # ── contacts ────────────────────────────────────────────────────────────────────────────

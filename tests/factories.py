@@ -5,8 +5,8 @@ from __future__ import annotations
 import secrets
 
 from channels.base import Identity, IdentityKind, Inbound
-from inbox.auth import hash_password
-from inbox.models import Agent, Inbox, InboxMember, Label
+from inbox.auth import hash_password, new_api_token
+from inbox.models import Agent, ApiToken, Inbox, InboxMember, Label
 from inbox.store import Store
 
 
@@ -57,12 +57,9 @@ def inbound(
     )
 
 
-async def make_token(store: Store, agent: Agent) -> str:
-    """A bearer token for `agent` (stored hashed, as the API does)."""
-    from inbox.auth import new_api_token
-    from inbox.models import ApiToken
-
+async def make_token(store: Store, agent: Agent, *, name: str = "test") -> str:
+    """A fresh API token for `agent` (the plain token; only its hash is stored)."""
     token, token_hash = new_api_token()
     async with store.transaction() as tx:
-        tx.add(ApiToken(agent_id=agent.id, token_hash=token_hash))  # type: ignore[arg-type]
+        tx.add(ApiToken(agent_id=agent.id, token_hash=token_hash, name=name))  # type: ignore[arg-type]
     return token

@@ -1,0 +1,44 @@
+"""HTTP API: support reports (`GET /api/v1/reports/summary`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import Response
+
+from inbox import access, reports
+from inbox.clock import parse_iso, utcnow
+from inbox.errors import Invalid, NotFound
+from inbox.http import Api, caller, json, parse_query
+
+api = Api()
+
+
+class SummaryQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    from_: str | None = Field(default=None, alias="from", description="ISO 8601 start (default: 30 days ago)")
+    to: str | None = Field(default=None, description="ISO 8601 end, exclusive (default: now)")
+    inbox_id: int | None = None
+
+
+@api.route("GET", "/api/v1/reports/summary", summary="Support metrics for a period", tag="reports", query=SummaryQuery)
+async def report_summary(request: Request) -> Response:
+    agent = (await caller(request)).agent
+    query = parse_query(request, SummaryQuery)
+    try:
+        end = parse_iso(query.to) if query.to else utcnow()
+        start = parse_iso(query.from_) if query.from_ else end - timedelta(days=30)
+    except ValueError as exc:
+        raise Invalid(f"query.from/to: not an ISO 8601 timestamp ({exc})") from exc
+    if start >= end:
+        raise Invalid("query.from: must be before to")
+    visible = await access.inbox_ids(request.app.state.store, agent)
+    if query.inbox_id is not None and visible is not None and query.inbox_id not in visible:
+        raise NotFound(f"inbox {query.inbox_id} not found")
+    data = await reports.summary(
+        request.app.state.store, start=start, end=end, inbox_ids=visible, inbox_id=query.inbox_id
+    )
+    return json(data)
