@@ -5,7 +5,7 @@ and a reload that shows the same thread."""
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from inbox.models import Agent, CannedResponse, Inbox, Team, TeamMember
+from inbox.service import ConversationChanges
 
 # The fixtures `browser` and `webhook` are imported so pytest finds them.
 from tests.browser_agent import Webhook, agent_tab, browser, screenshot, webhook  # noqa: F401
@@ -38,8 +39,13 @@ class World:
     ann: Agent  # admin, the agent under test
     bob: Agent  # agent, member of the inbox
 
-    async def deliver(self, external_id: str, text: str, sender: str = "carol") -> int:
-        delivered = await self.server.state.service.deliver(inbound(self.inbox, external_id, text=text, sender=sender))
+    async def deliver(
+        self, external_id: str, text: str, sender: str = "carol", thread: str | None = None, name: str | None = None
+    ) -> int:
+        message = inbound(self.inbox, external_id, text=text, sender=sender, thread=thread)
+        if name is not None:
+            message = dataclasses.replace(message, sender=dataclasses.replace(message.sender, name=name))
+        delivered = await self.server.state.service.deliver(message)
         return int(delivered.conversation_id)
 
 
@@ -88,6 +94,8 @@ async def test_live_message_reply_note_actions_and_reload(server: LiveServer, br
 
     # A customer message arrives live; hostile text renders as text.
     hostile = 'Hello <img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+    earlier = await world.deliver("old-1", "An older question", thread="earlier")
+    await server.state.service.update_conversation(earlier, ConversationChanges(status="resolved"), by=None)
     conversation = await world.deliver("m1", hostile)
     await page.wait_for_selector(row(conversation), timeout=WAIT_MS)
     assert await page.text_content(f"{row(conversation)} .preview") == hostile
@@ -99,6 +107,9 @@ async def test_live_message_reply_note_actions_and_reload(server: LiveServer, br
     assert await page.locator("#messages img").count() == 0
     await page.wait_for_selector("#contact-panel .identity-value", timeout=WAIT_MS)
     assert "carol" in (await page.text_content("#contact-panel .identities") or "")
+    previous = page.locator("#contact-panel .previous a")
+    assert await previous.count() == 1
+    assert "An older question" in (await previous.text_content() or "")
 
     # Reply with Ctrl+Enter: queued while the webhook holds it, then sent.
     webhook.gate.clear()
@@ -120,6 +131,18 @@ async def test_live_message_reply_note_actions_and_reload(server: LiveServer, br
     await note.wait_for(timeout=WAIT_MS)
     assert await note.locator(".note-badge").text_content() == "Private note"
     assert len(webhook.received) == 1
+
+    # An attachment (its hostile name stays text) goes out with the next note.
+    name = "<img src=x onerror=alert(1)>.txt"
+    await page.set_input_files("#composer-files", files=[{"name": name, "mimeType": "text/plain", "buffer": b"hi"}])
+    await page.wait_for_selector("#composer-pending li", timeout=WAIT_MS)
+    await page.fill("#composer-text", "See attached")
+    await page.press("#composer-text", "Control+Enter")
+    link = page.locator("#messages li.note .attachments a")
+    await link.wait_for(timeout=WAIT_MS)
+    assert await link.text_content() == name
+    assert await page.locator("#messages li.note .attachments img").count() == 0
+    assert await page.locator("#composer-pending li").count() == 0
 
     # Canned response on "/".
     await page.check("input[name=kind][value=outgoing]")
@@ -196,6 +219,7 @@ async def test_shortcuts_help_review_and_other_agents(server: LiveServer, browse
     await live(page)
     await folder(page, "all")
     await page.wait_for_selector(row(first), timeout=WAIT_MS)
+    assert await page.text_content(f"{row(first)} .unread-count") == "1"
     # Newest first: j opens `second`, j again `first`, k back to `second`.
     await page.click("#thread-pane, body", position={"x": 5, "y": 400})
     await page.keyboard.press("j")
@@ -219,6 +243,12 @@ async def test_shortcuts_help_review_and_other_agents(server: LiveServer, browse
     bob = await StreamClient.open(server.ws_url, token)
     try:
         await bob.until("ready")
+        # Presence both ways: Bob goes busy, Ann goes busy.
+        await bob.connection.send(json.dumps({"type": "presence", "availability": "busy"}))
+        await page.wait_for_selector(f'#presence-list li[data-agent="{world.bob.id}"][data-availability=busy]')
+        await page.select_option("#availability", "busy")
+        presence = await _frame(bob, "presence")
+        assert presence == {"type": "presence", "agent_id": world.ann.id, "availability": "busy"}
         await bob.connection.send(json.dumps({"type": "viewing", "conversation_id": second, "active": True}))
         await page.wait_for_selector("#others >> text=Bob is viewing this conversation", timeout=WAIT_MS)
         await bob.connection.send(json.dumps({"type": "typing", "conversation_id": second, "active": True}))
@@ -266,8 +296,11 @@ async def test_reconnecting_resumes_without_reload(server: LiveServer, browser: 
     await page.wait_for_selector("#connection >> text=Reconnecting…", timeout=WAIT_MS)
     await screenshot(page, "inbox-reconnecting")
     await world.deliver("m2", "Missed while offline")
-    other = await world.deliver("x1", "A new conversation meanwhile", sender="frank")
-    await asyncio.sleep(0)  # let the deliveries publish before the browser comes back
+    hostile = '<img src=x onerror="window.pwned=1">Frank'
+    other = await world.deliver("x1", "A new conversation meanwhile", sender="frank", name=hostile)
+    # Reconnect attempts fail while offline: these two can only arrive by the replay after `after=`.
+    await page.wait_for_function("window.switchboard.stream.attempt >= 2", timeout=WAIT_MS)
+    assert await page.get_attribute("body", "data-connection") == "reconnecting"
     await tab.context.set_offline(False)
 
     await live(page)
@@ -275,6 +308,8 @@ async def test_reconnecting_resumes_without_reload(server: LiveServer, browser: 
     await page.wait_for_selector("#messages li.incoming >> text=Missed while offline", timeout=WAIT_MS)
     await folder(page, "all")
     await page.wait_for_selector(row(other), timeout=WAIT_MS)
+    assert await page.text_content(f"{row(other)} .contact-name") == hostile
+    assert await page.locator("#conversation-list img").count() == 0
     assert await page.evaluate("window.sameDocument") is True
     texts = await page.eval_on_selector_all("#messages li.incoming .message-body", "els => els.map(e => e.textContent)")
     assert texts == ["Before the drop", "Missed while offline"]
@@ -310,4 +345,48 @@ async def test_settings_pages_show_snippet_and_create_a_label(server: LiveServer
     )
     answer = await response.goto(server.url + "/settings/labels")
     assert answer is not None and answer.status == 403
+    await tab.context.close()
+
+
+async def test_list_pages_filters_and_notifies(server: LiveServer, browser: Any, webhook: Webhook) -> None:
+    require_api(server)
+    world = await build(server, webhook.url)
+    ids = [await world.deliver(f"p{n}", f"Question {n}", sender=f"c{n}") for n in range(32)]
+    await server.state.service.update_conversation(ids[0], ConversationChanges(labels=["vip"]), by=None)
+    tab = await agent_tab(browser, server, world.ann)
+    page = tab.page
+    await live(page)
+    await folder(page, "all")
+    rows = page.locator("#conversation-list li.conversation")
+    await page.wait_for_function("document.querySelectorAll('#conversation-list li.conversation').length === 30")
+    await page.click("#load-more")
+    await page.wait_for_function("document.querySelectorAll('#conversation-list li.conversation').length === 32")
+    listed = await page.eval_on_selector_all("#conversation-list li.conversation", "els => els.map(e => +e.dataset.id)")
+    assert sorted(listed) == sorted(ids)
+    await page.wait_for_selector("#load-more", state="hidden")
+
+    await page.select_option("#filter-label", "vip")
+    await page.wait_for_function("document.querySelectorAll('#conversation-list li.conversation').length === 1")
+    assert await rows.first.get_attribute("data-id") == str(ids[0])
+    await page.select_option("#filter-label", "")
+    await folder(page, "mine")
+    await page.wait_for_selector("#conversation-list li.empty")
+
+    # Opt in to notifications; a conversation assigned to me jumps into Mine live and a new message sounds.
+    await tab.context.grant_permissions(["notifications"])
+    await page.check("#notify-toggle")
+    await server.state.service.update_conversation(ids[5], ConversationChanges(assignee_id=world.ann.id), by=world.bob)
+    await page.wait_for_selector(row(ids[5]), timeout=WAIT_MS)
+    assert await page.get_attribute("body", "data-sounds") is None
+    await world.deliver("p5-again", "Me again", sender="c5")
+    await page.wait_for_selector("body[data-sounds='1']", timeout=WAIT_MS)
+    # Someone else's conversation makes no sound (events arrive in order: "Third" comes after it).
+    await world.deliver("p6-again", "Not yours", sender="c6")
+    await world.deliver("p5-third", "Third", sender="c5")
+    await page.wait_for_function(
+        f"document.querySelector('{row(ids[5])} .preview').textContent === 'Third'", timeout=WAIT_MS
+    )
+    assert await page.get_attribute("body", "data-sounds") == "2"
+    assert await page.locator(row(ids[6])).count() == 0
+    assert tab.errors == []
     await tab.context.close()

@@ -155,6 +155,7 @@ async function openConversation(id) {
   state.selectedId = id;
   history.replaceState(null, "", `#conversation/${id}`);
   if (switching) {
+    state.customerSeen = 0;
     composer.reset();
     state.others.clear();
     renderOthers();
@@ -207,6 +208,9 @@ async function loadContact(contactId) {
 
 function markRead(id) {
   post(`/api/v1/conversations/${id}/read`).catch(() => {}); // the unread count is a hint: a failure is harmless
+  // Tell the customer's widget the thread was read (ephemeral; channels without "seen" ignore it).
+  const incoming = [...state.messages.values()].filter((m) => m.kind === "incoming").map((m) => m.id);
+  if (incoming.length) stream.send({ type: "seen", conversation_id: id, message_id: Math.max(...incoming) });
 }
 
 function markSeen() {
@@ -395,6 +399,8 @@ function onEvent(frame) {
       break;
     case "agent.updated":
       if (data.id) state.agents.set(data.id, { ...state.agents.get(data.id), ...data });
+      if (data.id && data.id !== state.me.id && data.availability) state.presence.set(data.id, data.availability);
+      renderPresence();
       break;
     case "inbox.updated":
       if (data.id) state.inboxes.set(data.id, { ...state.inboxes.get(data.id), ...data });
@@ -410,13 +416,19 @@ function onEphemeral(frame) {
     renderPresence();
     return;
   }
+  if (frame.type === "seen" && !frame.agent_id && frame.conversation_id === state.selectedId) {
+    state.customerSeen = Math.max(state.customerSeen || 0, frame.message_id || 0);
+    renderThread(retry);
+    return;
+  }
   if ((frame.type === "typing" || frame.type === "viewing") && frame.conversation_id === state.selectedId) {
     if (frame.agent_id && frame.agent_id === state.me.id) return;
     const who = frame.agent_id ? `agent:${frame.agent_id}` : "contact";
     const key = `${frame.type}:${who}`;
     if (frame.active === false) state.others.delete(key);
     else {
-      const name = frame.agent_name || frame.name || (frame.agent_id ? "Another agent" : "The customer");
+      const customer = state.current?.contact?.name || "The customer";
+      const name = frame.agent_id ? frame.agent_name || "Another agent" : customer;
       const ttl = frame.type === "typing" ? TYPING_TTL_MS : VIEWING_TTL_MS;
       state.others.set(key, { name, kind: frame.type, until: Date.now() + ttl, agent: !!frame.agent_id });
       setTimeout(renderOthers, ttl + 50);
@@ -457,6 +469,15 @@ function setAvailability(value) {
   stream.send({ type: "presence", availability: value });
   state.presence.set(state.me.id, value);
   renderPresence();
+  saveAvailability(value);
+}
+
+/** Keep the stored availability (what the widget's "agents online" reads) in step with the live one. */
+function saveAvailability(value) {
+  if (state.me.availability === value) return;
+  patch("/api/v1/me", { availability: value })
+    .then((view) => (state.me.availability = view?.availability ?? value))
+    .catch((error) => toast(`Could not save your availability: ${error.message}`, "error"));
 }
 
 function sendViewing(conversationId, active) {
@@ -474,6 +495,7 @@ function onConnection(status) {
 
 async function onReady() {
   stream.send({ type: "presence", availability: $("#availability").value });
+  saveAvailability($("#availability").value);
   if (state.selectedId) sendViewing(state.selectedId, true);
   if (started) return;
   started = true;
@@ -521,6 +543,7 @@ function start() {
     },
     search: () => $("#search").focus(),
   });
+  window.addEventListener("pagehide", () => state.selectedId && stream.send({ type: "viewing", conversation_id: state.selectedId, active: false }));
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible" && !composer.text.value.trim()) {
       markSeen();

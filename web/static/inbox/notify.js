@@ -47,7 +47,7 @@ function beep() {
     oscillator.connect(gain).connect(audio.destination);
     oscillator.start();
     oscillator.stop(audio.currentTime + 0.25);
-    document.body.dataset.lastSound = String(Date.now());
+    document.body.dataset.sounds = String(Number(document.body.dataset.sounds || 0) + 1);
   } catch {
     // no audio device: the notification alone will do
   }

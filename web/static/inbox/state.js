@@ -17,6 +17,7 @@ export const state = {
   messages: new Map(), // id → message (open thread only)
   contact: null,
   seenMessageId: 0, // the newest message of the open thread the agent has seen
+  customerSeen: 0, // the newest message id the customer has seen (webchat "seen" frames)
   others: new Map(), // "kind:agentId" → {name, kind, until} for the open thread
 };
 

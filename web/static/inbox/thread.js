@@ -79,7 +79,8 @@ function attachment(a) {
 }
 
 function delivery(m, onRetry) {
-  const text = STATUS_TEXT[m.status] || m.status;
+  const seen = m.status !== "failed" && m.status !== "queued" && state.customerSeen >= m.id;
+  const text = seen ? "Seen" : STATUS_TEXT[m.status] || m.status;
   return h(
     "div",
     { class: "delivery" },
