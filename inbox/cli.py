@@ -1,16 +1,31 @@
-"""The `switchboard` command line: serve, migrate, and admin chores (agents, tokens, inboxes, demo data)."""
+"""The `switchboard` command line: serve, migrate, and admin chores (agents, tokens, inboxes, demo data).
+
+Each command runs its own `asyncio.run`; errors print one clear line on stderr and exit non-zero.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
+import json
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col, select
 
 from inbox import config as config_module
+from inbox.blobs import BlobStore
+from inbox.broker import LocalBroker
 from inbox.config import Config
-from inbox.errors import InboxError
+from inbox.directory import ChannelKind, Directory, check_password, normalise_email
+from inbox.errors import InboxError, NotFound
 from inbox.migrate import upgrade
+from inbox.models import Agent, key
+from inbox.service import InboxService
 from inbox.store import Store
 
 
@@ -30,6 +45,104 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     config = _load(args.config)
     asyncio.run(_migrate(config))
     print(f"database is up to date ({config.database.url.split('@')[-1]})")
+    return 0
+
+
+@asynccontextmanager
+async def _directory(config: Config) -> AsyncIterator[Directory]:
+    """A Directory over the configured database; events go to the log (a running server replays them)."""
+    store = Store(config.database.url)
+    try:
+        async with store.session() as session:
+            await session.execute(select(Agent.id).limit(1))
+    except Exception as exc:
+        await store.close()
+        raise InboxError(
+            f"database {config.database.url.split('@')[-1]} is not ready ({type(exc).__name__}); run `switchboard migrate` first"
+        ) from exc
+    try:
+        yield Directory(InboxService(store, LocalBroker(), BlobStore(config.storage.directory)))
+    finally:
+        await store.close()
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise InboxError("no terminal to ask for a password: pass --password-stdin and pipe it in")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Repeat password: "):
+        raise InboxError("the two passwords do not match")
+    return first
+
+
+def cmd_agent_create(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    password = check_password(_password(args))
+    normalise_email(args.email)
+
+    async def run() -> Agent:
+        async with _directory(config) as directory:
+            return await directory.create_agent(email=args.email, name=args.name, role=args.role, password=password)
+
+    agent = asyncio.run(run())
+    print(f"created {agent.role} {agent.email} (agent {agent.id})")
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+
+    async def run() -> str:
+        async with _directory(config) as directory:
+            async with directory.store.session() as session:
+                agent = (
+                    await session.execute(select(Agent).where(col(Agent.email) == args.email.strip().lower()))
+                ).scalar_one_or_none()
+            if agent is None:
+                raise NotFound(f"no agent with email {args.email}")
+            _, token = await directory.create_token(key(agent), args.name)
+            return token
+
+    print(asyncio.run(run()))
+    return 0
+
+
+def cmd_inbox_create(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    try:
+        settings = json.loads(args.settings)
+    except ValueError as exc:
+        raise InboxError(f"--settings: malformed JSON ({exc})") from exc
+    if not isinstance(settings, dict):
+        raise InboxError("--settings: expected a JSON object")
+
+    async def run() -> dict[str, Any]:
+        async with _directory(config) as directory:
+            return await directory.create_inbox(name=args.name, channel=args.channel, settings=settings)
+
+    inbox = asyncio.run(run())
+    print(f"inbox_id: {inbox['id']}")
+    if inbox["channel"] == "webchat":
+        print(f"public_key: {inbox['public_key']}")
+    if inbox["channel"] == "api":
+        print(f"secret: {inbox['secret']}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from inbox.demo import seed
+
+    config = _load(args.config)
+
+    async def run() -> tuple[str, str]:
+        async with _directory(config) as directory:
+            return await seed(directory)
+
+    email, password = asyncio.run(run())
+    print("demo data created: agents, inboxes, contacts and conversations")
+    print(f"log in as {email} with password {password}")
     return 0
 
 
@@ -58,6 +171,34 @@ def parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
     migrate.add_argument("--config", default=argparse.SUPPRESS)
     migrate.set_defaults(func=cmd_migrate)
+
+    agent = commands.add_parser("agent", help="manage agents").add_subparsers(dest="action", required=True)
+    create = agent.add_parser("create", help="add an agent (password from --password-stdin or a prompt)")
+    create.add_argument("--config", default=argparse.SUPPRESS)
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", choices=["admin", "agent"], default="agent")
+    create.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    create.set_defaults(func=cmd_agent_create)
+
+    token = commands.add_parser("token", help="manage API tokens").add_subparsers(dest="action", required=True)
+    create = token.add_parser("create", help="print a new API token for an agent")
+    create.add_argument("--config", default=argparse.SUPPRESS)
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", default="cli", help="a label to recognise the token by")
+    create.set_defaults(func=cmd_token_create)
+
+    inbox = commands.add_parser("inbox", help="manage inboxes").add_subparsers(dest="action", required=True)
+    create = inbox.add_parser("create", help="add an inbox; prints its id (and public key or secret)")
+    create.add_argument("--config", default=argparse.SUPPRESS)
+    create.add_argument("--name", required=True)
+    create.add_argument("--channel", required=True, choices=[str(kind) for kind in ChannelKind])
+    create.add_argument("--settings", default="{}", help="channel settings as a JSON object")
+    create.set_defaults(func=cmd_inbox_create)
+
+    demo = commands.add_parser("demo", help="seed realistic sample data (refuses to run twice)")
+    demo.add_argument("--config", default=argparse.SUPPRESS)
+    demo.set_defaults(func=cmd_demo)
     return root
 
 
@@ -71,7 +212,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except InboxError as exc:
         print(f"switchboard: {exc.detail}", file=sys.stderr)
-        return 2
+        return 1
+    except (OSError, SQLAlchemyError) as exc:
+        print(f"switchboard: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

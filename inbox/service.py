@@ -677,6 +677,21 @@ class InboxService:
         for record in records:
             await self.broker.publish(record)
 
+    async def append(
+        self,
+        tx: AsyncSession,
+        pending: Sequence[tuple[EventType, dict[str, Any]]],
+        *,
+        inbox_id: int | None = None,
+        conversation_id: int | None = None,
+    ) -> list[EventRecord]:
+        """Append events inside a sibling writer's open transaction (see `inbox.directory`); publish after commit."""
+        return await self._append(tx, pending, inbox_id=inbox_id, conversation_id=conversation_id)
+
+    async def publish(self, records: Iterable[EventRecord]) -> None:
+        """Publish events appended with `append`, once their transaction has committed."""
+        await self._publish(records)
+
     async def publish_directory_event(
         self, type_: EventType, data: dict[str, Any], *, inbox_id: int | None = None
     ) -> None:
