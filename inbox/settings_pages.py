@@ -7,19 +7,16 @@ admin JSON API. No data is written here.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.templating import Jinja2Templates
 
 from inbox import views
 from inbox.auth import Caller
 from inbox.http import optional_caller
-
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "web" / "templates"))
+from inbox.pages import HEADERS, templates
 
 # Section slug → (title, API collection) for the settings pages.
 SECTIONS: dict[str, tuple[str, str]] = {
@@ -43,7 +40,7 @@ def shell_context(request: Request, who: Caller) -> dict[str, Any]:
 
 
 def _login(request: Request) -> Response:
-    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    return RedirectResponse("/login", status_code=303, headers={"Cache-Control": "no-store"})
 
 
 async def settings_index(request: Request) -> Response:
@@ -67,7 +64,7 @@ async def settings_page(request: Request) -> Response:
         "collection": collection,
         "sections": SECTIONS,
     }
-    return TEMPLATES.TemplateResponse(request, "settings.html", context)
+    return templates.TemplateResponse(request, "settings.html", context, headers=HEADERS)
 
 
 routes: list[BaseRoute] = [

@@ -131,6 +131,8 @@ function drawList() {
 /** Fold a conversation view from an event into the list: add, update, reorder or drop it. */
 function upsertConversation(view) {
   const present = state.conversations.has(view.id);
+  const known = state.conversations.get(view.id) || (view.id === state.selectedId ? state.current : null);
+  if (known && view.updated_at && known.updated_at && view.updated_at < known.updated_at) return;
   if (view.id === state.selectedId) view = { ...view, unread_count: 0 };
   if (matches(view) || (present && state.filter.q)) {
     if (!present) state.order.push(view.id);
@@ -350,8 +352,18 @@ function markSeenKeepNotice() {
 }
 
 // ── live events ──────────────────────────────────────────────────────────────────────────────────
+const STATUS_RANK = { queued: 0, failed: 1, sent: 1, delivered: 2, read: 3 };
+
+/** An API answer can arrive after a newer event about the same row: never let it roll the row back. */
+function stale(incoming, existing) {
+  if (!existing || !incoming.updated_at || !existing.updated_at) return false;
+  if (incoming.updated_at !== existing.updated_at) return incoming.updated_at < existing.updated_at;
+  return (STATUS_RANK[incoming.status] ?? 0) < (STATUS_RANK[existing.status] ?? 0);
+}
+
 function applyMessage(m) {
   if (m.conversation_id !== state.selectedId) return;
+  if (stale(m, state.messages.get(m.id))) return;
   const mine = m.sender?.type === "agent" && m.sender?.id === state.me.id;
   state.messages.set(m.id, { ...state.messages.get(m.id), ...m });
   // The agent sees a new message live if they are not in the middle of writing a reply.
