@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from inbox.models import Agent, CannedResponse, Inbox, Team, TeamMember
+from inbox import events
+from inbox.models import Agent, CannedResponse, Cursor, Inbox, Team, TeamMember
 from inbox.service import ConversationChanges
 
 # The fixtures `browser` and `webhook` are imported so pytest finds them.
@@ -40,9 +41,17 @@ class World:
     bob: Agent  # agent, member of the inbox
 
     async def deliver(
-        self, external_id: str, text: str, sender: str = "carol", thread: str | None = None, name: str | None = None
+        self,
+        external_id: str,
+        text: str,
+        sender: str = "carol",
+        thread: str | None = None,
+        name: str | None = None,
+        html: str | None = None,
     ) -> int:
-        message = inbound(self.inbox, external_id, text=text, sender=sender, thread=thread)
+        message = dataclasses.replace(
+            inbound(self.inbox, external_id, text=text, sender=sender, thread=thread), html=html
+        )
         if name is not None:
             message = dataclasses.replace(message, sender=dataclasses.replace(message.sender, name=name))
         delivered = await self.server.state.service.deliver(message)
@@ -190,12 +199,18 @@ async def test_live_message_reply_note_actions_and_reload(server: LiveServer, br
 async def test_failed_reply_retry(server: LiveServer, browser: Any, webhook: Webhook) -> None:
     require_api(server)
     world = await build(server, webhook.url)
-    conversation = await world.deliver("m1", "Is anyone there?")
+    html = "<p>Is <b>anyone</b> there?</p><script>parent.pwned = 1</script>"
+    conversation = await world.deliver("m1", "Is anyone there?", html=html)
     webhook.status = 400
     tab = await agent_tab(browser, server, world.ann, f"/#conversation/{conversation}")
     page = tab.page
     await live(page)
-    await page.wait_for_selector("#messages li.incoming", timeout=WAIT_MS)
+    # Email HTML only inside a sandboxed iframe: no scripts, no access to the inbox page.
+    frame = page.locator('#messages li.incoming iframe[sandbox=""]')
+    await frame.wait_for(timeout=WAIT_MS)
+    assert await frame.get_attribute("srcdoc") == html
+    assert await page.frame_locator("#messages li.incoming iframe").locator("b").text_content() == "anyone"
+    assert await page.evaluate("window.pwned") is None
     await page.fill("#composer-text", "Yes!")
     await page.press("#composer-text", "Control+Enter")
     await page.wait_for_selector("#messages li.outgoing[data-status=failed]", timeout=WAIT_MS)
@@ -313,6 +328,19 @@ async def test_reconnecting_resumes_without_reload(server: LiveServer, browser: 
     assert await page.evaluate("window.sameDocument") is True
     texts = await page.eval_on_selector_all("#messages li.incoming .message-body", "els => els.map(e => e.textContent)")
     assert texts == ["Before the drop", "Missed while offline"]
+
+    # Away longer than the retained log: the server answers `resync` and the page reloads its state in place.
+    await tab.context.set_offline(True)
+    for subscription in list(server.state.hub._subscriptions):
+        subscription.cut_off()
+    await page.wait_for_function("window.switchboard.stream.attempt >= 2", timeout=WAIT_MS)
+    await world.deliver("m3", "After the log was pruned")
+    async with server.state.store.transaction() as tx:
+        tx.add(Cursor(key=events.PRUNE_MARK, value=str(await events.latest_id(tx))))
+    await tab.context.set_offline(False)
+    await live(page)
+    await page.wait_for_selector("#messages li.incoming >> text=After the log was pruned", timeout=WAIT_MS)
+    assert await page.evaluate("window.sameDocument") is True
     assert tab.errors == []
     await tab.context.close()
 
