@@ -1,7 +1,8 @@
 // The contact panel: identities, attributes and the contact's conversations on every channel.
 
 import { $, fill, h, timeAgo } from "./dom.js";
-import { CHANNEL_ICONS, state } from "./state.js";
+import { channelIcon } from "./icons.js";
+import { state } from "./state.js";
 
 export function renderContact(onOpen) {
   const panel = $("#contact-panel");
@@ -62,7 +63,8 @@ export function renderContact(onOpen) {
                     onOpen(item.id);
                   },
                 },
-                `${CHANNEL_ICONS[channel] || "•"} #${item.number ?? item.id} `,
+                channelIcon(channel),
+                ` #${item.number ?? item.id} `,
                 item.subject || item.preview || "",
               ),
               h("span", { class: "muted" }, ` ${item.status} · ${timeAgo(item.last_activity_at)}`),

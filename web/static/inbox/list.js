@@ -1,7 +1,8 @@
 // The middle pane: the conversation list with keyset paging ("Load more" follows next_cursor).
 
 import { $, fill, h, timeAgo } from "./dom.js";
-import { CHANNEL_ICONS, agentName, channelOf, state } from "./state.js";
+import { channelIcon } from "./icons.js";
+import { agentName, channelOf, state } from "./state.js";
 
 export function renderList(onOpen, onMore) {
   const list = $("#conversation-list");
@@ -26,7 +27,7 @@ function row(c, onOpen) {
       "aria-selected": selected ? "true" : "false",
       onclick: () => onOpen(c.id),
     },
-    h("span", { class: `channel channel-${channel || "unknown"}`, title: channel || "channel" }, CHANNEL_ICONS[channel] || "•"),
+    h("span", { class: `channel channel-${channel || "unknown"}`, title: channel || "channel" }, channelIcon(channel)),
     h(
       "div",
       { class: "conversation-main" },

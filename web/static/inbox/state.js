@@ -21,8 +21,6 @@ export const state = {
   others: new Map(), // "kind:agentId" → {name, kind, until} for the open thread
 };
 
-export const CHANNEL_ICONS = { email: "✉", webchat: "💬", telegram: "✈", api: "⇄" };
-
 export function channelOf(conversation) {
   return state.inboxes.get(conversation.inbox_id)?.channel || "";
 }
