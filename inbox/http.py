@@ -135,6 +135,8 @@ class Operation:
     status: int = 200
     auth: str = "agent"  # agent | admin | inbox-secret | none
     responses: dict[int, str] = field(default_factory=dict)
+    response: type[BaseModel] | None = None  # the success body's shape, for the document
+    upload: str | None = None  # multipart/form-data: the name of the file field
 
 
 class Api:
@@ -154,9 +156,15 @@ class Api:
         query: type[BaseModel] | None = None,
         status: int = 200,
         auth: str = "agent",
+        response: type[BaseModel] | None = None,
+        upload: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            self.operations.append(Operation(method, path, handler, summary, tag, body, query, status, auth))
+            self.operations.append(
+                Operation(
+                    method, path, handler, summary, tag, body, query, status, auth, response=response, upload=upload
+                )
+            )
             return handler
 
         return register

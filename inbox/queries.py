@@ -25,6 +25,7 @@ from inbox.clock import parse_iso
 from inbox.errors import Invalid
 from inbox.models import Attachment, Contact, Conversation, ConversationLabel, Identity, Label, Message, key
 
+MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL: a larger one names nothing and must not reach the driver
 CONTACT_CONVERSATIONS = 100  # a contact's detail lists at most this many of its latest conversations
 
 
@@ -41,16 +42,14 @@ def _decode(raw: str) -> Any:
         raise Invalid("cursor: not a cursor this API returned (pass next_cursor back unchanged)") from exc
 
 
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
+
+
 def activity_cursor(raw: str) -> tuple[datetime, int]:
     """Decode a conversation-list cursor: `[last_activity_at, id]`."""
     value = _decode(raw)
-    if (
-        isinstance(value, list)
-        and len(value) == 2
-        and isinstance(value[0], str)
-        and isinstance(value[1], int)
-        and not isinstance(value[1], bool)
-    ):
+    if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and _is_id(value[1]):
         try:
             return parse_iso(value[0]), value[1]
         except ValueError:
@@ -61,8 +60,8 @@ def activity_cursor(raw: str) -> tuple[datetime, int]:
 def id_cursor(raw: str) -> int:
     """Decode a cursor over ids: `[id]`."""
     value = _decode(raw)
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], int) and not isinstance(value[0], bool):
-        return value[0]
+    if isinstance(value, list) and len(value) == 1 and _is_id(value[0]):
+        return int(value[0])
     raise Invalid("cursor: not a cursor this API returned (pass next_cursor back unchanged)")
 
 

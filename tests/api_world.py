@@ -3,17 +3,20 @@ plus a live server with small body and attachment limits and a row counter for "
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from channels.base import Delivered
 from inbox.models import (
+    Agent,
     ApiToken,
     Attachment,
     Contact,
@@ -27,7 +30,7 @@ from inbox.models import (
 )
 from inbox.service import InboxService
 from inbox.store import Store
-from tests.factories import add_member, inbound, make_agent, make_inbox, make_token
+from tests.factories import add_member, inbound, make_inbox, make_token
 from tests.servers.app import LiveServer, live_server, make_config
 
 MAX_BODY = 16_384
@@ -85,9 +88,12 @@ async def build_world(server: LiveServer) -> World:
     store: Store = server.state.store
     support = await make_inbox(store, name="Support")
     sales = await make_inbox(store, name="Sales")
-    admin = await make_agent(store, email="root@example.test", name="Root", role="admin")
-    ann = await make_agent(store, email="ann@example.test", name="Ann")
-    bob = await make_agent(store, email="bob@example.test", name="Bob")
+    # Agents without passwords (API tests use tokens), which spares three Argon2 hashes per test.
+    async with store.transaction() as tx:
+        admin = Agent(email="root@example.test", name="Root", role="admin")
+        ann = Agent(email="ann@example.test", name="Ann")
+        bob = Agent(email="bob@example.test", name="Bob")
+        tx.add_all([admin, ann, bob])
     await add_member(store, support, ann)
     await add_member(store, sales, bob)
     tokens = {
@@ -106,3 +112,27 @@ async def row_counts(store: Store) -> dict[str, int]:
         for model in COUNTED:
             counts[model.__name__] = int((await session.execute(select(func.count()).select_from(model))).scalar_one())
     return counts
+
+
+@contextmanager
+def statements(world: World) -> Iterator[list[str]]:
+    """Every SQL statement HTTP requests send while the block runs (read and write engines).
+
+    The app's background loops (outbox, snooze) share the engines; only statements issued from a uvicorn
+    request task count.
+    """
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        task = asyncio.current_task()
+        if task is not None and "run_asgi" in task.get_coro().__qualname__:  # type: ignore[union-attr]
+            seen.append(statement)
+
+    engines = {world.store.engine.sync_engine, world.store.write_engine.sync_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)

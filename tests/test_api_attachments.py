@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from inbox.api import shapes
 from inbox.api.attachments import content_disposition, safe_content_type, safe_filename
 from tests.api_world import MAX_ATTACHMENT, World, build_world, row_counts, small_server
 from tests.servers.app import LiveServer
@@ -74,6 +75,7 @@ async def test_upload_download_and_access(world: World) -> None:
         uploaded = await ann.post("/api/v1/attachments", files={"file": ("résumé.pdf", data, "application/pdf")})
         assert uploaded.status_code == 201, uploaded.text
         item = uploaded.json()
+        shapes.AttachmentOut.model_validate(item)
         assert item["filename"] == "résumé.pdf" and item["size"] == len(data)
         assert item["sha256"] == hashlib.sha256(data).hexdigest() and item["content_type"] == "application/pdf"
         url = item["url"]
@@ -100,6 +102,7 @@ async def test_upload_download_and_access(world: World) -> None:
         )
         assert sent.status_code == 201, sent.text
         assert [a["id"] for a in sent.json()["attachments"]] == [item["id"]]
+        shapes.MessageOut.model_validate(sent.json())
         listed = (await ann.get(f"/api/v1/conversations/{delivered.conversation_id}/messages")).json()
         assert listed["items"][-1]["attachments"][0]["sha256"] == item["sha256"]
         assert (await ann.get(url)).status_code == 200

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.api_world import World, build_world, row_counts, small_server
+from inbox.api import shapes
+from tests.api_world import World, build_world, row_counts, small_server, statements
 from tests.servers.app import LiveServer
 
 
@@ -36,6 +37,7 @@ async def test_list_pages_search_and_visibility(world: World) -> None:
         params: dict[str, Any] = {"limit": 3}
         while True:
             page = (await http.get("/api/v1/contacts", params=params)).json()
+            shapes.ContactPage.model_validate(page)
             seen += ids(page)
             if page["next_cursor"] is None:
                 break
@@ -51,6 +53,13 @@ async def test_list_pages_search_and_visibility(world: World) -> None:
     async with world.client("admin") as http:
         everyone = ids((await http.get("/api/v1/contacts?limit=100")).json())
         assert sales.contact_id in everyone and len(everyone) == 8
+    async with world.client("ann") as http:
+        with statements(world) as small:
+            assert len((await http.get("/api/v1/contacts?limit=2&q=carol")).json()["items"]) == 2
+        with statements(world) as large:
+            assert len((await http.get("/api/v1/contacts?limit=50&q=carol")).json()["items"]) == 7
+        selects = [s for s in large if s.lstrip().upper().startswith("SELECT")]
+        assert len(small) == len(large) and len(selects) == 4, large  # token, memberships, page, identities
 
 
 async def test_get_lists_conversations_on_every_visible_channel(world: World) -> None:
@@ -59,8 +68,10 @@ async def test_get_lists_conversations_on_every_visible_channel(world: World) ->
     async with world.client("admin") as http:
         merged = await http.post(f"/api/v1/contacts/{second.contact_id}/merge", json={"into_id": first.contact_id})
         assert merged.status_code == 200, merged.text
+        shapes.ContactOut.model_validate(merged.json())
         assert len(merged.json()["identities"]) == 2
         detail = (await http.get(f"/api/v1/contacts/{first.contact_id}")).json()
+        shapes.ContactDetail.model_validate(detail)
         assert sorted(c["id"] for c in detail["conversations"]) == sorted(
             [first.conversation_id, second.conversation_id]
         )
@@ -90,6 +101,7 @@ async def test_patch_validates_and_only_visible_contacts_change(world: World) ->
         )
         assert patched.status_code == 200, patched.text
         body = patched.json()
+        shapes.ContactOut.model_validate(body)
         assert (body["name"], body["email"], body["phone"], body["attributes"]) == (
             "Carol Q.",
             "carol@example.test",

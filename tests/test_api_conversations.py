@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
+from inbox.api import shapes
 from inbox.clock import iso, utcnow
-from inbox.models import Agent, Team
+from inbox.models import Agent, Conversation, Team
 from inbox.service import ConversationChanges
-from tests.api_world import World, build_world, small_server
-from tests.factories import make_label
+from tests.api_world import World, build_world, small_server, statements
+from tests.factories import make_agent, make_label, make_token
 from tests.servers.app import LiveServer
 
 
@@ -31,34 +30,6 @@ async def server(db_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
 @pytest.fixture
 async def world(server: LiveServer) -> World:
     return await build_world(server)
-
-
-@contextmanager
-def statements(world: World) -> Iterator[list[str]]:
-    """Every SQL statement the app sends while the block runs (read and write engines)."""
-    seen: list[str] = []
-    # The app's own background loops (outbox polling, snooze wake-ups, leases) query on their own schedule.
-    background = (
-        "FROM outbox",
-        "snoozed_until <=",
-        "pg_advisory",
-        "FROM cursor",
-        "UPDATE cursor",
-        "INSERT INTO cursor",
-    )
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if not any(marker in statement for marker in background):
-            seen.append(statement)
-
-    engines = {world.store.engine.sync_engine, world.store.write_engine.sync_engine}
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", record)
 
 
 def ids(page: dict[str, Any]) -> list[int]:
@@ -85,6 +56,7 @@ async def test_list_shows_only_the_callers_inboxes_and_filters(world: World) -> 
     )
     async with world.client("ann") as ann_http, world.client("bob") as bob_http, world.client("admin") as admin_http:
         mine = (await ann_http.get("/api/v1/conversations")).json()
+        shapes.ConversationPage.model_validate(mine)
         assert sorted(ids(mine)) == sorted([a.conversation_id, b.conversation_id, c.conversation_id])
         assert mine["next_cursor"] is None
         assert ids((await bob_http.get("/api/v1/conversations")).json()) == [s.conversation_id]
@@ -171,6 +143,7 @@ async def test_get_patch_snooze_and_read(world: World) -> None:
     url = f"/api/v1/conversations/{delivered.conversation_id}"
     async with world.client("ann") as http:
         got = (await http.get(url)).json()
+        shapes.ConversationOut.model_validate(got)
         assert got["contact"]["name"] == "Carol Customer" and got["status"] == "open" and got["unread_count"] == 1
         assert (await http.get(f"/api/v1/conversations/{other.conversation_id}")).status_code == 404
         assert (await http.get("/api/v1/conversations/999999")).status_code == 404
@@ -178,6 +151,7 @@ async def test_get_patch_snooze_and_read(world: World) -> None:
         patched = await http.patch(url, json={"assignee_id": world.ann_id, "labels": ["billing"], "priority": "high"})
         assert patched.status_code == 200, patched.text
         body = patched.json()
+        shapes.ConversationOut.model_validate(body)
         assert body["assignee_id"] == world.ann_id and body["labels"] == ["billing"] and body["priority"] == "high"
         cleared = (await http.patch(url, json={"assignee_id": None, "labels": [], "priority": None})).json()
         assert cleared["assignee_id"] is None and cleared["labels"] == [] and cleared["priority"] is None
@@ -225,6 +199,7 @@ async def test_messages_list_pages_and_post_is_idempotent(world: World) -> None:
         reply = await http.post(url, json={"body": "We are on it", "kind": "outgoing", "client_id": "c-1"})
         assert reply.status_code == 201, reply.text
         message = reply.json()
+        shapes.MessageOut.model_validate(message)
         assert message["status"] == "queued" and message["kind"] == "outgoing" and message["sender"]["name"] == "Ann"
         again = await http.post(url, json={"body": "We are on it", "kind": "outgoing", "client_id": "c-1"})
         assert again.status_code == 200 and again.json()["id"] == message["id"]
@@ -236,6 +211,7 @@ async def test_messages_list_pages_and_post_is_idempotent(world: World) -> None:
         assert empty.status_code == 422 and "needs text or an attachment" in empty.json()["error"]["detail"]
 
         newest = (await http.get(url, params={"limit": 3})).json()
+        shapes.MessagePage.model_validate(newest)
         assert [item["body"] for item in newest["items"]] == ["message 5", "We are on it", "VIP customer"]
         assert newest["next_before"] == newest["items"][0]["id"]
         older = (await http.get(url, params={"limit": 3, "before": newest["next_before"]})).json()
@@ -244,6 +220,11 @@ async def test_messages_list_pages_and_post_is_idempotent(world: World) -> None:
         assert [item["body"] for item in oldest["items"]] == ["first"] and oldest["next_before"] is None
         ids_in_order = [item["id"] for item in oldest["items"] + older["items"] + newest["items"]]
         assert ids_in_order == sorted(ids_in_order)
+        with statements(world) as small:
+            assert len((await http.get(url, params={"limit": 1})).json()["items"]) == 1
+        with statements(world) as large:
+            assert len((await http.get(url, params={"limit": 100})).json()["items"]) == 7
+        assert len(small) == len(large), large
     async with world.client("bob") as http:
         assert (await http.get(url)).status_code == 404
         refused = await http.post(url, json={"body": "hi", "client_id": "c-2"})
@@ -265,6 +246,7 @@ async def test_retry_requeues_a_failed_reply_and_refuses_anything_else(world: Wo
         await world.service.mark_failed(reply["id"], "webhook answered 500")
         retried = await http.post(f"/api/v1/messages/{reply['id']}/retry")
         assert retried.status_code == 200, retried.text
+        shapes.MessageOut.model_validate(retried.json())
         assert retried.json()["status"] == "queued" and retried.json()["error"] is None
 
         note = (await http.post(url, json={"body": "internal", "kind": "note"})).json()
@@ -276,3 +258,36 @@ async def test_retry_requeues_a_failed_reply_and_refuses_anything_else(world: Wo
         assert (await http.post("/api/v1/messages/999999/retry")).status_code == 404
     async with world.client("bob") as http:
         assert (await http.post(f"/api/v1/messages/{reply['id']}/retry")).status_code == 404
+
+
+async def test_pages_split_ties_on_last_activity_by_id(world: World) -> None:
+    delivered = [await world.deliver("support", f"t{n}", sender=f"t{n}") for n in range(12)]
+    same = utcnow().replace(microsecond=123456)
+    async with world.store.transaction() as tx:  # test setup: force identical activity times
+        for item in delivered:
+            row = await tx.get(Conversation, item.conversation_id)
+            assert row is not None
+            row.last_activity_at = same
+    async with world.client("ann") as http, world.client("bob") as bob:
+        seen: list[int] = []
+        params: dict[str, Any] = {"limit": 5}
+        while True:
+            page = (await http.get("/api/v1/conversations", params=params)).json()
+            seen += ids(page)
+            if page["next_cursor"] is None:
+                break
+            params["cursor"] = page["next_cursor"]
+        assert seen == sorted((item.conversation_id for item in delivered), reverse=True)
+        # Bob's cursor from Ann's list still only shows Bob's inboxes.
+        assert ids((await bob.get("/api/v1/conversations", params=params)).json()) == []
+
+
+async def test_an_agent_in_no_inbox_sees_nothing(world: World) -> None:
+    delivered = await world.deliver("support", "1")
+    loner = await make_agent(world.store, email="lone@example.test", name="Lone")
+    world.tokens["lone"] = await make_token(world.store, loner)
+    async with world.client("lone") as http:
+        assert (await http.get("/api/v1/conversations")).json() == {"items": [], "next_cursor": None}
+        assert (await http.get(f"/api/v1/conversations/{delivered.conversation_id}")).status_code == 404
+        assert (await http.get("/api/v1/contacts")).json() == {"items": [], "next_cursor": None}
+        assert (await http.get(f"/api/v1/contacts/{delivered.contact_id}")).status_code == 404

@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from inbox import access
+from inbox.api.common import path_id
+from inbox.api.shapes import AttachmentOut
 from inbox.errors import Invalid, NotFound, TooLarge
 from inbox.http import Api, caller, json
 from inbox.models import Attachment, Message
@@ -68,6 +70,8 @@ async def _limited(stream: AsyncIterator[bytes], limit: int, file_limit: int) ->
     summary="Upload a file (multipart/form-data, field `file`); use its id in a message's attachment_ids",
     tag="attachments",
     status=201,
+    response=AttachmentOut,
+    upload="file",
 )
 async def upload_attachment(request: Request) -> Response:
     who = await caller(request)
@@ -110,7 +114,7 @@ async def upload_attachment(request: Request) -> Response:
 @api.route("GET", "/api/v1/attachments/{attachment_id:int}", summary="Download an attachment", tag="attachments")
 async def download_attachment(request: Request) -> Response:
     who = await caller(request)
-    attachment_id: int = request.path_params["attachment_id"]
+    attachment_id = path_id(request, "attachment_id", "attachment")
     state = request.app.state
     async with state.store.session() as session:
         row = await session.get(Attachment, attachment_id)

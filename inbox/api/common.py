@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.requests import Request
+
+from inbox.errors import NotFound
+from inbox.queries import MAX_ID
 
 
 class Body(BaseModel):
@@ -28,3 +32,14 @@ class Query(BaseModel):
         if isinstance(data, dict):
             return {name: value for name, value in data.items() if value != ""}
         return data
+
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def path_id(request: Request, name: str, noun: str) -> int:
+    """An integer id from the path; one beyond any stored id is a plain 404."""
+    value: int = request.path_params[name]
+    if not 1 <= value <= MAX_ID:
+        raise NotFound(f"{noun} {value} not found")
+    return value

@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from inbox import access, queries
-from inbox.api.common import Body, Query
+from inbox.api.common import Body, Id, Query, path_id
+from inbox.api.shapes import ContactDetail, ContactOut, ContactPage
 from inbox.errors import Invalid, NotFound
 from inbox.http import Api, caller, json, parse_body, parse_query
 from inbox.models import Agent, Contact
@@ -56,7 +57,7 @@ class ContactPatch(Body):
 
 
 class ContactMerge(Body):
-    into_id: int = Field(ge=1, description="the contact that remains; this one folds into it")
+    into_id: Id = Field(description="the contact that remains; this one folds into it")
 
 
 async def _visible(request: Request, agent: Agent, contact_id: int) -> tuple[Contact, frozenset[int] | None]:
@@ -74,7 +75,14 @@ def _service(request: Request) -> InboxService:
     return service
 
 
-@api.route("GET", "/api/v1/contacts", summary="List contacts (keyset pages)", tag="contacts", query=ContactQuery)
+@api.route(
+    "GET",
+    "/api/v1/contacts",
+    summary="List contacts (keyset pages)",
+    tag="contacts",
+    query=ContactQuery,
+    response=ContactPage,
+)
 async def list_contacts(request: Request) -> Response:
     who = await caller(request)
     query = parse_query(request, ContactQuery)
@@ -93,10 +101,11 @@ async def list_contacts(request: Request) -> Response:
     "/api/v1/contacts/{contact_id:int}",
     summary="Get a contact with its identities and conversations on every channel you may see",
     tag="contacts",
+    response=ContactDetail,
 )
 async def get_contact(request: Request) -> Response:
     who = await caller(request)
-    contact, visible = await _visible(request, who.agent, request.path_params["contact_id"])
+    contact, visible = await _visible(request, who.agent, path_id(request, "contact_id", "contact"))
     async with request.app.state.store.session() as session:
         return json(await queries.contact_detail(session, contact, visible))
 
@@ -107,11 +116,12 @@ async def get_contact(request: Request) -> Response:
     summary="Change name, email, phone or attributes",
     tag="contacts",
     body=ContactPatch,
+    response=ContactOut,
 )
 async def patch_contact(request: Request) -> Response:
     who = await caller(request)
     patch = await parse_body(request, ContactPatch)
-    contact, _ = await _visible(request, who.agent, request.path_params["contact_id"])
+    contact, _ = await _visible(request, who.agent, path_id(request, "contact_id", "contact"))
     assert contact.id is not None
     return json(await _service(request).update_contact(contact.id, patch.fields()))
 
@@ -122,11 +132,12 @@ async def patch_contact(request: Request) -> Response:
     summary="Merge this contact into `into_id` (identities and conversations move)",
     tag="contacts",
     body=ContactMerge,
+    response=ContactOut,
 )
 async def merge_contact(request: Request) -> Response:
     who = await caller(request)
     merge = await parse_body(request, ContactMerge)
-    source, _ = await _visible(request, who.agent, request.path_params["contact_id"])
+    source, _ = await _visible(request, who.agent, path_id(request, "contact_id", "contact"))
     try:
         target, _ = await _visible(request, who.agent, merge.into_id)
     except NotFound as exc:

@@ -14,10 +14,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from inbox import access, queries
-from inbox.api.common import Body, Query
+from inbox.api.common import Body, Id, Query, path_id
+from inbox.api.shapes import ConversationOut, ConversationPage, MessageOut, MessagePage
 from inbox.errors import NotFound
 from inbox.http import Api, caller, json, parse_body, parse_query
 from inbox.models import Message, Status
+from inbox.queries import MAX_ID
 from inbox.service import ConversationChanges, InboxService
 
 api = Api()
@@ -27,10 +29,10 @@ Priority = Literal["urgent", "high", "medium", "low"]
 
 class ConversationQuery(Query):
     status: Status | None = None
-    inbox_id: int | None = Field(default=None, ge=1)
+    inbox_id: Id | None = None
     assignee: str | None = Field(default=None, description="`me`, `none` or an agent id")
     label: str | None = Field(default=None, max_length=100, description="a label name")
-    team_id: int | None = Field(default=None, ge=1)
+    team_id: Id | None = None
     q: str | None = Field(default=None, max_length=200, description="searches subject, preview, contact name/email")
     cursor: str | None = Field(default=None, max_length=500, description="`next_cursor` of the previous page")
     limit: int = Field(default=25, ge=1, le=100)
@@ -38,7 +40,7 @@ class ConversationQuery(Query):
     @field_validator("assignee")
     @classmethod
     def _assignee(cls, value: str | None) -> str | None:
-        if value is not None and value not in ("me", "none") and not value.isdigit():
+        if value is not None and value not in ("me", "none") and not (value.isdigit() and 0 < int(value) <= MAX_ID):
             raise ValueError("must be 'me', 'none' or an agent id")
         return value
 
@@ -47,8 +49,8 @@ class ConversationPatch(Body):
     """Any of these; `null` clears assignee, team, priority. A `snoozed_until` alone means status snoozed."""
 
     status: Status | None = Field(default=None, strict=False)
-    assignee_id: int | None = None
-    team_id: int | None = None
+    assignee_id: Id | None = None
+    team_id: Id | None = None
     priority: Priority | None = None
     snoozed_until: datetime | None = Field(default=None, strict=False, description="ISO 8601; naive means UTC")
     labels: list[str] | None = Field(default=None, max_length=50)
@@ -78,7 +80,7 @@ class ConversationPatch(Body):
 
 
 class MessageQuery(Query):
-    before: int | None = Field(default=None, ge=1, description="a message id: return messages older than it")
+    before: int | None = Field(default=None, ge=1, le=MAX_ID, description="a message id: return messages older than it")
     limit: int = Field(default=50, ge=1, le=200)
 
 
@@ -88,7 +90,7 @@ class NewMessage(Body):
     client_id: str | None = Field(
         default=None, min_length=1, max_length=64, description="a UUID; posting it again returns the same message"
     )
-    attachment_ids: list[int] = Field(default_factory=list, max_length=20)
+    attachment_ids: list[Id] = Field(default_factory=list, max_length=20)
 
 
 def _assignee(value: str | None, me: int | None) -> int | None:
@@ -109,6 +111,7 @@ def _service(request: Request) -> InboxService:
     summary="List conversations (keyset pages)",
     tag="conversations",
     query=ConversationQuery,
+    response=ConversationPage,
 )
 async def list_conversations(request: Request) -> Response:
     who = await caller(request)
@@ -133,11 +136,17 @@ async def list_conversations(request: Request) -> Response:
     return json({"items": items, "next_cursor": next_cursor})
 
 
-@api.route("GET", "/api/v1/conversations/{conversation_id:int}", summary="Get a conversation", tag="conversations")
+@api.route(
+    "GET",
+    "/api/v1/conversations/{conversation_id:int}",
+    summary="Get a conversation",
+    tag="conversations",
+    response=ConversationOut,
+)
 async def get_conversation(request: Request) -> Response:
     who = await caller(request)
     store = request.app.state.store
-    conversation = await access.conversation(store, who.agent, request.path_params["conversation_id"])
+    conversation = await access.conversation(store, who.agent, path_id(request, "conversation_id", "conversation"))
     async with store.session() as session:
         return json(await queries.conversation_detail(session, conversation))
 
@@ -148,11 +157,14 @@ async def get_conversation(request: Request) -> Response:
     summary="Change status, assignee, team, priority, snooze or labels",
     tag="conversations",
     body=ConversationPatch,
+    response=ConversationOut,
 )
 async def patch_conversation(request: Request) -> Response:
     who = await caller(request)
     patch = await parse_body(request, ConversationPatch)
-    conversation = await access.conversation(request.app.state.store, who.agent, request.path_params["conversation_id"])
+    conversation = await access.conversation(
+        request.app.state.store, who.agent, path_id(request, "conversation_id", "conversation")
+    )
     assert conversation.id is not None
     return json(await _service(request).update_conversation(conversation.id, patch.changes(), by=who.agent))
 
@@ -166,7 +178,9 @@ async def patch_conversation(request: Request) -> Response:
 )
 async def read_conversation(request: Request) -> Response:
     who = await caller(request)
-    conversation = await access.conversation(request.app.state.store, who.agent, request.path_params["conversation_id"])
+    conversation = await access.conversation(
+        request.app.state.store, who.agent, path_id(request, "conversation_id", "conversation")
+    )
     assert conversation.id is not None
     await _service(request).mark_read(conversation.id)
     return Response(status_code=204)
@@ -178,12 +192,13 @@ async def read_conversation(request: Request) -> Response:
     summary="Messages, newest page first, each page in chronological order",
     tag="messages",
     query=MessageQuery,
+    response=MessagePage,
 )
 async def list_messages(request: Request) -> Response:
     who = await caller(request)
     query = parse_query(request, MessageQuery)
     store = request.app.state.store
-    conversation = await access.conversation(store, who.agent, request.path_params["conversation_id"])
+    conversation = await access.conversation(store, who.agent, path_id(request, "conversation_id", "conversation"))
     assert conversation.id is not None
     async with store.session() as session:
         items, next_before = await queries.message_page(session, conversation.id, query.before, query.limit)
@@ -197,11 +212,14 @@ async def list_messages(request: Request) -> Response:
     tag="messages",
     body=NewMessage,
     status=201,
+    response=MessageOut,
 )
 async def post_message(request: Request) -> Response:
     who = await caller(request)
     new = await parse_body(request, NewMessage)
-    conversation = await access.conversation(request.app.state.store, who.agent, request.path_params["conversation_id"])
+    conversation = await access.conversation(
+        request.app.state.store, who.agent, path_id(request, "conversation_id", "conversation")
+    )
     assert conversation.id is not None
     service = _service(request)
     write = service.reply if new.kind == "outgoing" else service.add_note
@@ -216,10 +234,11 @@ async def post_message(request: Request) -> Response:
     "/api/v1/messages/{message_id:int}/retry",
     summary="Queue a failed outgoing message again (409 if it is not failed)",
     tag="messages",
+    response=MessageOut,
 )
 async def retry_message(request: Request) -> Response:
     who = await caller(request)
-    message_id: int = request.path_params["message_id"]
+    message_id = path_id(request, "message_id", "message")
     store = request.app.state.store
     async with store.session() as session:
         message = await session.get(Message, message_id)
