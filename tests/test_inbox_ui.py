@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from inbox import events
-from inbox.models import Agent, CannedResponse, Cursor, Inbox, Team, TeamMember
+from inbox.models import Agent, CannedResponse, Cursor, Inbox, InboxMember, Team, TeamMember
 from inbox.service import ConversationChanges
 
 # The fixtures `browser` and `webhook` are imported so pytest finds them.
@@ -251,6 +252,10 @@ async def test_shortcuts_help_review_and_other_agents(server: LiveServer, browse
     await page.keyboard.press("/")
     assert await page.evaluate("document.activeElement.id") == "search"
     await page.keyboard.press("Escape")
+    await page.keyboard.press("a")
+    assert await page.evaluate("document.activeElement.id") == "assign-select"
+    await page.keyboard.press("Escape")
+    await page.click("#thread-title")
 
     # Bob, on his own stream, views and types in the same conversation: Ann sees both notices;
     # Ann typing reaches Bob as a typing frame.
@@ -364,6 +369,25 @@ async def test_settings_pages_show_snippet_and_create_a_label(server: LiveServer
     await page.wait_for_selector(".settings-row summary >> text=<b>urgent</b>", timeout=WAIT_MS)
     assert await page.locator(".settings-row summary b").count() == 0
     assert tab.errors == []
+
+    # A canned response created here is offered by the composer's "/".
+    await page.goto(server.url + "/settings/canned_responses")
+    await page.fill("#settings-create input[name=short_code]", "hello")
+    await page.fill("#settings-create textarea[name=content]", "Hi there, how can we help?")
+    await page.click("#settings-create button[type=submit]")
+    await page.wait_for_selector(".settings-row summary >> text=/hello", timeout=WAIT_MS)
+    async with store.session() as session:
+        stored = (await session.execute(select(CannedResponse))).scalars().all()
+    assert [(row.short_code, row.content) for row in stored] == [("hello", "Hi there, how can we help?")]
+
+    # Inbox membership toggles through the members API.
+    await page.goto(server.url + "/settings/inboxes")
+    await page.click(".settings-row summary")
+    await page.check(".settings-row .members input[type=checkbox]")
+    await page.wait_for_selector("#toasts >> text=Root added.", timeout=WAIT_MS)
+    async with store.session() as session:
+        members = (await session.execute(select(InboxMember.agent_id))).scalars().all()
+    assert members == [admin.id]
 
     agent = await make_agent(store, email="zed@example.test", name="Zed")
     response = await tab.context.new_page()

@@ -9,6 +9,7 @@ export function renderList(onOpen, onMore) {
   const rows = state.order.map((id) => row(state.conversations.get(id), onOpen));
   if (!rows.length) rows.push(h("li", { class: "empty" }, "No conversations here."));
   fill(list, rows);
+  list.setAttribute("aria-activedescendant", state.selectedId ? `conversation-${state.selectedId}` : "");
   const more = $("#load-more");
   more.hidden = !state.nextCursor;
   more.onclick = onMore;
@@ -22,6 +23,8 @@ function row(c, onOpen) {
     "li",
     {
       class: `conversation${selected ? " selected" : ""}${c.unread_count ? " unread" : ""}`,
+      id: `conversation-${c.id}`,
+      role: "option",
       dataset: { id: c.id },
       tabindex: "-1",
       "aria-selected": selected ? "true" : "false",
