@@ -3,19 +3,19 @@
 import { ApiError, get, items, patch, post, query } from "./api.js";
 import { Composer } from "./composer.js";
 import { renderContact } from "./contact.js";
-import { $, fill, h, toast, uuid } from "./dom.js";
-import { bindKeys, toggleHelp } from "./keys.js";
+import { $, toast, uuid } from "./dom.js";
+import { bindFilters, renderFilters } from "./filters.js";
+import { bindActions, renderHeader } from "./header.js";
+import { bindKeys } from "./keys.js";
 import { renderList } from "./list.js";
 import { notifications } from "./notify.js";
+import { onEphemeral, renderOthers, renderPresence, saveAvailability, sendViewing, setAvailability, usePresenceStream } from "./presence.js";
 import { matches, sortOrder, state } from "./state.js";
 import { Stream } from "./stream.js";
 import { renderThread } from "./thread.js";
 
 const PAGE = 30;
 const MESSAGES_PAGE = 50;
-const TYPING_TTL_MS = 6000;
-const VIEWING_TTL_MS = 45000;
-const VIEWING_REFRESH_MS = 20000;
 
 const boot = JSON.parse($("#boot").textContent || "{}");
 state.me = boot.agent || boot.me || boot;
@@ -23,7 +23,6 @@ state.me = boot.agent || boot.me || boot;
 let stream;
 let composer;
 let started = false;
-let viewingTimer = null;
 
 // ── directory ────────────────────────────────────────────────────────────────────────────────────
 async function optional(path) {
@@ -54,45 +53,6 @@ async function loadDirectory() {
   state.canned = canned;
   renderFilters();
   renderPresence();
-}
-
-// ── folders and filters ──────────────────────────────────────────────────────────────────────────
-function renderFilters() {
-  const option = (value, text, current) => h("option", { value, selected: String(current) === String(value) }, text);
-  const f = state.filter;
-  fill($("#filter-inbox"), option("", "All inboxes", f.inbox_id), [...state.inboxes.values()].map((i) => option(i.id, i.name, f.inbox_id)));
-  fill($("#filter-label"), option("", "Any label", f.label), state.labels.map((l) => option(l.name, l.name, f.label)));
-  fill($("#filter-team"), option("", "Any team", f.team_id), [...state.teams.values()].map((t) => option(t.id, t.name, f.team_id)));
-  $("#filter-status").value = f.status;
-  for (const button of document.querySelectorAll("#folders [data-folder]")) {
-    button.classList.toggle("active", button.dataset.folder === f.folder);
-    button.setAttribute("aria-pressed", button.dataset.folder === f.folder ? "true" : "false");
-  }
-}
-
-function bindFilters() {
-  for (const button of document.querySelectorAll("#folders [data-folder]")) {
-    button.addEventListener("click", () => setFilter({ folder: button.dataset.folder }));
-  }
-  $("#filter-status").addEventListener("change", (e) => setFilter({ status: e.target.value }));
-  $("#filter-inbox").addEventListener("change", (e) => setFilter({ inbox_id: e.target.value }));
-  $("#filter-label").addEventListener("change", (e) => setFilter({ label: e.target.value }));
-  $("#filter-team").addEventListener("change", (e) => setFilter({ team_id: e.target.value }));
-  $("#search").addEventListener("keydown", (e) => {
-    if (e.key === "Enter") setFilter({ q: e.target.value.trim() });
-    if (e.key === "Escape") {
-      e.target.value = "";
-      setFilter({ q: "" });
-      e.target.blur();
-    }
-  });
-}
-
-function setFilter(changes) {
-  Object.assign(state.filter, changes);
-  sessionStorage.setItem("switchboard.filter", JSON.stringify(state.filter));
-  renderFilters();
-  loadList();
 }
 
 function listParams(cursor) {
@@ -220,41 +180,6 @@ function markSeen() {
   $("#review-notice").hidden = true;
 }
 
-function renderHeader() {
-  const c = state.current;
-  if (!c) return;
-  $("#thread-title").textContent = `#${c.number ?? c.id} ${c.contact?.name || c.contact?.email || ""}`;
-  $("#thread-subject").textContent = c.subject || "";
-  $("#thread-status").textContent = c.status === "snoozed" && c.snoozed_until ? `snoozed until ${new Date(c.snoozed_until).toLocaleString()}` : c.status;
-  $("#thread-status").dataset.status = c.status;
-  $("#load-earlier").hidden = !state.hasEarlier;
-  const option = (value, text, current) => h("option", { value, selected: String(current ?? "") === String(value) }, text);
-  fill(
-    $("#assign-select"),
-    option("", "Unassigned", c.assignee_id),
-    option(state.me.id, `Me (${state.me.name})`, c.assignee_id),
-    [...state.agents.values()].filter((a) => a.id !== state.me.id && a.active !== false).map((a) => option(a.id, a.name, c.assignee_id)),
-  );
-  fill($("#team-select"), option("", "No team", c.team_id), [...state.teams.values()].map((t) => option(t.id, t.name, c.team_id)));
-  $("#resolve").hidden = c.status === "resolved";
-  $("#reopen").hidden = c.status === "open";
-  fill(
-    $("#label-options"),
-    state.labels.length
-      ? state.labels.map((l) =>
-          h(
-            "label",
-            {},
-            h("input", { type: "checkbox", value: l.name, checked: (c.labels || []).includes(l.name), onchange: saveLabels }),
-            " ",
-            h("span", { class: "label", style: `border-color:${/^#[0-9a-f]{3,8}$/i.test(l.color) ? l.color : "#6b7280"}` }, l.name),
-          ),
-        )
-      : h("p", { class: "muted" }, "No labels yet (Settings → Labels)."),
-  );
-  fill($("#current-labels"), (c.labels || []).map((name) => h("span", { class: "label" }, name)));
-}
-
 async function update(changes) {
   const id = state.selectedId;
   try {
@@ -268,11 +193,6 @@ async function update(changes) {
   }
 }
 
-function saveLabels() {
-  const labels = [...document.querySelectorAll("#label-options input:checked")].map((input) => input.value);
-  update({ labels });
-}
-
 async function retry(messageId) {
   try {
     const view = await post(`/api/v1/messages/${messageId}/retry`);
@@ -280,34 +200,6 @@ async function retry(messageId) {
   } catch (error) {
     toast(error.message, "error");
   }
-}
-
-function bindActions() {
-  $("#assign-select").addEventListener("change", (e) => update({ assignee_id: e.target.value ? Number(e.target.value) : null }));
-  $("#team-select").addEventListener("change", (e) => update({ team_id: e.target.value ? Number(e.target.value) : null }));
-  $("#resolve").addEventListener("click", () => update({ status: "resolved" }));
-  $("#reopen").addEventListener("click", () => update({ status: "open" }));
-  $("#pending").addEventListener("click", () => update({ status: "pending" }));
-  $("#snooze-form").addEventListener("submit", (e) => {
-    e.preventDefault();
-    const value = $("#snooze-until").value;
-    if (!value) return toast("Pick a date and time to snooze until.", "error");
-    update({ status: "snoozed", snoozed_until: new Date(value).toISOString() }).then((ok) => ok && ($("#snooze-menu").open = false));
-  });
-  for (const button of document.querySelectorAll("[data-snooze-hours]")) {
-    button.addEventListener("click", () => {
-      const until = new Date(Date.now() + Number(button.dataset.snoozeHours) * 3600000);
-      update({ status: "snoozed", snoozed_until: until.toISOString() }).then((ok) => ok && ($("#snooze-menu").open = false));
-    });
-  }
-  $("#load-earlier").addEventListener("click", loadEarlier);
-  $("#review-send").addEventListener("click", () => composer.submit());
-  $("#help-close").addEventListener("click", toggleHelp);
-  $("#help-open").addEventListener("click", toggleHelp);
-  $("#notify-toggle").checked = notifications.enabled();
-  $("#notify-toggle").addEventListener("change", (e) => (e.target.checked ? notifications.enable() : notifications.disable()));
-  $("#availability").value = localStorage.getItem("switchboard.availability") || "online";
-  $("#availability").addEventListener("change", (e) => setAvailability(e.target.value));
 }
 
 // ── sending ──────────────────────────────────────────────────────────────────────────────────────
@@ -422,82 +314,6 @@ function onEvent(frame) {
   }
 }
 
-function onEphemeral(frame) {
-  if (frame.type === "presence") {
-    state.presence.set(frame.agent_id, frame.availability);
-    renderPresence();
-    return;
-  }
-  if (frame.type === "seen" && !frame.agent_id && frame.conversation_id === state.selectedId) {
-    state.customerSeen = Math.max(state.customerSeen || 0, frame.message_id || 0);
-    renderThread(retry);
-    return;
-  }
-  if ((frame.type === "typing" || frame.type === "viewing") && frame.conversation_id === state.selectedId) {
-    if (frame.agent_id && frame.agent_id === state.me.id) return;
-    const who = frame.agent_id ? `agent:${frame.agent_id}` : "contact";
-    const key = `${frame.type}:${who}`;
-    if (frame.active === false) state.others.delete(key);
-    else {
-      const customer = state.current?.contact?.name || "The customer";
-      const name = frame.agent_id ? frame.agent_name || "Another agent" : customer;
-      const ttl = frame.type === "typing" ? TYPING_TTL_MS : VIEWING_TTL_MS;
-      state.others.set(key, { name, kind: frame.type, until: Date.now() + ttl, agent: !!frame.agent_id });
-      setTimeout(renderOthers, ttl + 50);
-    }
-    renderOthers();
-  }
-}
-
-function renderOthers() {
-  const now = Date.now();
-  for (const [key, other] of state.others) if (other.until < now) state.others.delete(key);
-  const typing = [...state.others.values()].filter((o) => o.kind === "typing");
-  const typingNames = new Set(typing.map((o) => o.name));
-  const viewing = [...state.others.values()].filter((o) => o.kind === "viewing" && !typingNames.has(o.name));
-  const parts = [
-    ...typing.map((o) => `${o.name} is typing…`),
-    ...viewing.map((o) => `${o.name} is viewing this conversation`),
-  ];
-  const notice = $("#others");
-  notice.textContent = parts.join(" · ");
-  notice.hidden = parts.length === 0;
-}
-
-function renderPresence() {
-  fill(
-    $("#presence-list"),
-    [...state.agents.values()]
-      .filter((a) => a.active !== false)
-      .map((a) => {
-        const availability = a.id === state.me.id ? $("#availability").value : state.presence.get(a.id) || "offline";
-        return h("li", { dataset: { agent: a.id, availability } }, h("span", { class: `dot dot-${availability}`, title: availability }), " ", a.name);
-      }),
-  );
-}
-
-function setAvailability(value) {
-  localStorage.setItem("switchboard.availability", value);
-  stream.send({ type: "presence", availability: value });
-  state.presence.set(state.me.id, value);
-  renderPresence();
-  saveAvailability(value);
-}
-
-/** Keep the stored availability (what the widget's "agents online" reads) in step with the live one. */
-function saveAvailability(value) {
-  if (state.me.availability === value) return;
-  patch("/api/v1/me", { availability: value })
-    .then((view) => (state.me.availability = view?.availability ?? value))
-    .catch((error) => toast(`Could not save your availability: ${error.message}`, "error"));
-}
-
-function sendViewing(conversationId, active) {
-  clearInterval(viewingTimer);
-  stream.send({ type: "viewing", conversation_id: conversationId, active });
-  if (active) viewingTimer = setInterval(() => stream.send({ type: "viewing", conversation_id: conversationId, active: true }), VIEWING_REFRESH_MS);
-}
-
 function onConnection(status) {
   document.body.dataset.connection = status;
   const banner = $("#connection");
@@ -530,8 +346,8 @@ function start() {
     send,
     typing: (active, isNote) => state.selectedId && stream.send({ type: "typing", conversation_id: state.selectedId, active, private: isNote }),
   });
-  bindFilters();
-  bindActions();
+  bindFilters(loadList);
+  bindActions({ update, loadEarlier, reviewSend: () => composer.submit(), setAvailability });
   renderFilters();
   const moveBy = (step) => {
     if (!state.order.length) return;
@@ -564,11 +380,12 @@ function start() {
   });
   stream = new Stream({
     event: onEvent,
-    ephemeral: onEphemeral,
+    ephemeral: (frame) => onEphemeral(frame, () => renderThread(retry)),
     resync: () => reloadAll(),
     state: onConnection,
     ready: onReady,
   });
+  usePresenceStream(stream);
   window.switchboard = { state, stream }; // for the browser tests and for debugging
   stream.connect();
 }
