@@ -131,6 +131,20 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadMessage:
+    """One customer-visible message of a thread (incoming or outgoing; never a note or an activity line)."""
+
+    id: int
+    conversation_id: int
+    kind: str  # "incoming" | "outgoing"
+    text: str
+    sender_name: str
+    external_id: str | None
+    created_at: datetime
+    attachments: Sequence[OutboundAttachment] = ()
+
+
 class Host(Protocol):
     """What the core offers a channel."""
 
@@ -139,6 +153,33 @@ class Host(Protocol):
     async def inbox(self, inbox_id: int) -> InboxInfo | None: ...
 
     async def inboxes(self, channel: str) -> Sequence[InboxInfo]: ...
+
+    # ── for live channels (webchat) ──
+    async def thread(self, inbox_id: int, thread_key: str, *, after: int | None, limit: int) -> Sequence[ThreadMessage]:
+        """Customer-visible messages of every conversation of `thread_key`, oldest first.
+
+        `after=None`: the newest `limit`; otherwise the first `limit` with an id greater than `after`.
+        """
+        ...
+
+    async def attachment(self, inbox_id: int, message_id: int, index: int) -> OutboundAttachment | None:
+        """The `index`-th file of a customer-visible message of the inbox, or None."""
+        ...
+
+    async def update_contact(self, sender: Identity) -> bool:
+        """Copy `sender.name`/`sender.email` (when set) onto the contact of that identity; False if none yet."""
+        ...
+
+    async def signal(self, inbox_id: int, thread_key: str, frame: Mapping[str, Any]) -> None:
+        """Publish an ephemeral frame (customer typing, seen) to the agents of the thread's conversation.
+
+        The core adds `conversation_id`; nothing is stored. Does nothing when the thread has no conversation.
+        """
+        ...
+
+    async def agents_online(self, inbox_id: int) -> bool:
+        """Whether an agent who may answer this inbox is connected right now."""
+        ...
 
 
 class Channel(Protocol):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -24,7 +26,8 @@ from starlette.staticfiles import StaticFiles
 
 from channels.api import ApiChannel, ApiChannelSettings
 from channels.base import Channel
-from inbox import events, openapi, pages, settings_pages, stream
+from channels.webchat import WebchatChannel, WebchatSettings
+from inbox import demo_page, events, openapi, pages, settings_pages, stream
 from inbox.api import admin, attachments, contacts, conversations, reports
 from inbox.auth import Authenticator, LoginThrottle, Sessions
 from inbox.blobs import BlobStore
@@ -71,10 +74,12 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     broker.subscribe(hub.on_event, hub.on_ephemeral)
     blobs = BlobStore(config.storage.directory)
     service = InboxService(store, broker, blobs)
-    host = CoreHost(store, service)
+    host = CoreHost(store, service, hub)
     sessions = Sessions(secret_key(config), config.auth.session_max_age_days * 86400)
     api_channel = ApiChannel(host, ApiChannelSettings(config.api_channel.webhook_timeout_seconds))
-    channels: dict[str, Channel] = {api_channel.name: api_channel}
+    webchat = WebchatChannel(host, webchat_settings(config))
+    broker.subscribe(webchat.on_event, webchat.on_signal)  # replies, agent typing/seen reach the visitor
+    channels: dict[str, Channel] = {api_channel.name: api_channel, webchat.name: webchat}
     outbox = OutboxWorker(store, service, blobs, channels, config.outbox)
     service.on_queued.append(outbox.wake)
     metrics = Metrics()
@@ -108,6 +113,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         *[route for channel in channels.values() for route in channel.routes],
         *pages.routes,
         *settings_pages.routes,
+        *(demo_page.routes if config.server.development else []),
         Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static"),
     ]
     app = Starlette(
@@ -132,6 +138,23 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     state.metrics = metrics
     state.api_modules = API_MODULES
     return app
+
+
+def webchat_settings(config: Config) -> WebchatSettings:
+    """The webchat channel's settings: its `[webchat]` limits, a key derived from the server secret."""
+    section = config.webchat
+    return WebchatSettings(
+        token_key=hmac.new(secret_key(config).encode(), b"webchat-visitor-token", hashlib.sha256).hexdigest(),
+        assets=str(WEB_DIR),
+        max_frame_bytes=section.max_frame_bytes,
+        max_message_chars=section.max_message_chars,
+        max_attachment_bytes=min(section.max_attachment_bytes, config.storage.max_attachment_bytes),
+        attachment_types=section.attachment_types,
+        visitor_messages_per_minute=section.visitor_messages_per_minute,
+        ip_messages_per_minute=section.ip_messages_per_minute,
+        history_limit=section.history_limit,
+        hello_timeout_seconds=section.hello_timeout_seconds,
+    )
 
 
 async def _every(seconds: float, job: Callable[[], Awaitable[Any]], name: str) -> None:

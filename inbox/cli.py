@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import json
 import sys
@@ -152,6 +153,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from inbox.app import create_app
 
     config = _load(args.config)
+    if args.development:
+        config = dataclasses.replace(config, server=dataclasses.replace(config.server, development=True))
     host = args.host or config.server.host
     port = args.port or config.server.port
     app = create_app(config)
@@ -167,6 +170,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", default=argparse.SUPPRESS)
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--development", action="store_true", help="development mode (enables /demo)")
     serve.set_defaults(func=cmd_serve)
     migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
     migrate.add_argument("--config", default=argparse.SUPPRESS)

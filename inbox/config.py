@@ -80,6 +80,25 @@ class ApiChannelConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebchatConfig:
+    max_frame_bytes: int = 65_536
+    max_message_chars: int = 5_000
+    max_attachment_bytes: int = 10_485_760
+    attachment_types: tuple[str, ...] = (
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "text/plain",
+    )
+    visitor_messages_per_minute: int = 20
+    ip_messages_per_minute: int = 60
+    history_limit: int = 200
+    hello_timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -89,6 +108,7 @@ class Config:
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     api_channel: ApiChannelConfig = field(default_factory=ApiChannelConfig)
+    webchat: WebchatConfig = field(default_factory=WebchatConfig)
 
 
 def load(path: str | Path | None = None, *, environ: typing.Mapping[str, str] | None = None) -> Config:

@@ -1,24 +1,32 @@
-"""The core as a channel sees it: `channels.base.Host`, implemented over the store and the service."""
+"""The core as a channel sees it: `channels.base.Host`, implemented over the store, the service and the hub."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlmodel import col, select
 
-from channels.base import Delivered, Inbound, InboxInfo
-from inbox.models import Inbox
+from channels.base import Delivered, Identity, Inbound, InboxInfo, OutboundAttachment, ThreadMessage
+from inbox import access
+from inbox.blobs import BlobStore
+from inbox.hub import Hub
+from inbox.models import Agent, Attachment, Contact, Conversation, Inbox, Message, MessageKind
+from inbox.models import Identity as IdentityRow
 from inbox.outbox import inbox_info
 from inbox.service import InboxService
 from inbox.store import Store
 
+VISIBLE_KINDS = (MessageKind.INCOMING, MessageKind.OUTGOING)
+
 
 class CoreHost:
-    """What adapters may ask of the core: deliver a message, look up inboxes."""
+    """What adapters may ask of the core: deliver a message, look up inboxes, and a few live-chat needs."""
 
-    def __init__(self, store: Store, service: InboxService) -> None:
+    def __init__(self, store: Store, service: InboxService, hub: Hub | None = None) -> None:
         self.store = store
         self.service = service
+        self.hub = hub
 
     async def deliver(self, inbound: Inbound) -> Delivered:
         return await self.service.deliver(inbound)
@@ -34,3 +42,115 @@ class CoreHost:
                 await session.execute(select(Inbox).where(col(Inbox.channel) == channel).order_by(col(Inbox.id)))
             ).scalars()
             return [inbox_info(row) for row in rows]
+
+    # ── live channels ───────────────────────────────────────────────────────────────────────
+    async def thread(self, inbox_id: int, thread_key: str, *, after: int | None, limit: int) -> Sequence[ThreadMessage]:
+        query = (
+            select(Message)
+            .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
+            .where(
+                col(Conversation.inbox_id) == inbox_id,
+                col(Conversation.thread_key) == thread_key,
+                col(Message.kind).in_(VISIBLE_KINDS),
+            )
+        )
+        if after is None:
+            query = query.order_by(col(Message.id).desc()).limit(limit)
+        else:
+            query = query.where(col(Message.id) > after).order_by(col(Message.id)).limit(limit)
+        async with self.store.session() as session:
+            rows = sorted((await session.execute(query)).scalars(), key=lambda row: row.id or 0)
+            ids = [row.id for row in rows if row.id is not None]
+            files: dict[int, list[Attachment]] = {}
+            if ids:
+                found = await session.execute(
+                    select(Attachment).where(col(Attachment.message_id).in_(ids)).order_by(col(Attachment.id))
+                )
+                for item in found.scalars():
+                    assert item.message_id is not None
+                    files.setdefault(item.message_id, []).append(item)
+        return [
+            ThreadMessage(
+                id=row.id,
+                conversation_id=row.conversation_id,
+                kind=row.kind,
+                text=row.body,
+                sender_name=row.sender_name,
+                external_id=row.external_id,
+                created_at=row.created_at,
+                attachments=[self._file(item) for item in files.get(row.id, [])],
+            )
+            for row in rows
+            if row.id is not None
+        ]
+
+    async def attachment(self, inbox_id: int, message_id: int, index: int) -> OutboundAttachment | None:
+        async with self.store.session() as session:
+            message = await session.get(Message, message_id)
+            if message is None or message.inbox_id != inbox_id or message.kind not in VISIBLE_KINDS:
+                return None
+            rows = list(
+                (
+                    await session.execute(
+                        select(Attachment).where(col(Attachment.message_id) == message_id).order_by(col(Attachment.id))
+                    )
+                ).scalars()
+            )
+        return self._file(rows[index]) if 0 <= index < len(rows) else None
+
+    def _file(self, row: Attachment) -> OutboundAttachment:
+        blobs: BlobStore = self.service.blobs
+        return OutboundAttachment(row.filename, row.content_type, row.size, str(blobs.path(row.storage_name)))
+
+    async def update_contact(self, sender: Identity) -> bool:
+        async with self.store.session() as session:
+            identity = (
+                await session.execute(
+                    select(IdentityRow).where(
+                        col(IdentityRow.kind) == str(sender.kind), col(IdentityRow.value) == sender.value
+                    )
+                )
+            ).scalar_one_or_none()
+            if identity is None:
+                return False
+            contact = await session.get(Contact, identity.contact_id)
+            while contact is not None and contact.merged_into_id is not None:
+                contact = await session.get(Contact, contact.merged_into_id)
+        if contact is None or contact.id is None:
+            return False
+        fields: dict[str, Any] = {}
+        if sender.name and sender.name != contact.name:
+            fields["name"] = sender.name
+        if sender.email and sender.email.lower() != contact.email:
+            fields["email"] = sender.email.lower()
+        if fields:
+            await self.service.update_contact(contact.id, fields)
+        return True
+
+    async def signal(self, inbox_id: int, thread_key: str, frame: Mapping[str, Any]) -> None:
+        async with self.store.session() as session:
+            conversation_id = (
+                await session.execute(
+                    select(Conversation.id)
+                    .where(col(Conversation.inbox_id) == inbox_id, col(Conversation.thread_key) == thread_key)
+                    .order_by(col(Conversation.id).desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+        if conversation_id is None:
+            return
+        await self.service.broker.publish_ephemeral({**frame, "conversation_id": conversation_id}, inbox_id)
+
+    async def agents_online(self, inbox_id: int) -> bool:
+        """An agent counts as online while their agent stream is connected to this process."""
+        if self.hub is None:
+            return False
+        connected = self.hub.connected_agents()
+        if not connected:
+            return False
+        async with self.store.session() as session:
+            agents = list((await session.execute(select(Agent).where(col(Agent.id).in_(connected)))).scalars())
+        for agent in agents:
+            if agent.active and await access.may_see_inbox(self.store, agent, inbox_id):
+                return True
+        return False

@@ -147,7 +147,7 @@ async def _forward(ws: WebSocket, subscription: Subscription, last: int) -> None
 
 
 async def _read_client(ws: WebSocket, agent: Agent, subscription: Subscription) -> None:
-    """Client frames: typing, viewing and presence (ephemeral, never stored), ping.
+    """Client frames: typing, viewing, seen and presence (ephemeral, never stored), ping.
 
     `{"type":"viewing","conversation_id":N,"active":bool}` says an agent has (or no longer has) a
     conversation open; it is broadcast like typing so others see "Bob is viewing".
@@ -177,6 +177,22 @@ async def _read_client(ws: WebSocket, agent: Agent, subscription: Subscription) 
                         "agent_name": agent.name,
                         "active": bool(frame.get("active", True)),
                         "private": bool(frame.get("private", False)),
+                    },
+                    conversation.inbox_id,
+                )
+            elif kind == "seen" and isinstance(frame.get("conversation_id"), int):
+                # The agent has read the thread: the customer's widget shows "Seen" (ephemeral, never stored).
+                try:
+                    conversation = await access.conversation(state.store, agent, frame["conversation_id"])
+                except InboxError:
+                    continue
+                message_id = frame.get("message_id")
+                await state.broker.publish_ephemeral(
+                    {
+                        "type": "seen",
+                        "conversation_id": conversation.id,
+                        "agent_id": agent.id,
+                        "message_id": message_id if isinstance(message_id, int) else None,
                     },
                     conversation.inbox_id,
                 )

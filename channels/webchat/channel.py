@@ -1,0 +1,394 @@
+"""The webchat channel's I/O: the widget websocket and uploads (the loader, frame and files are served by
+`documents`), and the fan-out of agent replies, typing and "seen" to every open tab of a visitor.
+
+Policy lives in `protocol`, `files`, `settings` and `frame`; this module only moves bytes. Sockets are held
+per process: `send` pushes a reply to the sockets open here, `on_event` pushes replies another process sent
+when their `message.updated` event arrives, and a visitor with no open socket reads them from history in the
+next `welcome`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from channels.base import (
+    Host,
+    Inbound,
+    InboundAttachment,
+    InboxInfo,
+    Outbound,
+    Receipt,
+    ThreadMessage,
+)
+from channels.webchat import protocol
+from channels.webchat.connection import (
+    CLOSE_BAD_REQUEST,
+    CLOSE_FORBIDDEN,
+    CLOSE_NOT_FOUND,
+    CLOSE_TOO_LARGE,
+    CLOSE_UNAUTHORIZED,
+    Connection,
+    Refused,
+    Thread,
+    client_id_in,
+    error_frame,
+    http_error,
+    own_origin,
+    refuse,
+)
+from channels.webchat.documents import WidgetDocuments, find_inbox
+from channels.webchat.files import FileRefused, check_upload
+from channels.webchat.protocol import FrameError, Visitor
+from channels.webchat.settings import WebchatSettings, WidgetSettings
+
+log = logging.getLogger(__name__)
+
+PUSHED_MEMORY = 10_000  # ids of replies this process pushed itself, so the broker's copy is not pushed again
+SIGNALS_PER_MINUTE = 120  # typing, seen and contact frames per visitor
+
+
+class WebchatChannel:
+    """The live chat widget: websocket in and out, uploads over HTTP."""
+
+    name: ClassVar[str] = "webchat"
+
+    def __init__(self, host: Host, settings: WebchatSettings, *, clock: Any = time.monotonic) -> None:
+        self.host = host
+        self.settings = settings
+        self.documents = WidgetDocuments(host, settings)
+        self._threads: dict[tuple[int, str], Thread] = {}
+        self._by_conversation: dict[int, tuple[int, str]] = {}
+        self._pushed: dict[int, None] = {}  # insertion-ordered set
+        self._visitor_limit = protocol.RateLimiter(settings.visitor_messages_per_minute, 60.0, clock)
+        self._ip_limit = protocol.RateLimiter(settings.ip_messages_per_minute, 60.0, clock)
+        self._signal_limit = protocol.RateLimiter(SIGNALS_PER_MINUTE, 60.0, clock)
+        self.routes: Sequence[BaseRoute] = [
+            *self.documents.routes,
+            WebSocketRoute("/widget/ws", self.socket),
+            Route("/widget/upload", self.upload, methods=["POST"]),
+        ]
+
+    # ── the core's side ─────────────────────────────────────────────────────────────────────
+    async def run(self, inbox: InboxInfo) -> None:
+        """Push channel: visitors connect to us."""
+        return None
+
+    async def send(self, message: Outbound) -> Receipt:
+        """Push an agent reply to every open tab of the visitor; with none open it waits in history."""
+        thread = self._threads.get((message.inbox.id, message.thread_key))
+        if thread is not None:
+            stored = ThreadMessage(
+                id=message.message_id,
+                conversation_id=message.conversation_id,
+                kind="outgoing",
+                text=message.text,
+                sender_name=message.agent_name,
+                external_id=None,
+                created_at=datetime.now(UTC),
+                attachments=message.attachments,
+            )
+            self._remember(message.inbox.id, message.thread_key, message.conversation_id)
+            self._pushed[message.message_id] = None
+            while len(self._pushed) > PUSHED_MEMORY:
+                self._pushed.pop(next(iter(self._pushed)))
+            await self._broadcast(thread, {"type": "message", "message": self._view(message.inbox.id, stored, "")})
+        return Receipt()
+
+    async def on_event(self, event: Any) -> None:
+        """Committed events from the broker (`type`, `inbox_id`, `data`): with several server processes the
+        outbox may send a reply from another process than the one holding the visitor's socket; when it is
+        marked sent, the process holding the socket pushes it here."""
+        data = event.data
+        if event.type != "message.updated" or data.get("kind") != "outgoing" or data.get("status") != "sent":
+            return
+        if data.get("id") in self._pushed:
+            return  # this process's `send` pushed it already
+        where = self._by_conversation.get(data.get("conversation_id") or 0)
+        thread = self._threads.get(where) if where else None
+        if thread is None or where is None:
+            return
+        stored = protocol.thread_message_of(data)
+        await self._broadcast(thread, {"type": "message", "message": self._view(where[0], stored, "")})
+
+    async def on_signal(self, frame: Mapping[str, Any], inbox_id: int | None) -> None:
+        """Ephemeral frames from agents (typing, seen) for conversations whose visitor is connected here."""
+        if frame.get("agent_id") is None or frame.get("private"):
+            return  # customer frames echoed back, and typing in a private note
+        where = self._by_conversation.get(frame.get("conversation_id") or 0)
+        thread = self._threads.get(where) if where else None
+        if thread is None:
+            return
+        if frame.get("type") == "typing":
+            name = frame.get("agent_name") if isinstance(frame.get("agent_name"), str) else ""
+            await self._broadcast(thread, {"type": "typing", "active": frame.get("active") is not False, "name": name})
+        elif frame.get("type") == "seen":
+            message_id = frame.get("message_id")
+            await self._broadcast(
+                thread, {"type": "seen", "message_id": message_id if isinstance(message_id, int) else None}
+            )
+
+    # ── the widget socket ───────────────────────────────────────────────────────────────────
+    async def socket(self, ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            connection, hello, token = await self._open(ws)
+        except Refused as refused:
+            await refuse(ws, refused)
+            return
+        except WebSocketDisconnect:
+            return
+        thread = self._threads.setdefault((connection.inbox.id, connection.visitor.thread_key), Thread())
+        thread.connections.add(connection)
+        try:
+            await self._welcome(connection, thread, hello, token)
+            await self._serve(connection, thread)
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        except Refused as refused:
+            await refuse(ws, refused)
+        finally:
+            thread.connections.discard(connection)
+            if not thread.connections:
+                key = (connection.inbox.id, connection.visitor.thread_key)
+                self._threads.pop(key, None)
+                if thread.conversation_id is not None:
+                    self._by_conversation.pop(thread.conversation_id, None)
+
+    async def _open(self, ws: WebSocket) -> tuple[Connection, protocol.Hello, str]:
+        inbox = await find_inbox(self.host, ws.query_params.get("key"))
+        if inbox is None:
+            raise Refused(CLOSE_NOT_FOUND, "unknown_key", "key: no chat widget has this key")
+        widget = WidgetSettings.of(inbox.settings)
+        origin = ws.headers.get("origin")
+        if not protocol.origin_allowed(origin, widget.allowed_origins, own_origin(ws)):
+            raise Refused(CLOSE_FORBIDDEN, "origin_refused", f"Origin {origin!r} may not use this chat widget")
+        try:
+            raw = await asyncio.wait_for(self._receive(ws), self.settings.hello_timeout_seconds)
+        except TimeoutError as exc:
+            raise Refused(CLOSE_BAD_REQUEST, "hello_required", 'send {"type":"hello",…} first') from exc
+        try:
+            hello = protocol.parse_frame(raw, max_chars=self.settings.max_message_chars)
+        except FrameError as exc:
+            raise Refused(CLOSE_BAD_REQUEST, exc.code, exc.detail) from exc
+        if not isinstance(hello, protocol.Hello):
+            raise Refused(CLOSE_BAD_REQUEST, "hello_required", 'the first frame must be {"type":"hello",…}')
+        key = self.settings.token_key
+        if hello.visitor_token is None:
+            visitor_id = protocol.new_visitor_id()
+        else:
+            found = protocol.visitor_of(key, inbox.id, hello.visitor_token)
+            if found is None:
+                raise Refused(CLOSE_UNAUTHORIZED, "invalid_token", "visitor_token: not a token this server issued")
+            visitor_id = found
+        claimed = hello.identity
+        if widget.require_identity_verification and claimed is not None:
+            if claimed.hash is None:
+                raise Refused(CLOSE_FORBIDDEN, "identity_unverified", "identity.hash: required by this inbox")
+            if not protocol.identity_ok(inbox.secret, claimed.id, claimed.hash):
+                raise Refused(CLOSE_FORBIDDEN, "identity_unverified", "identity.hash: does not match identity.id")
+        visitor = protocol.visitor_for(inbox.id, visitor_id, claimed, inbox.secret)
+        client = ws.client
+        connection = Connection(ws, inbox, visitor, client.host if client else "")
+        return connection, hello, protocol.visitor_token(key, inbox.id, visitor_id)
+
+    async def _welcome(self, connection: Connection, thread: Thread, frame: protocol.Hello, token: str) -> None:
+        inbox, visitor = connection.inbox, connection.visitor
+        history = await self.host.thread(
+            inbox.id, visitor.thread_key, after=frame.after, limit=self.settings.history_limit
+        )
+        latest = history[-1:] or await self.host.thread(inbox.id, visitor.thread_key, after=None, limit=1)
+        if latest:  # so agent typing and replies from other processes find this socket
+            self._remember(inbox.id, visitor.thread_key, latest[0].conversation_id)
+        messages = [self._view(inbox.id, item, visitor.sender.value) for item in history]
+        await connection.send(
+            {
+                "type": "welcome",
+                "visitor_token": token,
+                "verified": visitor.verified,
+                "conversation_id": thread.conversation_id,
+                "messages": messages,
+                "seen_up_to": protocol.seen_up_to(messages),
+                "agents_online": await self.host.agents_online(inbox.id),
+                "upload_token": self._upload_ticket(connection),
+            }
+        )
+
+    async def _serve(self, connection: Connection, thread: Thread) -> None:
+        while True:
+            raw = await self._receive(connection.ws)
+            if len(raw.encode()) > self.settings.max_frame_bytes:
+                raise Refused(CLOSE_TOO_LARGE, "too_large", f"frame: larger than {self.settings.max_frame_bytes} bytes")
+            try:
+                frame = protocol.parse_frame(raw, max_chars=self.settings.max_message_chars)
+            except FrameError as exc:
+                await connection.send(error_frame(exc.code, exc.detail, client_id=client_id_in(raw)))
+                continue
+            try:
+                await self._handle(connection, thread, frame)
+            except FrameError as exc:
+                await connection.send(error_frame(exc.code, exc.detail))
+            except Exception:
+                log.exception("webchat: frame from %s failed", connection.visitor.thread_key)
+                await connection.send(error_frame("unavailable", "the message could not be stored; it will be retried"))
+
+    async def _handle(self, connection: Connection, thread: Thread, frame: protocol.Frame) -> None:
+        inbox, visitor = connection.inbox, connection.visitor
+        if isinstance(frame, protocol.Send):
+            retry = self._throttle(visitor.thread_key, connection.ip)
+            if retry is not None:
+                await connection.send(
+                    {
+                        **error_frame("rate_limited", "too many messages; wait a moment"),
+                        "client_id": frame.client_id,
+                        "retry_after": round(retry, 1),
+                    }
+                )
+                return
+            view = await self._deliver(inbox, visitor, frame.client_id, frame.body, ())
+            await connection.send({"type": "ack", "client_id": frame.client_id, "message": view})
+            await self._broadcast(thread, {"type": "message", "message": view}, skip=connection)
+        elif not isinstance(frame, protocol.Ping) and self._signal_limit.take(visitor.thread_key) is not None:
+            # Typing, seen and contact frames are cheap to send and cost the server a query: drop a flood.
+            if isinstance(frame, protocol.ContactInfo):
+                await connection.send(error_frame("rate_limited", "too many updates; wait a moment"))
+        elif isinstance(frame, protocol.Typing):
+            await self.host.signal(
+                inbox.id, visitor.thread_key, {"type": "typing", "sender": "contact", "active": frame.active}
+            )
+        elif isinstance(frame, protocol.Seen):
+            await self.host.signal(
+                inbox.id, visitor.thread_key, {"type": "seen", "sender": "contact", "message_id": frame.message_id}
+            )
+        elif isinstance(frame, protocol.ContactInfo):
+            sender = replace(
+                visitor.sender, name=frame.name or visitor.sender.name, email=frame.email or visitor.sender.email
+            )
+            for other in thread.connections:
+                other.visitor = replace(other.visitor, sender=sender)
+            await self.host.update_contact(sender)
+            await connection.send({"type": "contact", "name": sender.name, "email": sender.email})
+        elif isinstance(frame, protocol.Ping):
+            await connection.send({"type": "pong", "agents_online": await self.host.agents_online(inbox.id)})
+        else:
+            raise FrameError("unexpected", "hello: already said")
+
+    async def _deliver(
+        self, inbox: InboxInfo, visitor: Visitor, client_id: str, body: str, files: Sequence[InboundAttachment]
+    ) -> dict[str, Any]:
+        delivered = await self.host.deliver(
+            Inbound(
+                inbox_id=inbox.id,
+                external_id=protocol.external_id(visitor.sender.value, client_id),
+                thread_key=visitor.thread_key,
+                sender=visitor.sender,
+                text=body,
+                attachments=files,
+                metadata={"webchat": {"verified": visitor.verified}},
+            )
+        )
+        self._remember(inbox.id, visitor.thread_key, delivered.conversation_id)
+        found = await self.host.thread(inbox.id, visitor.thread_key, after=delivered.message_id - 1, limit=1)
+        if not found or found[0].id != delivered.message_id:
+            raise FrameError("conflict", f"client_id {client_id}: already used for another message")
+        return self._view(inbox.id, found[0], visitor.sender.value)
+
+    # ── HTTP: loader, frame, uploads, files ─────────────────────────────────────────────────
+    async def upload(self, request: Request) -> Response:
+        """`POST /widget/upload?key=` with the welcome's upload token: one file (and optional text) as a message."""
+        inbox = await find_inbox(self.host, request.query_params.get("key"))
+        if inbox is None:
+            return http_error(404, "unknown_key", "key: no chat widget has this key")
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        ticket = (
+            protocol.unsign(self.settings.token_key, token.strip(), "upload") if scheme.lower() == "bearer" else None
+        )
+        if ticket is None or ticket.get("i") != inbox.id or float(ticket.get("e", 0)) < time.time():
+            return http_error(401, "invalid_token", "Authorization: expected 'Bearer <upload_token from welcome>'")
+        limit = self.settings.max_attachment_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit + 65_536:
+            return http_error(413, "too_large", f"file: larger than {limit} bytes")
+        try:
+            parsed = await self._read_upload(request)
+        except FileRefused as exc:
+            return http_error(exc.status, exc.code, exc.detail)
+        attachment, client_id, body = parsed
+        visitor = protocol.visitor_of_ticket(ticket)
+        retry = self._throttle(visitor.thread_key, request.client.host if request.client else "")
+        if retry is not None:
+            return http_error(429, "rate_limited", "too many messages; wait a moment", retry_after=round(retry, 1))
+        thread = self._threads.get((inbox.id, visitor.thread_key))
+        try:
+            view = await self._deliver(inbox, visitor, client_id, body, [attachment])
+        except FrameError as exc:
+            return http_error(409, exc.code, exc.detail)
+        if thread is not None:
+            await self._broadcast(thread, {"type": "message", "message": view})
+        return JSONResponse({"type": "ack", "client_id": client_id, "message": view}, status_code=201)
+
+    async def _read_upload(self, request: Request) -> tuple[InboundAttachment, str, str]:
+        limit = self.settings.max_attachment_bytes
+        try:
+            async with request.form(max_files=1, max_fields=4) as form:
+                upload, client_id, body = form.get("file"), form.get("client_id"), form.get("body") or ""
+                if not isinstance(upload, UploadFile):
+                    raise FileRefused(422, "invalid", "file: required")
+                if not isinstance(client_id, str) or not 0 < len(client_id) <= protocol.MAX_CLIENT_ID:
+                    raise FileRefused(422, "invalid", "client_id: expected a string of 1 to 64 characters")
+                if not isinstance(body, str) or len(body) > self.settings.max_message_chars:
+                    raise FileRefused(
+                        422, "too_long", f"body: longer than {self.settings.max_message_chars} characters"
+                    )
+                data = await upload.read(limit + 1)
+                filename, content_type = upload.filename or "", upload.content_type or ""
+        except FileRefused:
+            raise
+        except Exception as exc:
+            raise FileRefused(400, "invalid", f"body: expected multipart/form-data ({exc})") from exc
+        return check_upload(filename, content_type, data, self.settings), client_id, body
+
+    # ── plumbing ────────────────────────────────────────────────────────────────────────────
+    async def _receive(self, ws: WebSocket) -> str:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        if message.get("text") is not None:
+            return str(message["text"])
+        return bytes(message.get("bytes") or b"").decode("utf-8", errors="replace")
+
+    def _throttle(self, thread_key: str, ip: str) -> float | None:
+        return self._visitor_limit.take(thread_key) or self._ip_limit.take(ip)
+
+    def _remember(self, inbox_id: int, thread_key: str, conversation_id: int) -> None:
+        thread = self._threads.get((inbox_id, thread_key))
+        if thread is not None:
+            thread.conversation_id = conversation_id
+            self._by_conversation[conversation_id] = (inbox_id, thread_key)
+
+    def _view(self, inbox_id: int, message: ThreadMessage, sender_value: str) -> dict[str, Any]:
+        key = self.settings.token_key
+
+        def url(message_id: int, index: int) -> str:
+            return "/widget/files/" + protocol.sign(key, {"k": "file", "i": inbox_id, "m": message_id, "n": index})
+
+        return protocol.message_view(message, sender_value, url)
+
+    def _upload_ticket(self, connection: Connection) -> str:
+        expires = time.time() + self.settings.upload_ticket_seconds
+        return protocol.upload_ticket(self.settings.token_key, connection.inbox.id, connection.visitor, expires)
+
+    async def _broadcast(self, thread: Thread, frame: Mapping[str, Any], skip: Connection | None = None) -> None:
+        targets = [connection for connection in list(thread.connections) if connection is not skip]
+        await asyncio.gather(*(connection.send(frame) for connection in targets))
