@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import select
 
 from inbox import events
-from inbox.models import Agent, CannedResponse, Cursor, Inbox, InboxMember, Team, TeamMember
+from inbox.models import Agent, CannedResponse, Cursor, Inbox, InboxMember, Message, Team, TeamMember
 from inbox.service import ConversationChanges
 
 # The fixtures `browser` and `webhook` are imported so pytest finds them.
@@ -22,6 +22,7 @@ from tests.browser_agent import Webhook, agent_tab, browser, screenshot, webhook
 from tests.factories import add_member, inbound, make_agent, make_inbox, make_label, make_token
 from tests.servers.app import LiveServer
 from tests.streams import StreamClient
+from tests.webchat_client import webchat_inbox, widget
 
 pytestmark = pytest.mark.timeout(180)
 WAIT_MS = 20_000  # generous: the suite shares two cores with everything else
@@ -442,3 +443,47 @@ async def test_list_pages_filters_and_notifies(server: LiveServer, browser: Any,
     assert await page.locator(row(ids[6])).count() == 0
     assert tab.errors == []
     await tab.context.close()
+
+
+async def test_webchat_customer_typing_and_seen_both_ways(server: LiveServer, browser: Any) -> None:
+    require_api(server)
+    inbox = await webchat_inbox(server)
+    ann = await make_agent(server.state.store, email="ann@example.test", name="Ann", role="admin")
+    tab = await agent_tab(browser, server, ann)
+    page = tab.page
+    await live(page)
+    await folder(page, "all")
+    async with widget(server, inbox.public_key, hello={}) as customer:
+        await customer.expect_type("welcome")
+        await customer.send({"type": "contact", "name": "Grace", "email": "grace@example.test"})
+        await customer.send({"type": "message", "client_id": "c-1", "body": "Hi from the widget"})
+        ack = await customer.expect_type("ack")
+        conversation = await _conversation_of(server, ack["message"]["id"])
+        await page.click(row(conversation))
+        await page.wait_for_selector("#messages li.incoming >> text=Hi from the widget", timeout=WAIT_MS)
+        # Opening the thread tells the widget it was seen.
+        seen = await customer.expect_type("seen")
+        assert seen["message_id"] == ack["message"]["id"]
+
+        await customer.send({"type": "typing", "active": True})
+        await page.wait_for_selector("#others >> text=/is typing…/", timeout=WAIT_MS)
+        await customer.send({"type": "typing", "active": False})
+        await page.wait_for_selector("#others", state="hidden", timeout=WAIT_MS)
+
+        await page.type("#composer-text", "Hello Grace")
+        typing = await customer.expect_type("typing")
+        assert typing["active"] is True and typing["name"] == "Ann"
+        await page.press("#composer-text", "Control+Enter")
+        pushed = await customer.expect(lambda f: f.get("type") == "message" and f["message"]["body"] == "Hello Grace")
+        await page.wait_for_selector("#messages li.outgoing[data-status=sent]", timeout=WAIT_MS)
+        await customer.send({"type": "seen", "message_id": pushed["message"]["id"]})
+        await page.wait_for_selector("#messages li.outgoing .delivery-status >> text=Seen", timeout=WAIT_MS)
+    assert tab.errors == []
+    await tab.context.close()
+
+
+async def _conversation_of(server: LiveServer, message_id: int) -> int:
+    async with server.state.store.session() as session:
+        message = await session.get(Message, message_id)
+    assert message is not None
+    return message.conversation_id
