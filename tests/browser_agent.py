@@ -126,3 +126,25 @@ async def webhook() -> AsyncIterator[Webhook]:
         hook.gate.set()
         server.close()
         await server.wait_closed()
+
+
+# ── page helpers ─────────────────────────────────────────────────────────────────────────────
+WAIT_MS = 20_000  # generous: the suite shares two cores with everything else
+
+
+async def live(page: Any) -> None:
+    await page.wait_for_selector("body[data-connection=live]", timeout=WAIT_MS)
+
+
+async def folder(page: Any, name: str) -> None:
+    await page.click(f"#folders [data-folder={name}]")
+    await page.wait_for_selector(f"#folders [data-folder={name}].active")
+
+
+def row(conversation_id: int) -> str:
+    return f'#conversation-list li[data-id="{conversation_id}"]'
+
+
+async def thread_ids(page: Any) -> list[int]:
+    ids: list[int] = await page.eval_on_selector_all("#messages > li", "els => els.map(e => Number(e.dataset.id))")
+    return ids

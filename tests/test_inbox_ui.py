@@ -18,21 +18,24 @@ from inbox.models import Agent, CannedResponse, Cursor, Inbox, InboxMember, Mess
 from inbox.service import ConversationChanges
 
 # The fixtures `browser` and `webhook` are imported so pytest finds them.
-from tests.browser_agent import Webhook, agent_tab, browser, screenshot, webhook  # noqa: F401
+from tests.browser_agent import (  # noqa: F401
+    WAIT_MS,
+    Webhook,
+    agent_tab,
+    browser,
+    folder,
+    live,
+    row,
+    screenshot,
+    thread_ids,
+    webhook,
+)
 from tests.factories import add_member, inbound, make_agent, make_inbox, make_label, make_token
 from tests.servers.app import LiveServer
 from tests.streams import StreamClient
 from tests.webchat_client import webchat_inbox, widget
 
 pytestmark = pytest.mark.timeout(180)
-WAIT_MS = 20_000  # generous: the suite shares two cores with everything else
-
-
-def require_api(server: LiveServer) -> None:
-    paths = {getattr(route, "path", "") for route in server.app.routes}
-    missing = {"/api/v1/conversations", "/api/v1/agents", "/"} - paths
-    if missing:
-        pytest.skip(f"the inbox UI needs the conversations and admin APIs (branches api, admin): {sorted(missing)}")
 
 
 @dataclass
@@ -77,26 +80,7 @@ async def build(server: LiveServer, webhook_url: str) -> World:
     return World(server, inbox, ann, bob)
 
 
-async def live(page: Any) -> None:
-    await page.wait_for_selector("body[data-connection=live]", timeout=WAIT_MS)
-
-
-async def folder(page: Any, name: str) -> None:
-    await page.click(f"#folders [data-folder={name}]")
-    await page.wait_for_selector(f"#folders [data-folder={name}].active")
-
-
-def row(conversation_id: int) -> str:
-    return f'#conversation-list li[data-id="{conversation_id}"]'
-
-
-async def thread_ids(page: Any) -> list[int]:
-    ids: list[int] = await page.eval_on_selector_all("#messages > li", "els => els.map(e => Number(e.dataset.id))")
-    return ids
-
-
 async def test_live_message_reply_note_actions_and_reload(server: LiveServer, browser: Any, webhook: Webhook) -> None:
-    require_api(server)
     world = await build(server, webhook.url)
     tab = await agent_tab(browser, server, world.ann)
     page = tab.page
@@ -199,7 +183,6 @@ async def test_live_message_reply_note_actions_and_reload(server: LiveServer, br
 
 
 async def test_failed_reply_retry(server: LiveServer, browser: Any, webhook: Webhook) -> None:
-    require_api(server)
     world = await build(server, webhook.url)
     html = "<p>Is <b>anyone</b> there?</p><script>parent.pwned = 1</script>"
     conversation = await world.deliver("m1", "Is anyone there?", html=html)
@@ -227,7 +210,6 @@ async def test_failed_reply_retry(server: LiveServer, browser: Any, webhook: Web
 
 
 async def test_shortcuts_help_review_and_other_agents(server: LiveServer, browser: Any, webhook: Webhook) -> None:
-    require_api(server)
     world = await build(server, webhook.url)
     first = await world.deliver("a1", "First customer", sender="dave")
     second = await world.deliver("b1", "Second customer", sender="erin")
@@ -302,7 +284,6 @@ async def _frame(client: StreamClient, type_: str) -> dict[str, Any]:
 
 
 async def test_reconnecting_resumes_without_reload(server: LiveServer, browser: Any, webhook: Webhook) -> None:
-    require_api(server)
     world = await build(server, webhook.url)
     conversation = await world.deliver("m1", "Before the drop")
     tab = await agent_tab(browser, server, world.ann, f"/#conversation/{conversation}")
@@ -352,7 +333,6 @@ async def test_reconnecting_resumes_without_reload(server: LiveServer, browser: 
 
 
 async def test_settings_pages_show_snippet_and_create_a_label(server: LiveServer, browser: Any) -> None:
-    require_api(server)
     store = server.state.store
     admin = await make_agent(store, email="root@example.test", name="Root", role="admin")
     webchat = await make_inbox(store, channel="webchat", name="Website")
@@ -402,7 +382,6 @@ async def test_settings_pages_show_snippet_and_create_a_label(server: LiveServer
 
 
 async def test_list_pages_filters_and_notifies(server: LiveServer, browser: Any, webhook: Webhook) -> None:
-    require_api(server)
     world = await build(server, webhook.url)
     ids = [await world.deliver(f"p{n}", f"Question {n}", sender=f"c{n}") for n in range(32)]
     await server.state.service.update_conversation(ids[0], ConversationChanges(labels=["vip"]), by=None)
@@ -446,7 +425,6 @@ async def test_list_pages_filters_and_notifies(server: LiveServer, browser: Any,
 
 
 async def test_webchat_customer_typing_and_seen_both_ways(server: LiveServer, browser: Any) -> None:
-    require_api(server)
     inbox = await webchat_inbox(server)
     ann = await make_agent(server.state.store, email="ann@example.test", name="Ann", role="admin")
     tab = await agent_tab(browser, server, ann)
