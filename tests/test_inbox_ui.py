@@ -220,7 +220,7 @@ async def test_shortcuts_help_review_and_other_agents(server: LiveServer, browse
     await page.wait_for_selector(row(first), timeout=WAIT_MS)
     assert await page.text_content(f"{row(first)} .unread-count") == "1"
     # Newest first: j opens `second`, j again `first`, k back to `second`.
-    await page.click("#thread-pane, body", position={"x": 5, "y": 400})
+    await page.evaluate("document.activeElement.blur()")  # shortcuts act when no field has focus
     await page.keyboard.press("j")
     await page.wait_for_selector(f"{row(second)}.selected", timeout=WAIT_MS)
     await page.keyboard.press("j")
