@@ -216,7 +216,7 @@ class Directory:
             used = await tx.execute(select(Conversation.id).where(col(Conversation.inbox_id) == inbox_id).limit(1))
             if used.first() is not None:
                 raise Conflict(f"inbox {inbox_id} has conversations and cannot be deleted")
-            view = views.inbox(inbox, [])
+            view = _public(views.inbox(inbox, []))
             await tx.execute(delete(InboxMember).where(col(InboxMember.inbox_id) == inbox_id))
             await tx.delete(inbox)
             records = await self.service.append(
@@ -258,9 +258,9 @@ class Directory:
 
     async def _inbox_event(self, tx: AsyncSession, inbox: Inbox) -> tuple[dict[str, Any], list[EventRecord]]:
         members = await _members(tx, [key(inbox)])
-        view = views.inbox(inbox, members.get(key(inbox), []))
-        records = await self.service.append(tx, [(EventType.INBOX_UPDATED, view)], inbox_id=inbox.id)
-        return views.inbox(inbox, members.get(key(inbox), []), with_secret=True), records
+        view = views.inbox(inbox, members.get(key(inbox), []), with_secret=True)
+        records = await self.service.append(tx, [(EventType.INBOX_UPDATED, _public(view))], inbox_id=inbox.id)
+        return view, records
 
     # ── API tokens ──────────────────────────────────────────────────────────────────────────
     async def create_token(self, agent_id: int, name: str) -> tuple[ApiToken, str]:
@@ -281,6 +281,12 @@ class Directory:
             if row is None or (owner_id is not None and row.agent_id != owner_id):
                 raise NotFound(f"token {token_id} not found")
             await tx.delete(row)
+
+
+def _public(view: dict[str, Any]) -> dict[str, Any]:
+    """An inbox as the stream carries it to every member: no secret and no settings (they may hold
+    credentials); admins fetch those over the API."""
+    return {name: value for name, value in view.items() if name not in ("secret", "settings")}
 
 
 async def _get(session: AsyncSession, model: Any, row_id: Any, noun: str) -> Any:

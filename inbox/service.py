@@ -495,6 +495,33 @@ class InboxService:
         await tx.flush()
         return True
 
+    async def delete_label(self, label_id: int) -> int:
+        """Delete a label; each conversation that carried it gets `conversation.updated` (changes: labels)."""
+        async with self.store.transaction() as tx:
+            label = await _get(tx, Label, label_id)
+            carried = list(
+                (
+                    await tx.execute(
+                        select(ConversationLabel.conversation_id).where(col(ConversationLabel.label_id) == label_id)
+                    )
+                ).scalars()
+            )
+            await tx.execute(delete(ConversationLabel).where(col(ConversationLabel.label_id) == label_id))
+            await tx.delete(label)
+            await tx.flush()
+            records: list[EventRecord] = []
+            for conversation_id in carried:
+                conversation = await _get(tx, Conversation, conversation_id)
+                view = await self._conversation_view(tx, conversation)
+                records += await self._append(
+                    tx,
+                    [(EventType.CONVERSATION_UPDATED, {**view, "changes": ["labels"]})],
+                    inbox_id=conversation.inbox_id,
+                    conversation_id=conversation_id,
+                )
+        await self._publish(records)
+        return len(carried)
+
     async def mark_read(self, conversation_id: int) -> None:
         """Reset the unread count when an agent opens a conversation (no event: it is per-agent noise)."""
         async with self.store.transaction() as tx:

@@ -1,14 +1,18 @@
-"""Shared fixtures: a migrated store on SQLite and on a throwaway PostgreSQL, and the service on top."""
+"""Shared fixtures: a migrated store on SQLite and on a throwaway PostgreSQL, the service on top, the real
+app served over HTTP, and a headless Chromium (Playwright) for page tests."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
+import pytest_asyncio
 
 from inbox.blobs import BlobStore
 from inbox.broker import LocalBroker
@@ -18,6 +22,9 @@ from inbox.service import InboxService
 from inbox.store import Store
 from tests.servers.app import LiveServer, live_server, make_config
 from tests.servers.postgres import binaries, postgres_server
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Page
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -100,4 +107,70 @@ def service(store: Store, tmp_path: Path, recorder: Recorder) -> InboxService:
 async def server(db_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
     """The real app under uvicorn on a free port, on each database backend."""
     async with live_server(make_config(db_url, tmp_path)) as running:
+        yield running
+
+
+# ── browser ─────────────────────────────────────────────────────────────────────────────────
+# Browser tests are async and run on the session's event loop, where the browser lives:
+#     pytestmark = pytest.mark.asyncio(loop_scope="session")
+#     async def test_x(page: Page, browser_server: LiveServer) -> None: ...
+# (Playwright's sync API cannot be used: it leaves an event loop "running" in the test thread.)
+CHROMIUM = "/usr/lib/chromium/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium driven by Playwright (never `playwright install`). Skips with the reason when
+    Chromium or Playwright is absent outside CI; fails in CI."""
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        if IN_CI:
+            pytest.fail("CI=true but the playwright package is missing (it is in the dev extra)")
+        pytest.skip("playwright is not installed (pip install -e '.[dev]')")
+    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240 - one stat at session start
+        if IN_CI:
+            pytest.fail(f"CI=true but {CHROMIUM} is missing; run `make test` as root to install chromium")
+        pytest.skip(f"{CHROMIUM} not found: apt-get install chromium (or run `make test` as root)")
+    playwright = await async_playwright().start()
+    try:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+    finally:
+        await playwright.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
+    """A fresh browser context and page; a screenshot of its last state goes to test-artifacts/."""
+    context = await browser.new_context(viewport={"width": 1200, "height": 800})
+    context.set_default_timeout(10_000)
+    opened = await context.new_page()
+    try:
+        yield opened
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        with contextlib.suppress(Exception):  # a crashed page must not hide the test's own failure
+            await opened.screenshot(path=str(ARTIFACTS / f"{request.node.name}-last.png"))
+        await context.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def browser_server(tmp_path: Path) -> AsyncIterator[LiveServer]:
+    """The real app on SQLite, served on the session loop next to the browser (for browser tests)."""
+    async with live_server(make_config(f"sqlite+aiosqlite:///{tmp_path / 'switchboard.db'}", tmp_path)) as running:
         yield running

@@ -9,7 +9,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from inbox.models import Agent, ApiToken, CannedResponse, Inbox, InboxMember, Label, Team
+from inbox.models import Agent, ApiToken, CannedResponse, ConversationLabel, Event, Inbox, InboxMember, Label, Team
+from inbox.service import ConversationChanges
 from tests.people import People, make_people
 from tests.servers.app import LiveServer
 
@@ -76,6 +77,24 @@ async def test_inbox_with_conversations_cannot_be_deleted(server: LiveServer, pe
     refused = await people.admin.delete(f"/api/v1/inboxes/{inbox['id']}")
     assert refused.status_code == 409 and "has conversations" in error(refused)
     assert await count(server, Inbox) == 1
+
+
+async def test_deleting_a_label_updates_its_conversations(server: LiveServer, people: People) -> None:
+    inbox = (await people.admin.post("/api/v1/inboxes", json={"name": "API", "channel": "api"})).json()
+    incoming = await people.admin.post(
+        f"/api/v1/inboxes/{inbox['id']}/incoming",
+        headers={"Authorization": f"Bearer {inbox['secret']}"},
+        json={"external_id": "e1", "sender": {"id": "c1", "name": "Cy"}, "body": "hello"},
+    )
+    conversation_id = incoming.json()["conversation_id"]
+    label = (await people.admin.post("/api/v1/labels", json={"name": "vip"})).json()
+    await server.state.service.update_conversation(conversation_id, ConversationChanges(labels=["vip"]), by=None)
+    assert (await people.admin.delete(f"/api/v1/labels/{label['id']}")).status_code == 204
+    async with server.state.store.session() as session:
+        last = (await session.execute(select(Event).order_by(Event.id.desc()).limit(1))).scalar_one()  # type: ignore[union-attr]
+    assert last.type == "conversation.updated" and last.conversation_id == conversation_id
+    assert last.payload["labels"] == [] and last.payload["changes"] == ["labels"]
+    assert await count(server, ConversationLabel) == 0
 
 
 async def test_non_admin_writes_are_refused_and_nothing_is_written(server: LiveServer, people: People) -> None:

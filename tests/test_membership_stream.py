@@ -71,7 +71,7 @@ async def test_added_agent_starts_receiving_removed_agent_stops(server: LiveServ
         assert added.status_code == 200
         update = await frames_until(ws, lambda frame: frame.get("type") == "inbox.updated")
         assert update[-1]["data"]["id"] == one["id"] and people.agent_id in update[-1]["data"]["agent_ids"]
-        assert "secret" not in update[-1]["data"]
+        assert "secret" not in update[-1]["data"] and "settings" not in update[-1]["data"]
         await post_incoming(http, one, "a2", "to one, now seen")
         await frames_until(ws, message_with("to one, now seen"))
 

@@ -133,6 +133,7 @@ async def test_cookie_writes_need_csrf_and_logout_ends_the_session(server: LiveS
         assert (await http.get("/api/v1/me")).json()["email"] == "ann@example.test"
         refused = await http.patch("/api/v1/me", json={"availability": "busy"})
         assert refused.status_code == 403 and "x-csrf-token" in refused.json()["error"]["detail"]
+        assert (await http.get("/api/v1/me")).json()["availability"] == "offline"
         ok = await http.patch("/api/v1/me", json={"availability": "busy"}, headers={"x-csrf-token": csrf})
         assert ok.status_code == 200 and ok.json()["availability"] == "busy"
 

@@ -1,8 +1,8 @@
 """HTTP API: teams (with members), labels and canned responses. Every agent may read them; admins write.
 
-These are reference data, not conversation data: they change without events. Deleting a label removes it
-from the conversations that carry it (open lists show that on their next load); a team that still has
-conversations assigned cannot be deleted.
+These are reference data: they change without events of their own. Deleting a label goes through
+`InboxService.delete_label`, which takes it off its conversations and publishes `conversation.updated` for
+each; a renamed label shows on the next load; a team that still has conversations assigned cannot be deleted.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from inbox import views
 from inbox.api.schema import Body, Name, provided
 from inbox.errors import Conflict, Invalid, NotFound
 from inbox.http import Api, admin, caller, json, parse_body, parse_query
-from inbox.models import Agent, CannedResponse, Conversation, ConversationLabel, Label, Team, TeamMember
+from inbox.models import Agent, CannedResponse, Conversation, Label, Team, TeamMember
 
 api = Api()
 
@@ -243,11 +243,7 @@ async def update_label(request: Request) -> Response:
 )
 async def delete_label(request: Request) -> Response:
     await admin(request)
-    label_id: int = request.path_params["label_id"]
-    async with request.app.state.store.transaction() as tx:
-        label = await _get(tx, Label, label_id, "label")
-        await tx.execute(delete(ConversationLabel).where(col(ConversationLabel.label_id) == label_id))
-        await tx.delete(label)
+    await request.app.state.service.delete_label(request.path_params["label_id"])
     return Response(status_code=204)
 
 
