@@ -3,6 +3,8 @@
 Adapters import this module, the standard library and their own channel library, never `inbox`.
 The core hands adapters a `Host` (what it offers a channel) and calls them through `Channel`
 (what a channel offers the core). Everything crossing the seam is a frozen record defined here.
+A channel may also implement the optional `TypingAware` (show "agent is typing") and `HealthReporting`
+(last receive/send/error per inbox, exported to `/metrics`); the core checks with `isinstance`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from starlette.routing import BaseRoute
 
@@ -118,6 +120,19 @@ class Receipt:
     external_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """A customer changed a message they had sent.
+
+    The stored message with the same `(inbox, inbound.external_id)` takes the new text and shows it was
+    edited; `Host.edit` answers None when that message was never stored (the adapter may then deliver
+    `inbound` as a new message, so nothing is lost).
+    """
+
+    inbound: Inbound
+    edited_at: datetime | None = None
+
+
 class DeliveryError(Exception):
     """The only error that crosses the channel boundary.
 
@@ -181,6 +196,23 @@ class Host(Protocol):
         """Whether an agent who may answer this inbox is connected right now."""
         ...
 
+    async def edit(self, edit: Edit) -> Delivered | None:
+        """Update a stored inbound message (publishes `message.updated`); None when it is not stored."""
+        ...
+
+    async def set_contact_attributes(self, identity: Identity, attributes: Mapping[str, Any]) -> None:
+        """Merge `attributes` into the contact owning `identity`; a None value removes the key.
+
+        Publishes `contact.updated` only when something changed; an unknown identity is ignored.
+        """
+        ...
+
+    async def load_cursor(self, key: str) -> str | None:
+        """A small durable position (an update offset, a UID) saved by `save_cursor`, or None."""
+        ...
+
+    async def save_cursor(self, key: str, value: str) -> None: ...
+
 
 class Channel(Protocol):
     """What a channel offers the core."""
@@ -195,3 +227,28 @@ class Channel(Protocol):
     async def send(self, message: Outbound) -> Receipt:
         """Send one reply; raise `DeliveryError` on failure."""
         ...
+
+
+@runtime_checkable
+class TypingAware(Protocol):
+    """Optional: a channel that can show the customer that an agent is typing (Telegram's chat action)."""
+
+    async def show_typing(self, inbox: InboxInfo, thread_key: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelHealth:
+    """Optional: what a polling/pushing channel reports about one inbox, for `/metrics`."""
+
+    inbox_id: int
+    last_fetch_at: float | None = None  # unix time of the last successful receive
+    last_send_at: float | None = None  # unix time of the last successful send
+    last_error_at: float | None = None
+    last_error: str | None = None
+
+
+@runtime_checkable
+class HealthReporting(Protocol):
+    """Optional: a channel that keeps `ChannelHealth` per inbox."""
+
+    def health(self) -> Sequence[ChannelHealth]: ...

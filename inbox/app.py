@@ -25,7 +25,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from channels.api import ApiChannel, ApiChannelSettings
-from channels.base import Channel
+from channels.base import Channel, TypingAware
+from channels.telegram import TelegramChannel, TelegramSettings
 from channels.webchat import WebchatChannel, WebchatSettings
 from inbox import demo_page, events, openapi, pages, settings_pages, stream
 from inbox.api import admin, attachments, contacts, conversations, reports
@@ -38,7 +39,9 @@ from inbox.host import CoreHost
 from inbox.http import Api, http_error_handler, inbox_error_handler
 from inbox.hub import Hub
 from inbox.metrics import Metrics, RequestCounter, metrics_endpoint
-from inbox.outbox import OutboxWorker
+from inbox.models import Conversation, Inbox
+from inbox.outbox import OutboxWorker, inbox_info
+from inbox.runners import ChannelRunners
 from inbox.service import InboxService
 from inbox.store import Store
 
@@ -79,12 +82,21 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     api_channel = ApiChannel(host, ApiChannelSettings(config.api_channel.webhook_timeout_seconds))
     webchat = WebchatChannel(host, webchat_settings(config))
     broker.subscribe(webchat.on_event, webchat.on_signal)  # replies, agent typing/seen reach the visitor
-    channels: dict[str, Channel] = {api_channel.name: api_channel, webchat.name: webchat}
+    telegram = TelegramChannel(host, _telegram_settings(config))
+    channels: dict[str, Channel] = {api_channel.name: api_channel, webchat.name: webchat, telegram.name: telegram}
     outbox = OutboxWorker(store, service, blobs, channels, config.outbox)
     service.on_queued.append(outbox.wake)
     metrics = Metrics()
     broker.subscribe(metrics.count_event, metrics.ignore_ephemeral)
     outbox.on_result = metrics.count_outbox_result
+    runners = ChannelRunners(
+        host,
+        channels,
+        refresh_seconds=config.channels.refresh_seconds,
+        backoff_max_seconds=config.channels.restart_backoff_max_seconds,
+    )
+    broker.subscribe(_ignore_event, _typing_relay(store, channels))
+    broker.subscribe(_on_inbox_change(runners), _ignore_ephemeral)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -93,6 +105,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
             asyncio.create_task(outbox.run(), name="outbox"),
             asyncio.create_task(_every(1.0, service.wake_snoozed, "snooze"), name="snooze"),
             asyncio.create_task(_every(3600.0, lambda: _prune(store, config), "prune"), name="prune"),
+            asyncio.create_task(runners.run(), name="channel-runners"),
         ]
         try:
             yield
@@ -101,6 +114,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
             await api_channel.close()
+            await telegram.close()
             await broker.stop()
             await store.close()
 
@@ -135,6 +149,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     state.throttle = LoginThrottle(config.auth.login_max_attempts, config.auth.login_window_seconds)
     state.channels = channels
     state.outbox = outbox
+    state.runners = runners
     state.metrics = metrics
     state.api_modules = API_MODULES
     return app
@@ -170,3 +185,64 @@ async def _every(seconds: float, job: Callable[[], Awaitable[Any]], name: str) -
 async def _prune(store: Store, config: Config) -> int:
     async with store.transaction() as tx:
         return await events.prune(tx, retention_days=config.stream.retention_days)
+
+
+def _telegram_settings(config: Config) -> TelegramSettings:
+    section = config.telegram
+    return TelegramSettings(
+        api_base_url=section.api_base_url,
+        file_base_url=section.file_base_url,
+        public_base_url=section.public_base_url or config.server.base_url,
+        poll_timeout_seconds=section.poll_timeout_seconds,
+        max_file_bytes=section.max_file_bytes,
+    )
+
+
+def _on_inbox_change(runners: ChannelRunners) -> Callable[[Any], Awaitable[None]]:
+    """An inbox was created, changed or removed (in any process): look at the receivers now."""
+
+    async def wake(event: Any) -> None:
+        if event.type == "inbox.updated":
+            runners.wake()
+
+    return wake
+
+
+async def _ignore_ephemeral(frame: dict[str, Any], inbox_id: int | None) -> None:
+    return None
+
+
+async def _ignore_event(event: Any) -> None:
+    return None
+
+
+def _typing_relay(
+    store: Store, channels: dict[str, Channel]
+) -> Callable[[dict[str, Any], int | None], Awaitable[None]]:
+    """An agent typing in a conversation → the channel's "typing" indicator (e.g. Telegram's chat action).
+
+    Runs as a task so a slow channel never holds up the broker; private (note) typing is not shown.
+    """
+    pending: set[asyncio.Task[None]] = set()
+
+    async def show(conversation_id: int) -> None:
+        try:
+            async with store.session() as session:
+                conversation = await session.get(Conversation, conversation_id)
+                inbox = await session.get(Inbox, conversation.inbox_id) if conversation else None
+            channel = channels.get(inbox.channel) if inbox else None
+            if conversation is not None and inbox is not None and isinstance(channel, TypingAware):
+                await channel.show_typing(inbox_info(inbox), conversation.thread_key)
+        except Exception:
+            log.exception("typing indicator for conversation %s failed", conversation_id)
+
+    async def on_ephemeral(frame: dict[str, Any], inbox_id: int | None) -> None:
+        conversation_id = frame.get("conversation_id")
+        if frame.get("type") != "typing" or not frame.get("active") or frame.get("private"):
+            return
+        if isinstance(conversation_id, int):
+            task = asyncio.create_task(show(conversation_id))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+    return on_ephemeral

@@ -99,6 +99,21 @@ class WebchatConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelsConfig:
+    refresh_seconds: float = 5.0
+    restart_backoff_max_seconds: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramConfig:
+    api_base_url: str = "https://api.telegram.org/bot"
+    file_base_url: str = "https://api.telegram.org/file/bot"
+    public_base_url: str = ""  # empty: server.base_url
+    poll_timeout_seconds: int = 30
+    max_file_bytes: int = 20_971_520
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -109,6 +124,8 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     api_channel: ApiChannelConfig = field(default_factory=ApiChannelConfig)
     webchat: WebchatConfig = field(default_factory=WebchatConfig)
+    channels: ChannelsConfig = field(default_factory=ChannelsConfig)
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
 
 
 def load(path: str | Path | None = None, *, environ: typing.Mapping[str, str] | None = None) -> Config:

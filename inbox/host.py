@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from channels.base import Delivered, Identity, Inbound, InboxInfo, OutboundAttachment, ThreadMessage
+from channels.base import Delivered, Edit, Identity, Inbound, InboxInfo, OutboundAttachment, ThreadMessage
 from inbox import access
 from inbox.blobs import BlobStore
+from inbox.clock import utcnow
 from inbox.hub import Hub
-from inbox.models import Agent, Attachment, Contact, Conversation, Inbox, Message, MessageKind
+from inbox.models import Agent, Attachment, Contact, Conversation, Cursor, Inbox, Message, MessageKind
 from inbox.models import Identity as IdentityRow
 from inbox.outbox import inbox_info
 from inbox.service import InboxService
@@ -21,7 +23,7 @@ VISIBLE_KINDS = (MessageKind.INCOMING, MessageKind.OUTGOING)
 
 
 class CoreHost:
-    """What adapters may ask of the core: deliver a message, look up inboxes, and a few live-chat needs."""
+    """What adapters may ask of the core: deliver or edit messages, look up inboxes, keep cursors, live-chat needs."""
 
     def __init__(self, store: Store, service: InboxService, hub: Hub | None = None) -> None:
         self.store = store
@@ -154,3 +156,30 @@ class CoreHost:
             if agent.active and await access.may_see_inbox(self.store, agent, inbox_id):
                 return True
         return False
+
+    async def edit(self, edit: Edit) -> Delivered | None:
+        return await self.service.edit_incoming(edit.inbound, edit.edited_at)
+
+    async def set_contact_attributes(self, identity: Identity, attributes: Mapping[str, Any]) -> None:
+        await self.service.set_contact_attributes(str(identity.kind), identity.value, attributes)
+
+    async def load_cursor(self, key: str) -> str | None:
+        async with self.store.session() as session:
+            row = await session.get(Cursor, key)
+        return row.value if row is not None else None
+
+    async def save_cursor(self, key: str, value: str) -> None:
+        # A cursor is a channel's own position, not conversation data: written here, not by the service.
+        for attempt in range(2):
+            try:
+                async with self.store.transaction() as tx:
+                    row = await tx.get(Cursor, key)
+                    if row is None:
+                        tx.add(Cursor(key=key, value=value, updated_at=utcnow()))
+                    else:
+                        row.value = value
+                        row.updated_at = utcnow()
+                return
+            except IntegrityError:
+                if attempt == 1:  # another process inserted the same key at the same moment: update it instead
+                    raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
@@ -10,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from channels.base import Channel, HealthReporting
 from inbox.events import EventRecord
 
 
@@ -36,6 +38,32 @@ class Metrics:
             ["method", "status"],
             registry=self.registry,
         )
+        self.channel_last_success = Gauge(
+            "switchboard_channel_last_success_timestamp_seconds",
+            "Unix time of a channel's last successful receive (fetch) or send, per inbox",
+            ["channel", "inbox_id", "operation"],
+            registry=self.registry,
+        )
+        self.channel_last_error = Gauge(
+            "switchboard_channel_last_error_timestamp_seconds",
+            "Unix time of a channel's last error per inbox (the error text is logged)",
+            ["channel", "inbox_id"],
+            registry=self.registry,
+        )
+
+    def observe_channels(self, channels: Iterable[Channel]) -> None:
+        """Copy the health that channels keep (`channels.base.ChannelHealth`) into gauges."""
+        for channel in channels:
+            if not isinstance(channel, HealthReporting):
+                continue
+            for health in channel.health():
+                inbox = str(health.inbox_id)
+                if health.last_fetch_at is not None:
+                    self.channel_last_success.labels(channel.name, inbox, "fetch").set(health.last_fetch_at)
+                if health.last_send_at is not None:
+                    self.channel_last_success.labels(channel.name, inbox, "send").set(health.last_send_at)
+                if health.last_error_at is not None:
+                    self.channel_last_error.labels(channel.name, inbox).set(health.last_error_at)
 
     async def count_event(self, event: EventRecord) -> None:
         self.events_published.labels(event.type).inc()
@@ -71,4 +99,5 @@ class RequestCounter:
 async def metrics_endpoint(request: Request) -> Response:
     metrics: Metrics = request.app.state.metrics
     metrics.stream_connections.set(request.app.state.hub.connections)
+    metrics.observe_channels(request.app.state.channels.values())
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -7,7 +7,7 @@ those events. It knows nothing of HTTP or of any concrete channel; callers check
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -235,6 +235,40 @@ class InboxService:
         while contact.merged_into_id is not None:
             contact = await _get(tx, Contact, contact.merged_into_id)
         return contact
+
+    async def edit_incoming(self, inbound: Inbound, edited_at: datetime | None = None) -> Delivered | None:
+        """A customer edited a message: store the new text, mark it edited, publish `message.updated`.
+
+        Answers None when `(inbox, external_id)` was never stored.
+        """
+        now = utcnow()
+        async with self.store.transaction() as tx:
+            message = (
+                await tx.execute(
+                    select(Message).where(
+                        col(Message.inbox_id) == inbound.inbox_id, col(Message.external_id) == inbound.external_id
+                    )
+                )
+            ).scalar_one_or_none()
+            if message is None:
+                return None
+            conversation = await _get(tx, Conversation, message.conversation_id)
+            result = Delivered(key(message), message.conversation_id, conversation.contact_id, False)
+            if message.body == inbound.text and message.html == inbound.html:
+                return result
+            message.body = inbound.text
+            message.html = inbound.html
+            message.meta = {**message.meta, **inbound.metadata, "edited_at": (edited_at or now).isoformat()}
+            message.updated_at = now
+            attachments = await _attachments_of(tx, [key(message)])
+            records = await self._append(
+                tx,
+                [(EventType.MESSAGE_UPDATED, views.message(message, attachments.get(key(message), [])))],
+                inbox_id=message.inbox_id,
+                conversation_id=message.conversation_id,
+            )
+        await self._publish(records)
+        return result
 
     # ── agent writes ────────────────────────────────────────────────────────────────────────
     async def reply(
@@ -643,6 +677,34 @@ class InboxService:
             records = await self._append(tx, [(EventType.CONTACT_UPDATED, view)])
         await self._publish(records)
         return view
+
+    async def set_contact_attributes(self, kind: str, value: str, attributes: Mapping[str, Any]) -> None:
+        """Merge attributes into the contact owning identity `(kind, value)`; None removes a key.
+
+        Channels use it for facts they learn (a Telegram username, "unreachable"); no event when unchanged.
+        """
+        async with self.store.transaction() as tx:
+            identity = (
+                await tx.execute(select(Identity).where(col(Identity.kind) == kind, col(Identity.value) == value))
+            ).scalar_one_or_none()
+            if identity is None:
+                return
+            contact = await self._follow_merge(tx, await _get(tx, Contact, identity.contact_id))
+            merged = {**contact.attributes}
+            for name, item in attributes.items():
+                if item is None:
+                    merged.pop(name, None)
+                else:
+                    merged[name] = item
+            if merged == contact.attributes:
+                return
+            contact.attributes = merged
+            contact.updated_at = utcnow()
+            identities = list(
+                (await tx.execute(select(Identity).where(col(Identity.contact_id) == contact.id))).scalars()
+            )
+            records = await self._append(tx, [(EventType.CONTACT_UPDATED, views.contact(contact, identities))])
+        await self._publish(records)
 
     async def merge_contacts(self, source_id: int, target_id: int) -> dict[str, Any]:
         """Fold `source` into `target`: identities and conversations move; source points at target."""

@@ -285,7 +285,8 @@ async def test_two_tabs_of_one_visitor_show_the_same_thread_live(server: LiveSer
         await chat_b.locator(".sb-visitor .sb-bubble", has_text="from the first tab").wait_for()
         await chat_b.locator("#text").fill("from the second tab")
         await chat_b.locator("#text").press("Enter")
-        await chat_a.locator(".sb-visitor .sb-bubble", has_text="from the second tab").wait_for()
+        # Stored (it has an id), not just the pending copy the tabs share through localStorage.
+        await chat_a.locator(".sb-visitor[data-id] .sb-bubble", has_text="from the second tab").wait_for()
         conversation_id = (await _conversation(server)).id
         await server.state.service.reply(conversation_id, by=agent, body="Hello to both tabs", client_id="r-1")
         for chat in (chat_a, chat_b):
