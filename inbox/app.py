@@ -30,7 +30,7 @@ from channels.base import Channel, TypingAware
 from channels.email import EmailChannel, EmailSettings
 from channels.telegram import TelegramChannel, TelegramSettings
 from channels.webchat import WebchatChannel, WebchatSettings
-from inbox import demo_page, events, openapi, pages, stream
+from inbox import demo_page, events, openapi, pages, settings_pages, stream
 from inbox.api import admin, attachments, contacts, conversations, health, reports
 from inbox.auth import Authenticator, LoginThrottle, Sessions
 from inbox.blobs import BlobStore
@@ -155,6 +155,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         *[route for module in API_MODULES for route in module.routes()],
         *[route for channel in channels.values() for route in channel.routes],
         *pages.routes,
+        *settings_pages.routes,
         *(demo_page.routes if config.server.development else []),
         Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static"),
     ]

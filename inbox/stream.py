@@ -147,7 +147,11 @@ async def _forward(ws: WebSocket, subscription: Subscription, last: int) -> None
 
 
 async def _read_client(ws: WebSocket, agent: Agent, subscription: Subscription) -> None:
-    """Client frames: typing, seen and presence (ephemeral, never stored), ping."""
+    """Client frames: typing, viewing, seen and presence (ephemeral, never stored), ping.
+
+    `{"type":"viewing","conversation_id":N,"active":bool}` says an agent has (or no longer has) a
+    conversation open; it is broadcast like typing so others see "Bob is viewing".
+    """
     state = ws.app.state
     try:
         while True:
@@ -160,14 +164,14 @@ async def _read_client(ws: WebSocket, agent: Agent, subscription: Subscription) 
             kind = frame.get("type")
             if kind == "ping":
                 subscription.offer({"type": "pong"})
-            elif kind == "typing" and isinstance(frame.get("conversation_id"), int):
+            elif kind in ("typing", "viewing") and isinstance(frame.get("conversation_id"), int):
                 try:
                     conversation = await access.conversation(state.store, agent, frame["conversation_id"])
                 except InboxError:
                     continue
                 await state.broker.publish_ephemeral(
                     {
-                        "type": "typing",
+                        "type": kind,
                         "conversation_id": conversation.id,
                         "agent_id": agent.id,
                         "agent_name": agent.name,

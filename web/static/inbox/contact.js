@@ -1,0 +1,76 @@
+// The contact panel: identities, attributes and the contact's conversations on every channel.
+
+import { $, fill, h, timeAgo } from "./dom.js";
+import { channelIcon } from "./icons.js";
+import { state } from "./state.js";
+
+export function renderContact(onOpen) {
+  const panel = $("#contact-panel");
+  const c = state.contact;
+  if (!c) {
+    fill(panel);
+    return;
+  }
+  const attributes = Object.entries(c.attributes || {});
+  const conversations = (c.conversations || []).filter((item) => item.id !== state.selectedId);
+  fill(
+    panel,
+    h("h2", {}, c.name || c.email || `Contact ${c.id}`),
+    c.email ? h("div", { class: "contact-email" }, c.email) : null,
+    c.phone ? h("div", { class: "contact-phone" }, c.phone) : null,
+    h("h3", {}, "Identities"),
+    h(
+      "ul",
+      { class: "identities" },
+      (c.identities || []).map((i) =>
+        h(
+          "li",
+          {},
+          h("span", { class: "identity-kind" }, i.kind),
+          " ",
+          h("span", { class: "identity-value" }, i.value),
+          i.verified ? h("span", { class: "verified", title: "verified" }, " ✓") : null,
+        ),
+      ),
+    ),
+    attributes.length ? h("h3", {}, "Attributes") : null,
+    attributes.length
+      ? h(
+          "dl",
+          { class: "attributes" },
+          attributes.map(([key, value]) => [
+            h("dt", {}, key),
+            h("dd", {}, typeof value === "string" ? value : JSON.stringify(value)),
+          ]),
+        )
+      : null,
+    h("h3", {}, "Previous conversations"),
+    conversations.length
+      ? h(
+          "ul",
+          { class: "previous" },
+          conversations.map((item) => {
+            const channel = state.inboxes.get(item.inbox_id)?.channel || "";
+            return h(
+              "li",
+              {},
+              h(
+                "a",
+                {
+                  href: `#conversation/${item.id}`,
+                  onclick: (event) => {
+                    event.preventDefault();
+                    onOpen(item.id);
+                  },
+                },
+                channelIcon(channel),
+                ` #${item.number ?? item.id} `,
+                item.subject || item.preview || "",
+              ),
+              h("span", { class: "muted" }, ` ${item.status} · ${timeAgo(item.last_activity_at)}`),
+            );
+          }),
+        )
+      : h("p", { class: "muted" }, "None."),
+  );
+}

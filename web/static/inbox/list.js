@@ -1,0 +1,56 @@
+// The middle pane: the conversation list with keyset paging ("Load more" follows next_cursor).
+
+import { $, fill, h, timeAgo } from "./dom.js";
+import { channelIcon } from "./icons.js";
+import { agentName, channelOf, state } from "./state.js";
+
+export function renderList(onOpen, onMore) {
+  const list = $("#conversation-list");
+  const rows = state.order.map((id) => row(state.conversations.get(id), onOpen));
+  if (!rows.length) rows.push(h("li", { class: "empty" }, "No conversations here."));
+  fill(list, rows);
+  list.setAttribute("aria-activedescendant", state.selectedId ? `conversation-${state.selectedId}` : "");
+  const more = $("#load-more");
+  more.hidden = !state.nextCursor;
+  more.onclick = onMore;
+}
+
+function row(c, onOpen) {
+  const channel = channelOf(c);
+  const name = c.contact?.name || c.contact?.email || `Contact ${c.contact?.id ?? ""}`;
+  const selected = c.id === state.selectedId;
+  return h(
+    "li",
+    {
+      class: `conversation${selected ? " selected" : ""}${c.unread_count ? " unread" : ""}`,
+      id: `conversation-${c.id}`,
+      role: "option",
+      dataset: { id: c.id },
+      tabindex: "-1",
+      "aria-selected": selected ? "true" : "false",
+      onclick: () => onOpen(c.id),
+    },
+    h("span", { class: `channel channel-${channel || "unknown"}`, title: channel || "channel" }, channelIcon(channel)),
+    h(
+      "div",
+      { class: "conversation-main" },
+      h(
+        "div",
+        { class: "conversation-top" },
+        h("span", { class: "contact-name" }, name),
+        h("time", { datetime: c.last_activity_at, title: c.last_activity_at }, timeAgo(c.last_activity_at)),
+      ),
+      c.subject ? h("div", { class: "subject" }, c.subject) : null,
+      h("div", { class: "preview" }, c.preview || ""),
+      h(
+        "div",
+        { class: "conversation-meta" },
+        h("span", { class: "number" }, `#${c.number ?? c.id}`),
+        c.status !== "open" ? h("span", { class: `status status-${c.status}` }, c.status) : null,
+        c.assignee_id ? h("span", { class: "assignee" }, agentName(c.assignee_id)) : null,
+        (c.labels || []).map((label) => h("span", { class: "label" }, label)),
+        c.unread_count ? h("span", { class: "unread-count", title: "unread" }, String(c.unread_count)) : null,
+      ),
+    ),
+  );
+}

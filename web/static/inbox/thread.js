@@ -1,0 +1,91 @@
+// The right-hand pane's thread: messages with delivery status, notes set apart, attachments,
+// activity lines, and email HTML only inside a sandboxed iframe.
+
+import { $, bytes, clock, fill, h } from "./dom.js";
+import { state } from "./state.js";
+
+const STATUS_TEXT = {
+  queued: "Sending…",
+  sent: "Sent",
+  delivered: "Delivered",
+  read: "Read",
+  failed: "Failed",
+};
+
+export function renderThread(onRetry) {
+  const box = $("#messages");
+  const ordered = [...state.messages.values()].sort((a, b) => a.id - b.id);
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 60;
+  fill(
+    box,
+    ordered.map((m) => message(m, onRetry)),
+  );
+  if (atBottom || box.dataset.conversation !== String(state.selectedId)) box.scrollTop = box.scrollHeight;
+  box.dataset.conversation = String(state.selectedId);
+}
+
+function message(m, onRetry) {
+  if (m.kind === "activity") {
+    return h(
+      "li",
+      { class: "message activity", dataset: { id: m.id } },
+      h("span", {}, m.body),
+      " ",
+      h("time", { datetime: m.created_at }, clock(m.created_at)),
+    );
+  }
+  const fresh = m.id > state.seenMessageId && state.seenMessageId > 0;
+  const classes = ["message", m.kind, `status-${m.status}`];
+  if (fresh) classes.push("fresh");
+  return h(
+    "li",
+    { class: classes.join(" "), dataset: { id: m.id, kind: m.kind, status: m.status } },
+    h(
+      "div",
+      { class: "message-head" },
+      h("span", { class: "sender" }, m.sender?.name || (m.kind === "incoming" ? "Customer" : "Agent")),
+      m.kind === "note" ? h("span", { class: "note-badge" }, "Private note") : null,
+      h("time", { datetime: m.created_at }, clock(m.created_at)),
+    ),
+    body(m),
+    m.attachments?.length ? h("ul", { class: "attachments" }, m.attachments.map(attachment)) : null,
+    m.kind === "outgoing" ? delivery(m, onRetry) : null,
+  );
+}
+
+function body(m) {
+  if (m.html) {
+    const frame = h("iframe", {
+      class: "email-html",
+      sandbox: "",
+      referrerpolicy: "no-referrer",
+      title: "Email content",
+    });
+    frame.srcdoc = m.html;
+    return h("div", { class: "message-body" }, frame);
+  }
+  return h("div", { class: "message-body" }, m.body);
+}
+
+function attachment(a) {
+  const isImage = /^image\/(png|jpeg|gif|webp)$/.test(a.content_type);
+  return h(
+    "li",
+    {},
+    isImage ? h("img", { src: a.url, alt: a.filename, class: "thumb", loading: "lazy" }) : null,
+    h("a", { href: a.url, download: a.filename }, a.filename),
+    h("span", { class: "size" }, ` ${bytes(a.size)}`),
+  );
+}
+
+function delivery(m, onRetry) {
+  const seen = m.status !== "failed" && m.status !== "queued" && state.customerSeen >= m.id;
+  const text = seen ? "Seen" : STATUS_TEXT[m.status] || m.status;
+  return h(
+    "div",
+    { class: "delivery" },
+    h("span", { class: `delivery-status delivery-${m.status}` }, text),
+    m.status === "failed" && m.error ? h("span", { class: "delivery-error" }, ` — ${m.error}`) : null,
+    m.status === "failed" ? h("button", { class: "retry", type: "button", onclick: () => onRetry(m.id) }, "Retry") : null,
+  );
+}
