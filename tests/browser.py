@@ -9,40 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import http.server
-import os
 import threading
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/lib/chromium/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def chromium_installed() -> bool:
-    return os.path.exists(CHROMIUM)
+from tests.chromium import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[object]:
     """A headless Chromium for one test."""
-    if not chromium_installed():
-        message = f"Chromium not installed at {CHROMIUM} (run `make test` as root, or `apt-get install chromium`)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    require_chromium()
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:

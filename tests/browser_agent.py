@@ -9,43 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from inbox.models import Agent
+from tests.chromium import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.servers.app import LiveServer
-
-CHROMIUM = "/usr/lib/chromium/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
-CHROMIUM_PRESENT = os.path.exists(CHROMIUM)
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
     """A headless Chromium for one test (the async API, so it shares the loop with the live server)."""
-    if not CHROMIUM_PRESENT:
-        if IN_CI:
-            pytest.fail(f"CI=true but Chromium is missing at {CHROMIUM}; run `make test` as root to install it")
-        pytest.skip(f"Chromium not installed at {CHROMIUM} (run `make test` as root, or apt-get install chromium)")
-    playwright_api = pytest.importorskip("playwright.async_api", reason="the playwright package is not installed")
-    async with playwright_api.async_playwright() as playwright:
-        instance = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    require_chromium()
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        instance = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield instance
         finally:

@@ -20,6 +20,7 @@ from inbox.events import EventRecord
 from inbox.migrate import upgrade
 from inbox.service import InboxService
 from inbox.store import Store
+from tests.chromium import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.servers.app import LiveServer, live_server, make_config
 from tests.servers.postgres import binaries, postgres_server
 from tests.servers.redis import RedisServer, redis_server
@@ -161,34 +162,15 @@ async def server(db_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
 #     pytestmark = pytest.mark.asyncio(loop_scope="session")
 #     async def test_x(page: Page, browser_server: LiveServer) -> None: ...
 # (Playwright's sync API cannot be used: it leaves an event loop "running" in the test thread.)
-CHROMIUM = "/usr/lib/chromium/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def browser() -> AsyncIterator[Browser]:
     """Debian's Chromium driven by Playwright (never `playwright install`). Skips with the reason when
     Chromium or Playwright is absent outside CI; fails in CI."""
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        if IN_CI:
-            pytest.fail("CI=true but the playwright package is missing (it is in the dev extra)")
-        pytest.skip("playwright is not installed (pip install -e '.[dev]')")
-    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240 - one stat at session start
-        if IN_CI:
-            pytest.fail(f"CI=true but {CHROMIUM} is missing; run `make test` as root to install chromium")
-        pytest.skip(f"{CHROMIUM} not found: apt-get install chromium (or run `make test` as root)")
+    require_chromium()
+    from playwright.async_api import async_playwright
+
     playwright = await async_playwright().start()
     try:
         launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
