@@ -1,4 +1,6 @@
-"""HTTP API: channel health for admins — per inbox, last successful fetch and send, last error, backlog.
+"""HTTP API: channel health — per inbox, last successful fetch and send, last error, backlog.
+
+Admins see every inbox; agents see the inboxes they belong to (the inbox page shows a banner from this).
 
 Channels that keep health implement `channels.base.HealthReporting` (email and Telegram do); the same records
 feed `/metrics`. An inbox counts as failing once its current run of failures is older than `FAILING_AFTER`.
@@ -14,21 +16,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from channels.base import HealthReporting
-from inbox.http import Api, admin, json
+from inbox import access
+from inbox.http import Api, caller, json
 
 api = Api()
 FAILING_AFTER = 300.0  # seconds of continuous failure before an inbox is flagged (the banner's threshold)
 
 
-@api.route("GET", "/api/v1/channels/health", summary="Health of every channel's inboxes", tag="admin", auth="admin")
+@api.route("GET", "/api/v1/channels/health", summary="Health of the channels of the inboxes you see", tag="channels")
 async def channel_health(request: Request) -> Response:
-    await admin(request)
+    me = (await caller(request)).agent
+    visible = await access.inbox_ids(request.app.state.store, me)
     now = time.time()
     items: list[dict[str, Any]] = []
     for name, channel in request.app.state.channels.items():
         if not isinstance(channel, HealthReporting):
             continue
         for row in channel.health():
+            if visible is not None and row.inbox_id not in visible:
+                continue
             since = row.failing_since
             items.append(
                 {

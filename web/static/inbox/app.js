@@ -4,6 +4,7 @@ import { ApiError, get, items, patch, post, query } from "./api.js";
 import { Composer } from "./composer.js";
 import { renderContact } from "./contact.js";
 import { $, toast, uuid } from "./dom.js";
+import { watchChannelHealth } from "./health.js";
 import { bindFilters, renderFilters } from "./filters.js";
 import { bindActions, renderHeader } from "./header.js";
 import { bindKeys } from "./keys.js";
@@ -340,6 +341,7 @@ async function reloadAll() {
 
 // ── start ────────────────────────────────────────────────────────────────────────────────────────
 function start() {
+  watchChannelHealth();
   const saved = sessionStorage.getItem("switchboard.filter");
   if (saved) Object.assign(state.filter, JSON.parse(saved));
   composer = new Composer({

@@ -1,0 +1,65 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.browser_agent are parameters here)
+"""Channel health reaches the people who need it: the JSON endpoint is scoped to the caller's inboxes, and the
+inbox page shows a banner while a channel of one of my inboxes has been failing for minutes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import httpx
+import pytest
+
+from channels.base import ChannelHealth
+from tests.browser_agent import agent_tab, browser  # noqa: F401
+from tests.factories import add_member, make_agent, make_inbox, make_token
+from tests.servers.app import LiveServer
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class ReportingChannel:
+    """The smallest channel that reports health (only what the health readers look at)."""
+
+    name: ClassVar[str] = "fakemail"
+
+    def __init__(self, rows: Sequence[ChannelHealth]) -> None:
+        self.rows = list(rows)
+
+    def health(self) -> Sequence[ChannelHealth]:
+        return self.rows
+
+
+async def test_health_is_scoped_and_failing_channels_show_a_banner(server: LiveServer, browser: Any) -> None:
+    store = server.state.store
+    mine = await make_inbox(store, name="Support mail")
+    other = await make_inbox(store, name="Sales mail")
+    ann = await make_agent(store, email="ann@example.test", name="Ann")
+    await add_member(store, mine, ann)
+    long_ago = time.time() - 900
+    server.state.channels["fakemail"] = ReportingChannel(
+        [
+            ChannelHealth(
+                inbox_id=mine.id, last_error_at=time.time(), last_error="IMAP login refused", failing_since=long_ago
+            ),
+            ChannelHealth(
+                inbox_id=other.id, last_error_at=time.time(), last_error="secret other", failing_since=long_ago
+            ),
+        ]
+    )
+    try:
+        token = await make_token(store, ann)
+        async with httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as http:
+            items = (await http.get("/api/v1/channels/health")).json()["items"]
+        assert [(item["inbox_id"], item["failing"]) for item in items] == [(mine.id, True)]
+
+        tab = await agent_tab(browser, server, ann)
+        banner = tab.page.locator("#channel-health")
+        await banner.wait_for(state="visible")
+        text = await banner.inner_text()
+        assert f"fakemail inbox {mine.id} has been failing" in text and "IMAP login refused" in text
+        assert "secret other" not in text
+        await tab.context.close()
+    finally:
+        del server.state.channels["fakemail"]
