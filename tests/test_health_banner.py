@@ -63,3 +63,30 @@ async def test_health_is_scoped_and_failing_channels_show_a_banner(server: LiveS
         await tab.context.close()
     finally:
         del server.state.channels["fakemail"]
+
+
+async def test_thread_shows_why_a_mail_was_threaded_and_edits(server: LiveServer, browser: Any) -> None:
+    import dataclasses
+
+    from tests.factories import inbound
+
+    store = server.state.store
+    inbox = await make_inbox(store, name="Mail")
+    ann = await make_agent(store, email="ann@example.test", name="Ann", role="admin")
+    first = await server.state.service.deliver(
+        dataclasses.replace(inbound(inbox, "m1", text="Order 7?"), thread_reason="new conversation")
+    )
+    await server.state.service.deliver(
+        dataclasses.replace(
+            inbound(inbox, "m2", text="Any news?"),
+            thread_reason="threaded by References",
+            metadata={"edited_at": "2026-11-22T10:00:00Z"},
+        )
+    )
+    tab = await agent_tab(browser, server, ann, f"/#conversation/{first.conversation_id}")
+    reasons = tab.page.locator(".message .thread-reason")
+    await reasons.nth(1).wait_for()
+    assert await reasons.all_inner_texts() == ["new conversation", "threaded by References"]
+    assert await tab.page.locator(".message .edited").count() == 1
+    assert tab.errors == []
+    await tab.context.close()

@@ -46,7 +46,10 @@ function message(m, onRetry) {
       h("span", { class: "sender" }, m.sender?.name || (m.kind === "incoming" ? "Customer" : "Agent")),
       m.kind === "note" ? h("span", { class: "note-badge" }, "Private note") : null,
       h("time", { datetime: m.created_at }, clock(m.created_at)),
+      m.meta?.edited_at ? h("span", { class: "edited" }, "edited") : null,
     ),
+    // Why an email landed in this conversation ("threaded by References"), so a wrong match is easy to spot.
+    m.meta?.thread_reason ? h("div", { class: "thread-reason" }, m.meta.thread_reason) : null,
     body(m),
     m.attachments?.length ? h("ul", { class: "attachments" }, m.attachments.map(attachment)) : null,
     m.kind === "outgoing" ? delivery(m, onRetry) : null,
