@@ -65,9 +65,26 @@ function body(m) {
       title: "Email content",
     });
     frame.srcdoc = m.html;
-    return h("div", { class: "message-body" }, frame);
+    if (!m.html.includes("data-blocked-src")) return h("div", { class: "message-body" }, frame);
+    // Remote images stay blocked (no tracking pixels) until the agent asks for them.
+    const show = h("button", { type: "button", class: "show-images link" }, "Show images");
+    show.onclick = () => {
+      frame.srcdoc = withImages(m.html);
+      show.remove();
+    };
+    return h("div", { class: "message-body" }, show, frame);
   }
   return h("div", { class: "message-body" }, m.body);
+}
+
+function withImages(html) {
+  const doc = new DOMParser().parseFromString(html, "text/html");
+  for (const img of doc.querySelectorAll("img[data-blocked-src]")) {
+    const src = img.getAttribute("data-blocked-src");
+    if (/^https?:\/\//i.test(src)) img.setAttribute("src", src);
+    img.removeAttribute("data-blocked-src");
+  }
+  return doc.documentElement.outerHTML;
 }
 
 function attachment(a) {

@@ -1,6 +1,7 @@
 # ruff: noqa: F811  (pytest fixtures imported from tests.browser_agent are parameters here)
-"""Channel health reaches the people who need it: the JSON endpoint is scoped to the caller's inboxes, and the
-inbox page shows a banner while a channel of one of my inboxes has been failing for minutes."""
+"""What the inbox shows about channels: a banner while a channel of one of my inboxes has been failing for
+minutes (and the health endpoint scoped to my inboxes), why an email was threaded, an "edited" mark, and
+remote images in email that load only after "Show images"."""
 
 from __future__ import annotations
 
@@ -89,4 +90,25 @@ async def test_thread_shows_why_a_mail_was_threaded_and_edits(server: LiveServer
     assert await reasons.all_inner_texts() == ["new conversation", "threaded by References"]
     assert await tab.page.locator(".message .edited").count() == 1
     assert tab.errors == []
+    await tab.context.close()
+
+
+async def test_remote_images_load_only_after_show_images(server: LiveServer, browser: Any) -> None:
+    import dataclasses
+
+    from tests.factories import inbound
+
+    store = server.state.store
+    inbox = await make_inbox(store, name="Mail")
+    ann = await make_agent(store, email="ann@example.test", name="Ann", role="admin")
+    pixel = f"{server.url}/static/pixel-that-does-not-exist.png"
+    html = f'<p>Hi</p><img src="" data-blocked-src="{pixel}" alt="logo">'
+    delivered = await server.state.service.deliver(dataclasses.replace(inbound(inbox, "h1", text="Hi"), html=html))
+    tab = await agent_tab(browser, server, ann, f"/#conversation/{delivered.conversation_id}")
+    image = tab.page.frame_locator("iframe.email-html").locator("img")
+    await image.wait_for(state="attached")
+    assert await image.get_attribute("src") == ""
+    await tab.page.locator("button.show-images").click()
+    await tab.page.frame_locator("iframe.email-html").locator(f'img[src="{pixel}"]').wait_for(state="attached")
+    assert await tab.page.locator("button.show-images").count() == 0
     await tab.context.close()
