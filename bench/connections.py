@@ -88,9 +88,7 @@ async def main() -> None:
         started = time.monotonic()
         for first in range(0, args.count, args.batch):
             batch = range(first, min(args.count, first + args.batch))
-            connections += await asyncio.gather(
-                *(open_stream(f"{servers[n % len(servers)].ws_url}/api/v1/stream", found.seed.token) for n in batch)
-            )
+            connections += await asyncio.gather(*(opener(n) for n in batch))
         opened = time.monotonic() - started
         await asyncio.sleep(args.idle)
         after = found.stats()

@@ -56,4 +56,6 @@ if __name__ == "__main__":
         log_level="warning",
         access_log=False,
         ws_per_message_deflate=False,
+        # Bench-only: compare uvicorn's websocket implementations (`SB_BENCH_WS=websockets-sansio`).
+        ws=os.environ.get("SB_BENCH_WS", "auto"),  # type: ignore[arg-type]
     )

@@ -96,9 +96,6 @@ class InboxService:
                 conversation = await tx.get(Conversation, duplicate.conversation_id)
                 assert duplicate.id is not None and conversation is not None
                 return Delivered(duplicate.id, duplicate.conversation_id, conversation.contact_id, False)
-            inbox = await tx.get(Inbox, inbound.inbox_id)
-            if inbox is None:
-                raise NotFound(f"inbox {inbound.inbox_id} not found")
             contact, contact_created = await self._contact_for(tx, inbound)
             conversation = None
             if inbound.conversation_id is not None:
@@ -123,20 +120,37 @@ class InboxService:
             conversation_created = conversation is None
             reopened = False
             if conversation is None:
+                # A conversation found in this inbox proves the inbox exists; only a new one needs the check
+                # (a contact created above is rolled back with the error).
+                if await tx.get(Inbox, inbound.inbox_id) is None:
+                    raise NotFound(f"inbox {inbound.inbox_id} not found")
+                # Inserted with its first activity already set (no UPDATE after the message).
                 conversation = Conversation(
                     inbox_id=inbound.inbox_id,
                     contact_id=key(contact),
                     thread_key=inbound.thread_key,
                     subject=inbound.subject,
                     created_at=now,
+                    updated_at=now,
+                    last_activity_at=now,
+                    last_incoming_at=now,
+                    unread_count=1,
+                    preview=_preview(inbound.text),
                 )
                 tx.add(conversation)
                 await tx.flush()
-            elif conversation.status != Status.OPEN:
-                reopened = True
-                conversation.status = Status.OPEN
-                conversation.snoozed_until = None
-                conversation.resolved_at = None
+            else:
+                if conversation.status != Status.OPEN:
+                    reopened = True
+                    conversation.status = Status.OPEN
+                    conversation.snoozed_until = None
+                    conversation.resolved_at = None
+                # The conversation's activity is written in the same flush as the message.
+                conversation.last_activity_at = now
+                conversation.last_incoming_at = now
+                conversation.updated_at = now
+                conversation.unread_count += 1
+                conversation.preview = _preview(inbound.text)
             message = Message(
                 conversation_id=key(conversation),
                 inbox_id=inbound.inbox_id,
@@ -174,17 +188,16 @@ class InboxService:
                 )
                 for item, blob in stored
             ]
-            tx.add_all(attachments)
-            conversation.last_activity_at = now
-            conversation.last_incoming_at = now
-            conversation.updated_at = now
-            conversation.unread_count += 1
-            conversation.preview = _preview(inbound.text)
-            await tx.flush()
+            if attachments:
+                tx.add_all(attachments)
+                await tx.flush()
             pending: list[tuple[EventType, dict[str, Any]]] = []
             if contact_created:
                 pending.append((EventType.CONTACT_CREATED, views.contact(contact)))
-            conversation_view = await self._conversation_view(tx, conversation)
+            # A conversation opened in this transaction has no labels yet: no need to ask.
+            conversation_view = await self._conversation_view(
+                tx, conversation, labels=[] if conversation_created else None
+            )
             if conversation_created:
                 pending.append((EventType.CONVERSATION_CREATED, conversation_view))
             elif reopened:
@@ -203,14 +216,15 @@ class InboxService:
     async def _contact_for(self, tx: AsyncSession, inbound: Inbound) -> tuple[Contact, bool]:
         """Find the contact through the sender's identity (or a verified email); create one otherwise."""
         sender = inbound.sender
-        identity = (
+        # The identity's contact in one statement (the identity row itself is not needed).
+        contact = (
             await tx.execute(
-                select(Identity).where(col(Identity.kind) == sender.kind, col(Identity.value) == sender.value)
+                select(Contact)
+                .join(Identity, col(Identity.contact_id) == col(Contact.id))
+                .where(col(Identity.kind) == sender.kind, col(Identity.value) == sender.value)
             )
         ).scalar_one_or_none()
-        if identity is not None:
-            contact = await tx.get(Contact, identity.contact_id)
-            assert contact is not None
+        if contact is not None:
             contact = await self._follow_merge(tx, contact)
             if sender.name and not contact.name:
                 contact.name = sender.name
@@ -756,8 +770,13 @@ class InboxService:
         return view
 
     # ── plumbing ────────────────────────────────────────────────────────────────────────────
-    async def _conversation_view(self, tx: AsyncSession, conversation: Conversation) -> dict[str, Any]:
+    async def _conversation_view(
+        self, tx: AsyncSession, conversation: Conversation, *, labels: list[str] | None = None
+    ) -> dict[str, Any]:
+        """The conversation as events carry it; `labels` when the caller knows them already."""
         contact = await tx.get(Contact, conversation.contact_id)
+        if labels is not None:
+            return views.conversation(conversation, contact, labels)
         labels = list(
             (
                 await tx.execute(
