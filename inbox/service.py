@@ -822,14 +822,6 @@ class InboxService:
         """Publish events appended with `append`, once their transaction has committed."""
         await self._publish(records)
 
-    async def publish_directory_event(
-        self, type_: EventType, data: dict[str, Any], *, inbox_id: int | None = None
-    ) -> None:
-        """Append and publish an admin change (inbox or agent) in its own transaction."""
-        async with self.store.transaction() as tx:
-            records = await self._append(tx, [(type_, data)], inbox_id=inbox_id)
-        await self._publish(records)
-
 
 async def _get(session: AsyncSession, model: Any, key: Any) -> Any:
     row = await session.get(model, key)
