@@ -99,8 +99,9 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     outbox.on_result = metrics.count_outbox_result
     runners = ChannelRunners(
         host,
-        # The email channel keeps its own IMAP readers (EmailChannel.serve); every other receiver runs here.
-        {name: channel for name, channel in channels.items() if channel is not email_channel},
+        # Every receiver (IMAP mailboxes, Telegram polling) runs here, each under its own cluster lease
+        # `receiver:<channel>:<inbox id>`; inbound SMTP (EmailChannel.serve) runs in every process.
+        channels,
         refresh_seconds=config.channels.refresh_seconds,
         backoff_max_seconds=config.channels.restart_backoff_max_seconds,
         exclusive=leases.hold,

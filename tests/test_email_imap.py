@@ -177,8 +177,7 @@ def _gauge(text: str, name: str) -> float:
 
 
 async def _reader(channel: EmailChannel, inbox_id: int) -> Any:
-    entry = channel.readers.get(inbox_id)
-    return entry[1] if entry else None
+    return channel.readers.get(inbox_id)
 
 
 async def _frame(ws: Any, wanted: Any, seconds: float = 30.0) -> dict[str, Any]:

@@ -1,21 +1,20 @@
 """`EmailChannel`: the I/O that ties parsing, threading and composing to IMAP and SMTP.
 
 `ingest` is the one path every mail takes (IMAP or SMTP in): parse → bounce handling → threading →
-`Host.deliver`. `send` composes and relays one agent reply. `serve` keeps one IMAP reader per email inbox
-running (re-read every `reconcile_seconds`, so inboxes added or changed later start by themselves) and the
-inbound SMTP listener when enabled.
+`Host.deliver`. `send` composes and relays one agent reply. `run(inbox)` reads one inbox's mailbox (the core
+runs it under a cluster lease, so one process reads each mailbox); `serve` runs the inbound SMTP listener
+when enabled, in every process that configures it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from starlette.routing import BaseRoute
 
@@ -42,7 +41,6 @@ from channels.email.thread import Decision, candidates, decide, outbound_message
 log = logging.getLogger(__name__)
 
 MAX_QUOTED = 100_000
-RECONCILE_SECONDS = 30.0
 
 
 class EmailChannel:
@@ -54,10 +52,9 @@ class EmailChannel:
         self.host = host
         self.settings = settings or EmailSettings()
         self.routes: Sequence[BaseRoute] = []
-        self.readers: dict[int, tuple[Mapping[str, Any], ImapReader, asyncio.Task[None]]] = {}
+        self.readers: dict[int, ImapReader] = {}  # the mailboxes this process reads now (it holds their lease)
         self.smtp_server: asyncio.Server | None = None
         self.smtp_error: str | None = None
-        self.reconcile_seconds = RECONCILE_SECONDS
         self.sending: dict[int, Health] = {}  # per inbox: last successful send, last send error
 
     # ── in ──────────────────────────────────────────────────────────────────────────────────
@@ -181,7 +178,7 @@ class EmailChannel:
         """Per inbox: last successful fetch and send, last error, failing since, backlog (Unix timestamps)."""
         rows = []
         for inbox_id in sorted({*self.readers, *self.sending}):
-            fetch = self.readers[inbox_id][1].health if inbox_id in self.readers else Health()
+            fetch = self.readers[inbox_id].health if inbox_id in self.readers else Health()
             send = self.sending.get(inbox_id, Health())
             errors = [item for item in (fetch, send) if item.last_error_at is not None]
             last = max(errors, key=lambda item: item.last_error_at or 0.0) if errors else None
@@ -201,17 +198,31 @@ class EmailChannel:
 
     # ── lifecycle ───────────────────────────────────────────────────────────────────────────
     async def run(self, inbox: InboxInfo) -> None:
-        """Read this inbox's mailbox until cancelled (returns at once when it has no IMAP source)."""
+        """Read this inbox's mailbox until cancelled (returns at once when it has no IMAP source).
+
+        The core calls this under a cluster-wide lease (`ChannelRunners`), so each mailbox has exactly one
+        reader across all processes; `health()` reports the readers of this process.
+        """
         mailbox = MailboxSettings.from_inbox(inbox.settings)
         if not mailbox.imap_enabled:
             return
-        await self.reader(inbox, mailbox).run()
+        reader = self.reader(inbox, mailbox)
+        self.readers[inbox.id] = reader
+        try:
+            await reader.run()
+        finally:
+            if self.readers.get(inbox.id) is reader:
+                del self.readers[inbox.id]
 
     def reader(self, inbox: InboxInfo, mailbox: MailboxSettings) -> ImapReader:
         return ImapReader(self.host, inbox, mailbox, self.settings, self.ingest, self.quarantine)
 
     async def serve(self) -> None:
-        """Run the SMTP listener (if enabled) and keep one IMAP reader per email inbox, until cancelled."""
+        """Run the inbound SMTP listener (if enabled) in this process until cancelled.
+
+        Every process that configures the listener runs it (SMTP in needs no lease: each connection is its
+        own delivery, and `(inbox, Message-ID)` stores a mail once); IMAP readers run through `run`.
+        """
         try:
             if self.settings.smtp_listen_enabled:
                 try:
@@ -219,37 +230,9 @@ class EmailChannel:
                 except OSError as error:  # e.g. the port is taken: IMAP and sending keep working
                     self.smtp_error = f"SMTP listener on {self.settings.smtp_listen_host}:{self.settings.smtp_listen_port} failed: {error}"
                     log.error("email: %s", self.smtp_error)
-            while True:
-                try:
-                    await self.reconcile()
-                except Exception:
-                    log.exception("email: reading the list of email inboxes failed")
-                await asyncio.sleep(self.reconcile_seconds)
+            await asyncio.Event().wait()
         finally:
             await self.close()
-
-    async def reconcile(self) -> None:
-        """Start readers for new or changed inboxes, stop those of removed ones."""
-        wanted = {inbox.id: inbox for inbox in await self.host.inboxes(self.name)}
-        for inbox_id in list(self.readers):
-            settings, _, task = self.readers[inbox_id]
-            if inbox_id not in wanted or wanted[inbox_id].settings != settings or task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-                del self.readers[inbox_id]
-        for inbox_id, inbox in wanted.items():
-            if inbox_id in self.readers:
-                continue
-            try:
-                mailbox = MailboxSettings.from_inbox(inbox.settings)
-            except SettingsError as error:
-                log.error("email: inbox %s is not configured: %s", inbox_id, error)
-                continue
-            if mailbox.imap_enabled:
-                reader = self.reader(inbox, mailbox)
-                task = asyncio.create_task(reader.run(), name=f"email-imap-{inbox_id}")
-                self.readers[inbox_id] = (dict(inbox.settings), reader, task)
 
     async def start_smtp(self) -> None:
         handler = InboundHandler(lambda: self.host.inboxes(self.name), self.ingest)
@@ -261,12 +244,6 @@ class EmailChannel:
         )
 
     async def close(self) -> None:
-        for _, _, task in self.readers.values():
-            task.cancel()
-        for _, _, task in list(self.readers.values()):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self.readers.clear()
         if self.smtp_server is not None:
             self.smtp_server.close()
             await self.smtp_server.wait_closed()
