@@ -1,19 +1,66 @@
-"""Helpers shared by the email tests: inboxes with mailbox settings, raw mails, polling for stored rows."""
+"""Helpers shared by the email tests: the Dovecot fixtures (`dovecot`, a fresh `user`), inboxes with mailbox
+settings, raw mails, APPEND, polling for stored rows."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import itertools
+import os
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
+import pytest
+from aioimaplib import IMAP4
 from sqlmodel import col, select
 
 from inbox.models import Conversation, Inbox, Message
 from inbox.store import Store
 from tests.factories import make_inbox
+from tests.servers.dovecot import Dovecot, binary, dovecot_server
 
 T = TypeVar("T")
 ADDRESS = "support@example.test"
+
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+USERS = [f"box{i}@example.test" for i in range(60)]
+_next_user = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    if binary() is None:
+        if IN_CI:
+            pytest.fail("CI=true but dovecot is missing; run `make test` as root to install dovecot-imapd")
+        pytest.skip("dovecot not installed (apt-get install -y dovecot-imapd, or `make test` as root)")
+    with dovecot_server(dict.fromkeys(USERS, "pw")) as server:
+        yield server
+
+
+@pytest.fixture
+def user(dovecot: Dovecot) -> str:
+    """A mailbox no other test has used."""
+    return USERS[next(_next_user)]
+
+
+def imap_settings(dovecot: Dovecot, user: str) -> dict[str, Any]:
+    return {
+        "imap_host": dovecot.host,
+        "imap_port": dovecot.port,
+        "imap_security": "plain",
+        "imap_username": user,
+        "imap_password": "pw",
+    }
+
+
+async def append(dovecot: Dovecot, user: str, *raws: bytes) -> None:
+    client = IMAP4(dovecot.host, dovecot.port, timeout=10)
+    await client.wait_hello_from_server()
+    assert (await client.login(user, "pw")).result == "OK"
+    for raw in raws:
+        response = await client.append(raw, mailbox="INBOX")
+        assert response.result == "OK", response
+    await client.logout()
 
 
 async def email_inbox(store: Store, address: str = ADDRESS, **settings: Any) -> Inbox:

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the `dovecot` and `user` fixtures imported from tests.email_helpers are parameters here)
 """IMAP in against a real Dovecot started by the suite (and a real aiosmtpd sink for replies).
 
 IDLE freshness end to end (APPEND → agent stream with the poll interval set to an hour), the reply and the
@@ -9,16 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aioimaplib import IMAP4
 from websockets.asyncio.client import connect
 
 from channels.base import InboxInfo
@@ -31,53 +29,22 @@ from inbox.models import ApiToken, key
 from inbox.outbox import inbox_info
 from inbox.service import InboxService
 from inbox.store import Store
-from tests.email_helpers import email_inbox, eventually, messages, raw_mail
+from tests.email_helpers import (  # noqa: F401
+    append,
+    dovecot,
+    email_inbox,
+    eventually,
+    imap_settings,
+    messages,
+    raw_mail,
+    user,
+)
 from tests.factories import make_agent
 from tests.servers import tls
 from tests.servers.app import live_server, make_config
 from tests.servers.dovecot import Dovecot, binary, dovecot_server
 from tests.servers.proxy import CuttingProxy, DroppingProxy, StuckMailProxy
 from tests.servers.smtp import smtp_sink
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-USERS = [f"box{i}@example.test" for i in range(60)]
-_next_user = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def dovecot() -> Iterator[Dovecot]:
-    if binary() is None:
-        if IN_CI:
-            pytest.fail("CI=true but dovecot is missing; run `make test` as root to install dovecot-imapd")
-        pytest.skip("dovecot not installed (apt-get install -y dovecot-imapd, or `make test` as root)")
-    with dovecot_server(dict.fromkeys(USERS, "pw")) as server:
-        yield server
-
-
-@pytest.fixture
-def user(dovecot: Dovecot) -> str:
-    """A mailbox no other test has used."""
-    return USERS[next(_next_user)]
-
-
-def imap_settings(dovecot: Dovecot, user: str) -> dict[str, Any]:
-    return {
-        "imap_host": dovecot.host,
-        "imap_port": dovecot.port,
-        "imap_security": "plain",
-        "imap_username": user,
-        "imap_password": "pw",
-    }
-
-
-async def append(dovecot: Dovecot, user: str, *raws: bytes) -> None:
-    client = IMAP4(dovecot.host, dovecot.port, timeout=10)
-    await client.wait_hello_from_server()
-    assert (await client.login(user, "pw")).result == "OK"
-    for raw in raws:
-        response = await client.append(raw, mailbox="INBOX")
-        assert response.result == "OK", response
-    await client.logout()
 
 
 @contextlib.asynccontextmanager
