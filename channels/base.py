@@ -3,8 +3,9 @@
 Adapters import this module, the standard library and their own channel library, never `inbox`.
 The core hands adapters a `Host` (what it offers a channel) and calls them through `Channel`
 (what a channel offers the core). Everything crossing the seam is a frozen record defined here.
-A channel may also implement the optional `TypingAware` (show "agent is typing") and `HealthReporting`
-(last receive/send/error per inbox, exported to `/metrics`); the core checks with `isinstance`.
+A channel may also implement the optional `TypingAware` (show "agent is typing"), `HealthReporting`
+(last receive/send/error per inbox, exported to `/metrics`) and `Reingesting` (retry a quarantined
+message); the core checks with `isinstance`.
 """
 
 from __future__ import annotations
@@ -239,6 +240,13 @@ class Host(Protocol):
 
     async def save_cursor(self, key: str, value: str) -> None: ...
 
+    async def quarantine(self, inbox_id: int, raw: bytes, reason: str, *, sender: str = "", subject: str = "") -> int:
+        """Keep a message the channel cannot process (poison mail) for admins only, once per distinct bytes.
+
+        It never reaches a conversation; admins download, retry (`Reingesting`) or discard it. Answers its id.
+        """
+        ...
+
 
 class Channel(Protocol):
     """What a channel offers the core."""
@@ -260,6 +268,16 @@ class TypingAware(Protocol):
     """Optional: a channel that can show the customer that an agent is typing (Telegram's chat action)."""
 
     async def show_typing(self, inbox: InboxInfo, thread_key: str) -> None: ...
+
+
+@runtime_checkable
+class Reingesting(Protocol):
+    """Optional: a channel that can take a quarantined original again (an admin's "retry" after a fix).
+
+    Raises `DeliveryError` with the reason when the message still cannot be processed.
+    """
+
+    async def reingest(self, inbox: InboxInfo, raw: bytes) -> Delivered | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from channels.email import EmailChannel, EmailSettings
 from channels.telegram import TelegramChannel, TelegramSettings
 from channels.webchat import WebchatChannel, WebchatSettings
 from inbox import demo_page, events, openapi, pages, settings_pages, stream
-from inbox.api import admin, attachments, contacts, conversations, health, reports
+from inbox.api import admin, attachments, contacts, conversations, health, quarantine, reports
 from inbox.auth import Authenticator, LoginThrottle, Sessions
 from inbox.blobs import BlobStore
 from inbox.broker import Broker, LocalBroker
@@ -52,7 +52,15 @@ from inbox.store import Store
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-API_MODULES: list[Api] = [conversations.api, contacts.api, admin.api, attachments.api, reports.api, health.api]
+API_MODULES: list[Api] = [
+    conversations.api,
+    contacts.api,
+    admin.api,
+    attachments.api,
+    reports.api,
+    health.api,
+    quarantine.api,
+]
 
 
 def secret_key(config: Config) -> str:

@@ -16,6 +16,7 @@ from inbox.hub import Hub
 from inbox.models import Agent, Attachment, Contact, Conversation, Cursor, Inbox, Message, MessageKind
 from inbox.models import Identity as IdentityRow
 from inbox.outbox import inbox_info
+from inbox.quarantine import Quarantine
 from inbox.service import InboxService
 from inbox.store import Store
 
@@ -31,6 +32,7 @@ class CoreHost:
         self.store = store
         self.service = service
         self.hub = hub
+        self.quarantined = Quarantine(store, service.blobs)
 
     async def deliver(self, inbound: Inbound) -> Delivered:
         return await self.service.deliver(inbound)
@@ -169,6 +171,10 @@ class CoreHost:
         async with self.store.session() as session:
             row = await session.get(Cursor, key)
         return row.value if row is not None else None
+
+    async def quarantine(self, inbox_id: int, raw: bytes, reason: str, *, sender: str = "", subject: str = "") -> int:
+        # Poison mail is for admins (inbox.quarantine), never conversation data.
+        return await self.quarantined.hold(inbox_id, raw, reason, sender=sender, subject=subject)
 
     async def save_cursor(self, key: str, value: str) -> None:
         # A cursor is a channel's own position, not conversation data: written here, not by the service.

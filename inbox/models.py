@@ -231,6 +231,27 @@ class Cursor(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class Quarantined(SQLModel, table=True):
+    """A message a channel could not process (poison mail): kept for admins with its raw original, never
+    delivered to a conversation and never fetched again; `status` quarantined | discarded (a tombstone, so the
+    same bytes arriving again stay discarded). No foreign key: deleting an inbox leaves these to the admin."""
+
+    __table_args__ = (UniqueConstraint("inbox_id", "digest"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    inbox_id: int = Field(index=True)
+    digest: str = Field(max_length=64)  # sha256 of the raw bytes: the same mail is quarantined once
+    reason: str
+    sender: str = Field(default="", max_length=320)
+    subject: str = Field(default="", max_length=998)
+    size: int = 0
+    storage_name: str | None = Field(default=None, max_length=128)  # None once discarded
+    status: str = Field(default="quarantined", max_length=16)
+    attempts: int = 1
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class CannedResponse(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     short_code: str = Field(unique=True, max_length=64)

@@ -13,7 +13,7 @@ import pytest
 from aioimaplib import IMAP4
 from sqlmodel import col, select
 
-from inbox.models import Conversation, Inbox, Message
+from inbox.models import Conversation, Inbox, Message, Quarantined
 from inbox.store import Store
 from tests.factories import make_inbox
 from tests.servers.dovecot import Dovecot, binary, dovecot_server
@@ -85,6 +85,17 @@ def raw_mail(
 async def messages(store: Store, inbox_id: int) -> list[Message]:
     async with store.session() as session:
         rows = await session.execute(select(Message).where(col(Message.inbox_id) == inbox_id).order_by(col(Message.id)))
+        return list(rows.scalars())
+
+
+async def quarantined(store: Store, inbox_id: int) -> list[Quarantined]:
+    """The inbox's messages still in quarantine (not discarded), oldest first."""
+    async with store.session() as session:
+        rows = await session.execute(
+            select(Quarantined)
+            .where(col(Quarantined.inbox_id) == inbox_id, col(Quarantined.status) == "quarantined")
+            .order_by(col(Quarantined.id))
+        )
         return list(rows.scalars())
 
 

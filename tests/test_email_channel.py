@@ -21,7 +21,7 @@ from inbox.host import CoreHost
 from inbox.outbox import OutboxWorker, inbox_info
 from inbox.service import InboxService
 from inbox.store import Store
-from tests.email_helpers import ADDRESS, conversations, email_inbox, eventually, messages, raw_mail
+from tests.email_helpers import ADDRESS, conversations, email_inbox, eventually, messages, quarantined, raw_mail
 from tests.factories import make_agent
 from tests.servers import tls
 from tests.servers.app import free_port
@@ -149,11 +149,12 @@ async def test_unreadable_mail_is_quarantined_once(store: Store, service: InboxS
     assert inbox.id is not None
     channel = channel_for(store, service)
     garbage = (DATA / "garbage_not_mail.eml").read_bytes()
-    first = await channel.ingest(inbox_info(inbox), garbage)
-    again = await channel.ingest(inbox_info(inbox), garbage)
-    assert first is not None and again is not None and not again.created
-    [row] = await messages(store, inbox.id)
-    assert row.meta["quarantined"] is True and "no header section" in row.meta["quarantine_reason"]
+    assert await channel.ingest(inbox_info(inbox), garbage) is None
+    assert await channel.ingest(inbox_info(inbox), garbage) is None
+    assert await messages(store, inbox.id) == []  # never a conversation message: agents do not see it
+    [row] = await quarantined(store, inbox.id)
+    assert "no header section" in row.reason and row.attempts == 2 and row.size == len(garbage)
+    assert service.blobs.path(row.storage_name or "").read_bytes() == garbage
 
 
 @pytest.mark.parametrize(

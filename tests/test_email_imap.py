@@ -36,6 +36,7 @@ from tests.email_helpers import (  # noqa: F401
     eventually,
     imap_settings,
     messages,
+    quarantined,
     raw_mail,
     user,
 )
@@ -221,14 +222,15 @@ async def test_poison_mail_is_quarantined_once_and_never_blocks(
     poison = b"this is not mail at all\r\n\xff\xfe\x80 binary junk\r\n"
     await append(dovecot, user, poison, raw_mail(to=user, message_id="<good@customer.test>"))
     async with reading(EmailChannel(CoreHost(store, service), fast()), inbox_info(inbox)):
-        stored = await eventually(lambda: messages(store, inbox.id or 0), lambda rows: len(rows) == 2)
-    quarantined = [row for row in stored if row.meta.get("quarantined")]
-    assert len(quarantined) == 1 and "no header section" in quarantined[0].meta["quarantine_reason"]
-    assert any(row.external_id == "<good@customer.test>" for row in stored)
+        stored = await eventually(lambda: messages(store, inbox.id or 0), lambda rows: len(rows) == 1)
+        [held] = await eventually(lambda: quarantined(store, inbox.id or 0), lambda rows: len(rows) == 1)
+    assert "no header section" in held.reason and held.attempts == 1
+    assert [row.external_id for row in stored] == ["<good@customer.test>"]
     async with reading(EmailChannel(CoreHost(store, service), fast()), inbox_info(inbox)) as again:
         await asyncio.wait_for(again.idle_active.wait(), 10)
         assert again.health.fetched == 0
-    assert len(await messages(store, inbox.id)) == 2
+    assert len(await messages(store, inbox.id)) == 1
+    assert [(row.id, row.attempts) for row in await quarantined(store, inbox.id)] == [(held.id, 1)]
 
 
 class FlakyChannel(EmailChannel):
@@ -252,10 +254,11 @@ async def test_mail_that_keeps_failing_is_quarantined_after_retries(
         raw_mail(to=user, message_id="<next@customer.test>"),
     )
     async with reading(FlakyChannel(CoreHost(store, service), fast()), inbox_info(inbox)):
-        stored = await eventually(lambda: messages(store, inbox.id or 0), lambda rows: len(rows) == 2)
-    [quarantined] = [row for row in stored if row.meta.get("quarantined")]
-    assert "the store rejected this mail" in quarantined.meta["quarantine_reason"]
-    assert any(row.external_id == "<next@customer.test>" for row in stored)
+        stored = await eventually(lambda: messages(store, inbox.id or 0), lambda rows: len(rows) == 1)
+        [held] = await eventually(lambda: quarantined(store, inbox.id or 0), lambda rows: len(rows) == 1)
+    assert "the store rejected this mail" in held.reason
+    assert b"<explodes@customer.test>" in service.blobs.path(held.storage_name or "").read_bytes()
+    assert [row.external_id for row in stored] == ["<next@customer.test>"]
 
 
 async def test_failing_mailbox_is_reported_in_health(
@@ -332,12 +335,12 @@ async def test_mail_that_cannot_be_fetched_is_quarantined_and_passed(
         )
         assert inbox.id is not None
         async with reading(EmailChannel(CoreHost(store, service), fast()), inbox_info(inbox)):
-            stored = await eventually(lambda: messages(store, inbox.id or 0), lambda rows: len(rows) == 2)
+            stored = await eventually(lambda: messages(store, inbox.id or 0), lambda rows: len(rows) == 1)
+            [held] = await eventually(lambda: quarantined(store, inbox.id or 0), lambda rows: len(rows) == 1)
     finally:
         await proxy.close()
-    [quarantined] = [row for row in stored if row.meta.get("quarantined")]
-    assert "UID 1 could not be fetched" in quarantined.meta["quarantine_reason"]
-    assert [row.external_id for row in stored if not row.meta.get("quarantined")] == ["<behind@customer.test>"]
+    assert "UID 1 could not be fetched" in held.reason
+    assert [row.external_id for row in stored] == ["<behind@customer.test>"]
 
 
 async def test_imap_over_implicit_tls(

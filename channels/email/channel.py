@@ -9,7 +9,6 @@ when enabled, in every process that configures it.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -59,13 +58,32 @@ class EmailChannel:
 
     # ── in ──────────────────────────────────────────────────────────────────────────────────
     async def ingest(self, inbox: InboxInfo, raw: bytes, envelope_recipients: Sequence[str] = ()) -> Delivered | None:
-        """Store one raw mail in `inbox`; None when it was a bounce for one of ours (that reply is marked failed)."""
+        """Store one raw mail in `inbox`; None when it was quarantined or a bounce for one of ours (that reply is
+        marked failed)."""
         try:
-            mail = parse_email(
-                raw, max_header_bytes=self.settings.max_header_bytes, max_bytes=self.settings.max_message_bytes
-            )
+            mail = self.parse(raw)
         except MailError as error:
-            return await self.quarantine(inbox, raw, str(error))
+            await self.quarantine(inbox, raw, str(error))
+            return None
+        return await self.store_mail(inbox, mail, envelope_recipients)
+
+    async def reingest(self, inbox: InboxInfo, raw: bytes) -> Delivered | None:
+        """An admin's retry of a quarantined mail: store it, or raise `DeliveryError` if it still cannot be read."""
+        try:
+            mail = self.parse(raw)
+        except MailError as error:
+            raise DeliveryError(str(error)) from error
+        return await self.store_mail(inbox, mail, ())
+
+    def parse(self, raw: bytes) -> ParsedMail:
+        return parse_email(
+            raw, max_header_bytes=self.settings.max_header_bytes, max_bytes=self.settings.max_message_bytes
+        )
+
+    async def store_mail(
+        self, inbox: InboxInfo, mail: ParsedMail, envelope_recipients: Sequence[str] = ()
+    ) -> Delivered | None:
+        """Bounce handling, threading, then `Host.deliver`."""
         report = mail.report
         if report is not None and report.original_message_id is not None:
             if report.failed and await self.host.mark_failed(inbox.id, report.original_message_id, report.reason):
@@ -90,24 +108,20 @@ class EmailChannel:
                 break
         return decide(mail.from_address, tried)
 
-    async def quarantine(self, inbox: InboxInfo, raw: bytes, reason: str) -> Delivered:
-        """Store an unreadable mail once, as a message that says why, with the original attached."""
-        digest = hashlib.sha256(raw).hexdigest()
-        found = re.search(rb"^From:[^\r\n]*?([\w.+-]{1,64}@[\w.-]{1,255})", raw[:65536], re.I | re.M)
-        sender = found.group(1).decode("ascii", "replace").lower() if found else "unknown@switchboard.invalid"
-        inbound = Inbound(
-            inbox_id=inbox.id,
-            external_id=f"<quarantine.{digest}@switchboard.invalid>",
-            thread_key=f"email:quarantine:{digest}",
-            sender=Identity(IdentityKind.EMAIL, sender, email=sender),
-            text=f"This mail could not be processed and was quarantined: {reason}. The original is attached.",
-            subject="Quarantined mail",
-            attachments=[InboundAttachment("original.eml", "message/rfc822", raw)],
-            metadata={"quarantined": True, "quarantine_reason": reason, "email": {"automatic": "quarantined"}},
-            thread_reason="quarantined",
-        )
+    async def quarantine(self, inbox: InboxInfo, raw: bytes, reason: str) -> int:
+        """Hand an unreadable mail to the core's quarantine (admins only), once per distinct bytes."""
+        head = raw[:65536]
+        found = re.search(rb"^From:[^\r\n]*?([\w.+-]{1,64}@[\w.-]{1,255})", head, re.I | re.M)
+        sender = found.group(1).decode("ascii", "replace").lower() if found else ""
+        subject = re.search(rb"^Subject:[ \t]*([^\r\n]{0,300})", head, re.I | re.M)
         log.warning("email: inbox %s quarantined a mail (%s)", inbox.id, reason)
-        return await self.host.deliver(inbound)
+        return await self.host.quarantine(
+            inbox.id,
+            raw,
+            reason,
+            sender=sender,
+            subject=subject.group(1).decode("utf-8", "replace").strip() if subject else "",
+        )
 
     # ── out ─────────────────────────────────────────────────────────────────────────────────
     async def send(self, message: Outbound) -> Receipt:
