@@ -31,7 +31,7 @@ from channels.email import EmailChannel, EmailSettings
 from channels.telegram import TelegramChannel, TelegramSettings
 from channels.webchat import WebchatChannel, WebchatSettings
 from inbox import demo_page, events, openapi, pages, settings_pages, stream
-from inbox.api import admin, attachments, contacts, conversations, health, quarantine, reports
+from inbox.api import admin, attachments, channel_status, contacts, conversations, health, quarantine, reports
 from inbox.auth import Authenticator, LoginThrottle, Sessions
 from inbox.blobs import BlobStore
 from inbox.broker import Broker, LocalBroker
@@ -60,6 +60,7 @@ API_MODULES: list[Api] = [
     reports.api,
     health.api,
     quarantine.api,
+    channel_status.api,
 ]
 
 

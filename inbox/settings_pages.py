@@ -1,4 +1,4 @@
-"""The admin settings pages: inboxes, agents, teams, labels, canned responses.
+"""The admin settings pages: inboxes, agents, teams, labels, canned responses, channel health (with quarantine).
 
 Server-rendered shells only, like the inbox page in `inbox.pages`: each page embeds the CSRF token and the
 signed-in agent as JSON, and its plain ES module (`web/static/inbox/settings.js`) does the rest through the
@@ -25,7 +25,10 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "teams": ("Teams", "/api/v1/teams"),
     "labels": ("Labels", "/api/v1/labels"),
     "canned_responses": ("Canned responses", "/api/v1/canned_responses"),
+    "health": ("Channel health", "/api/v1/channels/status"),
 }
+# Sections with their own page (template and script) instead of the generic list-and-form one.
+TEMPLATES: dict[str, str] = {"health": "settings_health.html"}
 
 
 def shell_context(request: Request, who: Caller) -> dict[str, Any]:
@@ -64,7 +67,8 @@ async def settings_page(request: Request) -> Response:
         "collection": collection,
         "sections": SECTIONS,
     }
-    return templates.TemplateResponse(request, "settings.html", context, headers=HEADERS)
+    template = TEMPLATES.get(section, "settings.html")
+    return templates.TemplateResponse(request, template, context, headers=HEADERS)
 
 
 routes: list[BaseRoute] = [
