@@ -110,7 +110,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         host,
         # Every receiver (IMAP mailboxes, Telegram polling) runs here, each under its own cluster lease
         # `receiver:<channel>:<inbox id>`; inbound SMTP (EmailChannel.serve) runs in every process.
-        channels,
+        dict(channels),
         refresh_seconds=config.channels.refresh_seconds,
         backoff_max_seconds=config.channels.restart_backoff_max_seconds,
         exclusive=leases.hold,

@@ -123,6 +123,12 @@ async def health_rows(http: httpx.AsyncClient, process: ServerProcess, token: st
     return [row for row in answer.json()["items"] if row["inbox_id"] == inbox_id and row["last_fetch_at"]]
 
 
+async def status_row(http: httpx.AsyncClient, process: ServerProcess, token: str, inbox_id: int) -> Any:
+    answer = await http.get(f"{process.url}/api/v1/channels/status", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    return next(row for row in answer.json()["items"] if row["inbox_id"] == inbox_id)
+
+
 async def lease_holder(store: Store, inbox_id: int) -> str | None:
     async with store.session() as session:
         row = await session.get(Cursor, f"lease:receiver:email:{inbox_id}")
@@ -148,8 +154,13 @@ async def test_one_process_reads_the_mailbox_and_the_other_takes_over_after_sigk
         token = cluster.seed.token
         assert len(await eventually(lambda: health_rows(http, holder, token, cluster.inbox_id), bool)) == 1
         assert await health_rows(http, standby, token, cluster.inbox_id) == []
-    first_holder = await lease_holder(cluster.store, cluster.inbox_id)
-    assert first_holder is not None
+        first_holder = await lease_holder(cluster.store, cluster.inbox_id)
+        assert first_holder is not None
+        # The admin health page's JSON: the holder reports the mailbox, the standby names the holder.
+        here = await status_row(http, holder, token, cluster.inbox_id)
+        there = await status_row(http, standby, token, cluster.inbox_id)
+        assert here["state"] == "ok" and here["receiver"] == {"holder": first_holder, "this_process": True}
+        assert there["state"] == "elsewhere" and there["receiver"] == {"holder": first_holder, "this_process": False}
 
     await append(dovecot, cluster.user, raw_mail(to=cluster.user, message_id="<before-kill@customer.test>"))
     await eventually(lambda: messages(cluster.store, cluster.inbox_id), lambda rows: len(rows) == 1)

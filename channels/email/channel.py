@@ -52,6 +52,7 @@ class EmailChannel:
         self.settings = settings or EmailSettings()
         self.routes: Sequence[BaseRoute] = []
         self.readers: dict[int, ImapReader] = {}  # the mailboxes this process reads now (it holds their lease)
+        self.misconfigured: dict[int, Health] = {}  # inboxes whose settings cannot be read (the error)
         self.smtp_server: asyncio.Server | None = None
         self.smtp_error: str | None = None
         self.sending: dict[int, Health] = {}  # per inbox: last successful send, last send error
@@ -191,8 +192,9 @@ class EmailChannel:
     def health(self) -> list[ChannelHealth]:
         """Per inbox: last successful fetch and send, last error, failing since, backlog (Unix timestamps)."""
         rows = []
-        for inbox_id in sorted({*self.readers, *self.sending}):
+        for inbox_id in sorted({*self.readers, *self.sending, *self.misconfigured}):
             fetch = self.readers[inbox_id].health if inbox_id in self.readers else Health()
+            fetch = self.misconfigured.get(inbox_id, fetch)
             send = self.sending.get(inbox_id, Health())
             errors = [item for item in (fetch, send) if item.last_error_at is not None]
             last = max(errors, key=lambda item: item.last_error_at or 0.0) if errors else None
@@ -217,7 +219,13 @@ class EmailChannel:
         The core calls this under a cluster-wide lease (`ChannelRunners`), so each mailbox has exactly one
         reader across all processes; `health()` reports the readers of this process.
         """
-        mailbox = MailboxSettings.from_inbox(inbox.settings)
+        try:
+            mailbox = MailboxSettings.from_inbox(inbox.settings)
+        except SettingsError as error:
+            # Shown on the health page as failing with the reason; the core retries after a backoff.
+            self.misconfigured.setdefault(inbox.id, Health()).failed(error)
+            raise
+        self.misconfigured.pop(inbox.id, None)
         if not mailbox.imap_enabled:
             return
         reader = self.reader(inbox, mailbox)
