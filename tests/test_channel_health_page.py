@@ -103,6 +103,9 @@ async def test_health_page_shows_healthy_and_failing_mailboxes_and_quarantine(
     await expect(item.locator(".q-reason")).to_contain_text("no header section")
     href = await item.locator("a.q-download").get_attribute("href")
     assert href is not None and href.endswith("/raw")
+    await item.locator("button.q-retry").click()  # nothing was fixed: it still fails, says why, and stays
+    await expect(page.locator(".toast-error")).to_contain_text("still fails: no header section")
+    await expect(item).to_contain_text("2 attempt(s)")
     page.once("dialog", lambda dialog: dialog.accept())
     await item.locator("button.q-discard").click()
     await expect(page.locator("#quarantine-empty")).to_be_visible()
