@@ -46,13 +46,24 @@ from inbox.models import Conversation, Inbox
 from inbox.outbox import OutboxWorker, inbox_info
 from inbox.redis_broker import RedisBroker
 from inbox.runners import ChannelRunners
+from inbox.selfserve import api as selfserve_api
+from inbox.selfserve import pages as selfserve_pages
+from inbox.selfserve.widget import WidgetAnswers
 from inbox.service import InboxService
 from inbox.store import Store
 
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-API_MODULES: list[Api] = [conversations.api, contacts.api, admin.api, attachments.api, reports.api, health.api]
+API_MODULES: list[Api] = [
+    conversations.api,
+    contacts.api,
+    admin.api,
+    attachments.api,
+    reports.api,
+    health.api,
+    selfserve_api.api,
+]
 
 
 def secret_key(config: Config) -> str:
@@ -154,7 +165,9 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         *stream.routes,
         *[route for module in API_MODULES for route in module.routes()],
         *[route for channel in channels.values() for route in channel.routes],
+        *WidgetAnswers(webchat.visitor_of_request).routes,
         *pages.routes,
+        *selfserve_pages.routes,
         *settings_pages.routes,
         *(demo_page.routes if config.server.development else []),
         Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static"),

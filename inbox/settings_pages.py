@@ -25,6 +25,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "teams": ("Teams", "/api/v1/teams"),
     "labels": ("Labels", "/api/v1/labels"),
     "canned_responses": ("Canned responses", "/api/v1/canned_responses"),
+    "selfservice": ("Self-service", "/api/v1/articles"),  # its own page: inbox.selfserve.pages
 }
 
 
