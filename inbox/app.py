@@ -165,7 +165,11 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         *stream.routes,
         *[route for module in API_MODULES for route in module.routes()],
         *[route for channel in channels.values() for route in channel.routes],
-        *WidgetAnswers(webchat.visitor_of_request).routes,
+        *WidgetAnswers(
+            webchat.visitor_of_request,
+            per_visitor_per_minute=config.selfservice.widget_requests_per_minute,
+            per_ip_per_minute=config.selfservice.ip_requests_per_minute,
+        ).routes,
         *pages.routes,
         *selfserve_pages.routes,
         *settings_pages.routes,

@@ -17,7 +17,7 @@ from inbox.reports_selfservice import summary
 from inbox.selfserve.content import render_markdown
 from tests.browser import artifact, host_site, shop_page
 from tests.browser_agent import agent_tab
-from tests.factories import make_agent
+from tests.factories import inbound, make_agent
 from tests.servers.app import LiveServer
 from tests.webchat_client import webchat_inbox
 
@@ -113,6 +113,14 @@ async def test_proactive_greeting_then_reply_reaches_the_agent(browser: Any, bro
         bubbles = await chat.locator(".sb-msg:not(.sb-greeting) .sb-bubble").all_inner_texts()
         assert bubbles == ["Need a hand choosing a widget?", "Yes please, which one is blue?"]
         await page.screenshot(path=artifact("widget-proactive.png"))
+        # After a reload the greeting comes back from the server as the conversation's first message.
+        await page.reload()
+        await page.locator("button.sb-launcher").click()
+        chat = page.frame_locator("iframe[title=Chat]")
+        await chat.locator(".sb-visitor .sb-bubble", has_text="which one is blue").wait_for()
+        bubbles = await chat.locator(".sb-msg:not(.sb-greeting) .sb-bubble").all_inner_texts()
+        assert bubbles == ["Need a hand choosing a widget?", "Yes please, which one is blue?"]
+        assert await chat.locator(".sb-proactive").count() == 0  # not shown again: it is part of the chat now
         await context.close()
 
     async def conversation() -> int | None:
@@ -137,3 +145,45 @@ async def test_proactive_greeting_then_reply_reaches_the_agent(browser: Any, bro
         await tab.context.close()
     proactive = (await numbers(server))["proactive"]
     assert (proactive["shown"], proactive["replied"], proactive["conversion_rate"]) == (1, 1, 1.0)
+
+
+async def test_admin_page_and_article_link_in_a_reply(browser: Any, browser_server: LiveServer) -> None:
+    server = browser_server
+    store = server.state.store
+    inbox = await webchat_inbox(server)
+    admin = await make_agent(store, email="root@example.test", name="Root", role="admin")
+    tab = await agent_tab(browser, server, admin, "/settings/selfservice")
+    page = tab.page
+    try:
+        await page.locator('[data-stat="deflections"] strong', has_text="0").wait_for()
+        form = page.locator("#ss-article-form")
+        await form.locator("[name=title]").fill("Shipping <times>")
+        await form.locator("[name=body]").fill("Parcels arrive in **3 days**.")
+        await form.locator("[name=published]").check()
+        await form.locator("button[type=submit]").click()
+        await page.locator("#ss-articles .settings-row", has_text="Shipping <times> · published").wait_for()
+        rules = page.locator("#ss-rule-form")
+        assert await rules.locator("[name=inbox_id] option").all_inner_texts() == ["Website"]
+        await rules.locator("[name=message]").fill("Questions about delivery?")
+        await rules.locator("[name=min_seconds_on_page]").fill("3")
+        await rules.locator("button[type=submit]").click()
+        await page.locator("#ss-rules .settings-row", has_text="Questions about delivery?").wait_for()
+        assert "after 3 s" in await page.locator("#ss-rules .settings-row").inner_text()
+        await page.screenshot(path=artifact("settings-selfservice.png"), full_page=True)
+
+        # In the inbox: "Insert article" puts a link to the article's public page into the reply.
+        conversation = await server.state.service.deliver(inbound(inbox, "m-1", text="When will it arrive?"))
+        await page.goto(f"{server.url}/#conversation/{conversation.conversation_id}")
+        await page.locator("#composer-article").click()
+        await page.locator("#article-search").fill("parcel")
+        await page.locator("#article-results li[data-article-id]", has_text="Shipping <times>").click()
+        value = await page.locator("#composer-text").input_value()
+        async with store.session() as session:
+            article_id = (await session.execute(select(Article.id))).scalar_one()
+        assert value == f"[Shipping <times>]({server.url}/help/articles/{article_id})"
+        public = await page.context.request.get(f"{server.url}/help/articles/{article_id}")
+        assert public.status == 200 and "<strong>3 days</strong>" in await public.text()
+        assert "&lt;times&gt;" in await public.text()  # the title is escaped on the public page
+        assert tab.errors == []
+    finally:
+        await tab.context.close()

@@ -34,6 +34,7 @@ async def public_article(request: Request) -> Response:
 
 
 async def admin_page(request: Request) -> Response:
+    """Settings: self-service answers and proactive messages (admins)."""
     who = await optional_caller(request)
     if who is None:
         return RedirectResponse("/login", status_code=303, headers={"Cache-Control": "no-store"})

@@ -62,7 +62,9 @@ class Limiter:
         self._hits: dict[str, deque[float]] = {}
 
     def take(self, key: str) -> float | None:
-        """None when allowed (and counted); otherwise the seconds to wait."""
+        """None when allowed (and counted); otherwise the seconds to wait. A rate of 0 allows everything."""
+        if self.rate <= 0:
+            return None
         now = self.clock()
         hits = self._hits.setdefault(key, deque())
         while hits and hits[0] <= now - self.per:
@@ -112,10 +114,12 @@ class WidgetAnswers:
             except InboxError as exc:
                 return _error(exc.status, exc.code, exc.detail)
 
+        endpoint.__doc__ = handler.__doc__  # the OpenAPI document's summary
         return endpoint
 
     # ── answers ─────────────────────────────────────────────────────────────────────────────
     async def answers(self, request: Request, inbox: InboxInfo, visitor: str, sender: Identity) -> Response:
+        """Widget: search published articles (no `q`: the most viewed)."""
         query = request.query_params.get("q", "")[:200].strip()
         where = visible_to_visitors(inbox.id, content.language(request.query_params.get("locale")))
         store = request.app.state.store
@@ -145,6 +149,7 @@ class WidgetAnswers:
         return row
 
     async def article(self, request: Request, inbox: InboxInfo, visitor: str, sender: Identity) -> Response:
+        """Widget: one published article (counted as a view)."""
         row = await self._published(request, inbox)
         async with request.app.state.store.transaction() as tx:
             await tx.execute(update(Article).where(col(Article.id) == row.id).values(views=Article.views + 1))
@@ -152,6 +157,7 @@ class WidgetAnswers:
         return JSONResponse(public_article_view(row))
 
     async def feedback(self, request: Request, inbox: InboxInfo, visitor: str, sender: Identity) -> Response:
+        """Widget: whether an article answered the question (helpful counts as a deflection)."""
         row = await self._published(request, inbox)
         body = await parse_body(request, Feedback)
         async with request.app.state.store.transaction() as tx:
@@ -161,6 +167,7 @@ class WidgetAnswers:
 
     # ── proactive messages ──────────────────────────────────────────────────────────────────
     async def proactive(self, request: Request, inbox: InboxInfo, visitor: str, sender: Identity) -> Response:
+        """Widget: the proactive greetings that may show on this page for this visitor."""
         url = request.query_params.get("url", "")[:2000]
         async with request.app.state.store.session() as session:
             rules = list(
@@ -205,12 +212,14 @@ class WidgetAnswers:
         return rule
 
     async def shown(self, request: Request, inbox: InboxInfo, visitor: str, sender: Identity) -> Response:
+        """Widget: a proactive greeting was shown."""
         rule = await self._rule(request, inbox)
         async with request.app.state.store.transaction() as tx:
             await record(tx, Kind.PROACTIVE_SHOWN, inbox.id, visitor, rule_id=rule.id)
         return JSONResponse({"recorded": Kind.PROACTIVE_SHOWN})
 
     async def reply(self, request: Request, inbox: InboxInfo, visitor: str, sender: Identity) -> Response:
+        """Widget: the visitor answers a proactive greeting; opens the conversation with it."""
         rule = await self._rule(request, inbox)
         body = await parse_body(request, Reply)
         started = await start_from_greeting(
