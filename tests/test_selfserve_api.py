@@ -199,6 +199,14 @@ async def test_proactive_rules_and_a_reply_opens_a_conversation(server: LiveServ
     assert await count(server, ProactiveRule) == 2
     assert (await people.agent.get("/api/v1/proactive_rules")).json()["items"] == []  # not a member
     rule_id, other_id = created.json()["id"], other.json()["id"]
+    assert (await people.agent.get(f"/api/v1/proactive_rules/{rule_id}")).status_code == 404
+    await people.admin.post(f"/api/v1/inboxes/{site.id}/members", json={"agent_id": people.agent_id})
+    readable = (await people.agent.get("/api/v1/proactive_rules")).json()["items"]
+    assert [item["id"] for item in readable] == [rule_id, other_id]
+    assert (await people.agent.patch(f"/api/v1/proactive_rules/{rule_id}", json={"enabled": False})).status_code == 403
+    paused = await people.admin.patch(f"/api/v1/proactive_rules/{other_id}", json={"enabled": False})
+    assert paused.json()["enabled"] is False
+    assert (await people.admin.patch(f"/api/v1/proactive_rules/{other_id}", json={"enabled": True})).status_code == 200
 
     client, _ = await visitor(server, site.public_key)
     async with client:
@@ -249,6 +257,10 @@ async def test_visitor_reply_after_greeting_lands_after_it(server: LiveServer, p
         welcome = await socket.expect_type("welcome")
         headers = {"Authorization": f"Bearer {welcome['upload_token']}"}
         async with httpx.AsyncClient(base_url=server.url, headers=headers) as client:
+            path, key = f"/widget/proactive/{rule['id']}", {"key": site.public_key}
+            unseen = await client.post(f"{path}/reply", params=key, json={"greeting_id": "g"})
+            assert unseen.status_code == 409 and "was not shown" in unseen.json()["error"]["detail"]
+            assert (await client.post(f"{path}/shown", params=key)).status_code == 200
             started = await client.post(
                 f"/widget/proactive/{rule['id']}/reply", params={"key": site.public_key}, json={"greeting_id": "g"}
             )

@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute, Route
 
 from channels.base import Identity, InboxInfo
 from inbox.api.schema import Body
-from inbox.errors import InboxError, NotFound
+from inbox.errors import Conflict, InboxError, NotFound
 from inbox.http import error_body, parse_body
 from inbox.models import Article, ProactiveRule, SelfServeEvent
 from inbox.selfserve import content, search
@@ -222,6 +222,19 @@ class WidgetAnswers:
         """Widget: the visitor answers a proactive greeting; opens the conversation with it."""
         rule = await self._rule(request, inbox)
         body = await parse_body(request, Reply)
+        async with request.app.state.store.session() as session:
+            shown = await session.execute(
+                select(SelfServeEvent.id)
+                .where(
+                    col(SelfServeEvent.inbox_id) == inbox.id,
+                    col(SelfServeEvent.visitor) == visitor,
+                    col(SelfServeEvent.kind) == Kind.PROACTIVE_SHOWN,
+                    col(SelfServeEvent.rule_id) == rule.id,
+                )
+                .limit(1)
+            )
+        if shown.first() is None:  # no conversations opened by greetings nobody was shown
+            raise Conflict(f"proactive rule {rule.id} was not shown to this visitor")
         started = await start_from_greeting(
             request.app.state.service, rule, thread_key=visitor, sender=sender, greeting_id=body.greeting_id
         )

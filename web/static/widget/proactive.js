@@ -51,10 +51,15 @@ export function installProactive(ctx) {
   async function fire(rule) {
     if (pending || chatting()) return;
     if (rule.agents_online_only && !ctx.state.agentsOnline) return;
+    try {
+      await ctx.call("POST", `/widget/proactive/${rule.id}/shown`); // counted first: a reply needs it
+    } catch {
+      return;
+    }
+    if (pending || chatting()) return;
     pending = { rule, greetingId: ctx.uuid() };
     ctx.render();
     ctx.tellParent({ sb: "open" });
-    await ctx.call("POST", `/widget/proactive/${rule.id}/shown`).catch(() => null);
   }
 
   return {
