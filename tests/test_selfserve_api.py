@@ -17,7 +17,7 @@ from inbox.models import Article, Conversation, Message, ProactiveRule, SelfServ
 from tests.factories import make_inbox
 from tests.people import People, make_people
 from tests.servers.app import LiveServer
-from tests.webchat_client import widget
+from tests.webchat_client import admin_with_token, agent_stream, widget
 
 
 @pytest.fixture
@@ -216,6 +216,10 @@ async def test_proactive_rules_and_a_reply_opens_a_conversation(server: LiveServ
         ).json()
         assert [item["id"] for item in on_pricing["items"]] == [rule_id, other_id]
         assert on_pricing["items"][0]["min_seconds_on_page"] == 5 and on_pricing["agents_online"] is False
+        _, token = await admin_with_token(store, email="online@example.test")
+        async with agent_stream(server, token):  # an agent who may answer this inbox is connected
+            online = (await client.get("/widget/proactive", params={**key, "url": "https://shop.test/"})).json()
+            assert online["agents_online"] is True
         elsewhere = (await client.get("/widget/proactive", params={**key, "url": "https://shop.test/"})).json()
         assert [item["id"] for item in elsewhere["items"]] == [other_id]
         assert (await client.post(f"/widget/proactive/{rule_id}/shown", params=key)).status_code == 200
