@@ -1,9 +1,10 @@
 // Insert a knowledge-base article link into a reply: an "Insert article" button in the composer bar opens a
-// search over published articles (GET /api/v1/articles?q=&published=true); picking one inserts a Markdown
+// search over the published articles of the conversation's inbox and the global ones; picking one inserts a Markdown
 // link to its public page at the cursor.
 
 import { get, items, query } from "./api.js";
 import { $, fill, h } from "./dom.js";
+import { state } from "./state.js";
 
 const boot = JSON.parse($("#boot")?.textContent || "{}");
 const base = (boot.base_url || location.origin).replace(/\/$/, "");
@@ -30,8 +31,10 @@ function install() {
 
   async function find() {
     const q = search.value.trim();
+    // The open conversation's inbox: its own articles and the global ones.
+    const inbox = state.conversations.get(state.selectedId)?.inbox_id;
     try {
-      const rows = items(await get(`/api/v1/articles${query({ q, published: "true", limit: 8 })}`));
+      const rows = items(await get(`/api/v1/articles${query({ q, published: "true", inbox_id: inbox, limit: 8 })}`));
       fill(
         results,
         rows.length
