@@ -106,6 +106,16 @@ async def test_full_text_search_ranks_and_matches_prefixes(server: LiveServer, p
     assert [item["id"] for item in published["items"]] == [refund["id"]]
 
 
+async def test_visibility_is_part_of_the_search_not_applied_after_ranking(server: LiveServer, people: People) -> None:
+    async with server.state.store.transaction() as tx:  # many drafts that rank above the one published match
+        tx.add_all(Article(title=f"Warranty draft {n}", body="warranty warranty") for n in range(60))
+    repairs = await article(people, title="Repairs", body="Broken? Your warranty covers it.", published=True)
+    found = await people.agent.get("/api/v1/articles", params={"q": "warranty", "published": "true", "limit": 3})
+    assert [item["id"] for item in found.json()["items"]] == [repairs["id"]]
+    everything = await people.agent.get("/api/v1/articles", params={"q": "warranty", "limit": 200})
+    assert len(everything.json()["items"]) == 61 and everything.json()["items"][-1]["id"] == repairs["id"]
+
+
 async def test_widget_reads_only_published_articles_and_counts(server: LiveServer, people: People) -> None:
     store = server.state.store
     site = await make_inbox(store, channel="webchat", name="Site")
