@@ -46,6 +46,9 @@ from inbox.models import Conversation, Inbox
 from inbox.outbox import OutboxWorker, inbox_info
 from inbox.redis_broker import RedisBroker
 from inbox.runners import ChannelRunners
+from inbox.selfserve import api as selfserve_api
+from inbox.selfserve import pages as selfserve_pages
+from inbox.selfserve.widget import WidgetAnswers
 from inbox.service import InboxService
 from inbox.store import Store
 
@@ -61,6 +64,7 @@ API_MODULES: list[Api] = [
     health.api,
     quarantine.api,
     channel_status.api,
+    selfserve_api.api,
 ]
 
 
@@ -164,7 +168,13 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         *stream.routes,
         *[route for module in API_MODULES for route in module.routes()],
         *[route for channel in channels.values() for route in channel.routes],
+        *WidgetAnswers(
+            webchat.visitor_of_request,
+            per_visitor_per_minute=config.selfservice.widget_requests_per_minute,
+            per_ip_per_minute=config.selfservice.ip_requests_per_minute,
+        ).routes,
         *pages.routes,
+        *selfserve_pages.routes,
         *settings_pages.routes,
         *(demo_page.routes if config.server.development else []),
         Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static"),

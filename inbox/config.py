@@ -107,6 +107,12 @@ class WebchatConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SelfServiceConfig:
+    widget_requests_per_minute: int = 60
+    ip_requests_per_minute: int = 300
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelsConfig:
     refresh_seconds: float = 5.0
     restart_backoff_max_seconds: float = 60.0
@@ -149,6 +155,7 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     api_channel: ApiChannelConfig = field(default_factory=ApiChannelConfig)
     webchat: WebchatConfig = field(default_factory=WebchatConfig)
+    selfservice: SelfServiceConfig = field(default_factory=SelfServiceConfig)
     channels: ChannelsConfig = field(default_factory=ChannelsConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     email: EmailConfig | None = None  # no [email] section: the email channel is off

@@ -263,3 +263,50 @@ def key(row: Any) -> int:
     value = row.id
     assert isinstance(value, int), f"{type(row).__name__} has no id yet"
     return value
+
+
+# ── self-service answers and proactive messages (see inbox.selfserve) ────────────────────────
+class Article(SQLModel, table=True):
+    """A knowledge-base article; `inbox_id=None` means every inbox. Only `published` ones reach visitors."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    inbox_id: int | None = Field(default=None, foreign_key="inbox.id", ondelete="CASCADE", index=True)
+    title: str = Field(max_length=300)
+    body: str  # Markdown as the admin wrote it
+    html: str = ""  # rendered and sanitised once, at write time
+    locale: str = Field(default="", max_length=16)  # "" = any language
+    published: bool = False
+    views: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ProactiveRule(SQLModel, table=True):
+    """A greeting the widget shows by itself when the visitor's page matches the conditions."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    inbox_id: int = Field(foreign_key="inbox.id", ondelete="CASCADE", index=True)
+    message: str = Field(max_length=2000)
+    url_pattern: str = Field(default="", max_length=500)  # glob over the page URL; "" = every page
+    min_seconds_on_page: int = 0
+    returning_only: bool = False
+    agents_online_only: bool = False
+    max_per_visitor: int = 1  # how often one visitor may see it, ever
+    enabled: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SelfServeEvent(SQLModel, table=True):
+    """One measured visitor action: article view, search, deflection, proactive shown/replied."""
+
+    __table_args__ = (Index("ix_selfserveevent_kind_created", "kind", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    inbox_id: int = Field(foreign_key="inbox.id", ondelete="CASCADE")
+    visitor: str = Field(default="", max_length=200, index=True)  # the widget thread key
+    article_id: int | None = None
+    rule_id: int | None = None
+    query: str | None = Field(default=None, max_length=200)
+    hits: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)

@@ -26,6 +26,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "labels": ("Labels", "/api/v1/labels"),
     "canned_responses": ("Canned responses", "/api/v1/canned_responses"),
     "health": ("Channel health", "/api/v1/channels/status"),
+    "selfservice": ("Self-service", "/api/v1/articles"),  # its own page: inbox.selfserve.pages
 }
 # Sections with their own page (template and script) instead of the generic list-and-form one.
 TEMPLATES: dict[str, str] = {"health": "settings_health.html"}

@@ -25,6 +25,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from channels.base import (
     Host,
+    Identity,
     Inbound,
     InboundAttachment,
     InboxInfo,
@@ -337,6 +338,24 @@ class WebchatChannel:
         if thread is not None:
             await self._broadcast(thread, {"type": "message", "message": view})
         return JSONResponse({"type": "ack", "client_id": client_id, "message": view}, status_code=201)
+
+    async def visitor_of_request(self, request: Request) -> tuple[InboxInfo, str, Identity] | Response:
+        """The inbox, thread key and identity a widget HTTP request speaks for, or the error to answer.
+
+        Checked as for uploads: `?key=` names the inbox and `Authorization: Bearer` carries the welcome's
+        upload token. The core's own widget endpoints (self-service answers) authorise visitors with this.
+        """
+        inbox = await find_inbox(self.host, request.query_params.get("key"))
+        if inbox is None:
+            return http_error(404, "unknown_key", "key: no chat widget has this key")
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        ticket = (
+            protocol.unsign(self.settings.token_key, token.strip(), "upload") if scheme.lower() == "bearer" else None
+        )
+        if ticket is None or ticket.get("i") != inbox.id or float(ticket.get("e", 0)) < time.time():
+            return http_error(401, "invalid_token", "Authorization: expected 'Bearer <upload_token from welcome>'")
+        visitor = protocol.visitor_of_ticket(ticket)
+        return inbox, visitor.thread_key, visitor.sender
 
     async def _read_upload(self, request: Request) -> tuple[InboundAttachment, str, str]:
         limit = self.settings.max_attachment_bytes

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from inbox import access, reports
+from inbox import access, reports, reports_selfservice
 from inbox.clock import parse_iso, utcnow
 from inbox.errors import Invalid, NotFound
 from inbox.http import Api, caller, json, parse_query
@@ -39,6 +39,9 @@ async def report_summary(request: Request) -> Response:
     if query.inbox_id is not None and visible is not None and query.inbox_id not in visible:
         raise NotFound(f"inbox {query.inbox_id} not found")
     data = await reports.summary(
+        request.app.state.store, start=start, end=end, inbox_ids=visible, inbox_id=query.inbox_id
+    )
+    data |= await reports_selfservice.summary(
         request.app.state.store, start=start, end=end, inbox_ids=visible, inbox_id=query.inbox_id
     )
     return json(data)

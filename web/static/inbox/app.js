@@ -14,6 +14,7 @@ import { onEphemeral, renderOthers, renderPresence, saveAvailability, sendViewin
 import { matches, sortOrder, state } from "./state.js";
 import { Stream } from "./stream.js";
 import { renderThread } from "./thread.js";
+import "./articles.js"; // "Insert article" in the composer (self-service answers)
 
 const PAGE = 30;
 const MESSAGES_PAGE = 50;

@@ -47,6 +47,7 @@ function message(m, onRetry) {
       m.kind === "note" ? h("span", { class: "note-badge" }, "Private note") : null,
       h("time", { datetime: m.created_at }, clock(m.created_at)),
       m.meta?.edited_at ? h("span", { class: "edited" }, "edited") : null,
+      m.meta?.automatic ? h("span", { class: "automatic-badge", title: "Sent by a proactive message rule" }, "automatic") : null,
     ),
     // Why an email landed in this conversation ("threaded by References"), so a wrong match is easy to spot.
     m.meta?.thread_reason ? h("div", { class: "thread-reason" }, m.meta.thread_reason) : null,

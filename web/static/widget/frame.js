@@ -4,6 +4,7 @@
 // until acknowledged; the server stores a client_id once, so nothing is lost and nothing doubles. Every
 // text from the network is rendered with textContent, never as HTML.
 
+import { installSelfServe } from "./selfserve.js";
 import { pick, translator } from "./strings.js";
 
 const config = JSON.parse(document.getElementById("sb-config").textContent);
@@ -149,6 +150,7 @@ function render() {
     list.append(li);
   }
   showPanels();
+  selfserve.rendered(list);
   const body = $("body");
   body.scrollTop = body.scrollHeight;
 }
@@ -279,6 +281,7 @@ function receive(frame) {
       flush();
       render();
       markSeen();
+      selfserve.welcomed();
       break;
     case "ack":
       dequeue(frame.client_id);
@@ -400,7 +403,7 @@ function submitText() {
   $("text").value = "";
   stopTyping();
   render();
-  send({ type: "message", client_id: item.client_id, body: item.body });
+  selfserve.beforeSend().finally(() => send({ type: "message", client_id: item.client_id, body: item.body }));
 }
 
 function typing() {
@@ -509,6 +512,7 @@ window.addEventListener("message", (event) => {
   const data = event.data;
   if (data.sb === "init") {
     state.open = Boolean(data.open);
+    selfserve.page(data.page);
     if (!started) start(data.identity);
     else identify(data.identity);
   } else if (data.sb === "identify") {
@@ -612,6 +616,8 @@ window.addEventListener("online", () => {
 setInterval(() => send({ type: "ping" }), 30000);
 
 setup();
+// Self-service answers and proactive greetings (answers.js, proactive.js): hooks in render, welcome, send, init.
+const selfserve = installSelfServe({ config, locale, state, storage, $, render, remember, tellParent, uuid, embedded });
 tellParent({ sb: "ready", color: config.color, position: config.position, label: t("launcher") });
 if (!embedded) start(null);
 else setTimeout(() => start(null), 3000); // a loader that never answers must not leave the chat dead

@@ -104,7 +104,10 @@
       wrapper.classList.toggle("sb-left", data.position === "left");
       launcher.setAttribute("aria-label", String(data.label || "Chat"));
       launcher.hidden = false;
-      frame.contentWindow.postMessage({ sb: "init", identity: state.identity, open: state.open }, base);
+      frame.contentWindow.postMessage(
+        { sb: "init", identity: state.identity, open: state.open, page: location.href },
+        base
+      );
       outbox.splice(0).forEach(post);
       if (state.open) setOpen(true);
     } else if (data.sb === "unread") {

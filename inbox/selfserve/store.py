@@ -1,0 +1,201 @@
+"""Reads and writes of self-service data: who may see which article, the JSON shapes, measured visitor
+actions, and the one conversation write of this feature (a visitor answering a proactive greeting).
+
+Article and rule rows are reference data (no events, like canned responses). The conversation write goes
+through `InboxService`'s transaction pattern: one commit that appends its events, then publish.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from channels.base import Identity, Inbound
+from inbox import views
+from inbox.clock import iso, utcnow
+from inbox.events import EventType
+from inbox.models import (
+    Article,
+    Conversation,
+    Message,
+    MessageKind,
+    MessageStatus,
+    ProactiveRule,
+    SelfServeEvent,
+    key,
+)
+from inbox.selfserve import content
+from inbox.service import InboxService
+
+
+class Kind:
+    """The measured visitor actions (`SelfServeEvent.kind`)."""
+
+    SEARCH = "search"
+    SEARCH_EMPTY = "search_empty"
+    VIEW = "article_view"
+    DEFLECTED = "deflected"
+    NOT_DEFLECTED = "not_deflected"
+    PROACTIVE_SHOWN = "proactive_shown"
+    PROACTIVE_REPLIED = "proactive_replied"
+
+
+def article_view(row: Article, *, with_body: bool = True) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": row.id,
+        "inbox_id": row.inbox_id,
+        "title": row.title,
+        "locale": row.locale,
+        "published": row.published,
+        "excerpt": content.excerpt(row.body),
+        "views": row.views,
+        "url": f"/help/articles/{row.id}",
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    }
+    if with_body:
+        view["body"] = row.body
+        view["html"] = row.html
+    return view
+
+
+def public_article_view(row: Article) -> dict[str, Any]:
+    """What a visitor gets: no counters, no draft state."""
+    return {
+        "id": row.id,
+        "title": row.title,
+        "excerpt": content.excerpt(row.body),
+        "html": row.html,
+        "url": f"/help/articles/{row.id}",
+    }
+
+
+def rule_view(row: ProactiveRule) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "inbox_id": row.inbox_id,
+        "message": row.message,
+        "url_pattern": row.url_pattern,
+        "min_seconds_on_page": row.min_seconds_on_page,
+        "returning_only": row.returning_only,
+        "agents_online_only": row.agents_online_only,
+        "max_per_visitor": row.max_per_visitor,
+        "enabled": row.enabled,
+        "created_at": iso(row.created_at),
+    }
+
+
+def public_rule_view(row: ProactiveRule) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "message": row.message,
+        "min_seconds_on_page": row.min_seconds_on_page,
+        "returning_only": row.returning_only,
+        "agents_online_only": row.agents_online_only,
+    }
+
+
+def visible_to_agents(inbox_ids: frozenset[int] | None) -> list[Any]:
+    """Agents read global articles and those of inboxes they may see (admins: all)."""
+    if inbox_ids is None:
+        return []
+    return [or_(col(Article.inbox_id).is_(None), col(Article.inbox_id).in_(inbox_ids))]
+
+
+def visible_to_visitors(inbox_id: int, locale: str) -> list[Any]:
+    """Visitors read published articles, global or of this inbox, in their language or language-neutral."""
+    clauses: list[Any] = [
+        col(Article.published).is_(True),
+        or_(col(Article.inbox_id).is_(None), col(Article.inbox_id) == inbox_id),
+    ]
+    if locale:
+        clauses.append(or_(col(Article.locale) == "", col(Article.locale) == locale))
+    return clauses
+
+
+async def record(session: AsyncSession, kind: str, inbox_id: int, visitor: str, **fields: Any) -> None:
+    """Count one visitor action (the caller commits)."""
+    session.add(SelfServeEvent(kind=kind, inbox_id=inbox_id, visitor=visitor[:200], **fields))
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A conversation opened by a visitor's answer to a proactive greeting."""
+
+    conversation_id: int
+    message_id: int
+    created: bool
+
+
+async def start_from_greeting(
+    service: InboxService, rule: ProactiveRule, *, thread_key: str, sender: Identity, greeting_id: str
+) -> Started:
+    """Open a conversation for the visitor whose first message is the rule's greeting, outgoing and marked
+    automatic; the visitor's reply, sent next over the widget socket, lands in it (the latest conversation
+    of the thread). Idempotent per `greeting_id` (the widget's id for the greeting it showed)."""
+    external_id = f"proactive:{sender.value}:{greeting_id}"[:512]
+    for attempt in range(3):
+        try:
+            return await _start(service, rule, thread_key, sender, external_id)
+        except IntegrityError:
+            if attempt == 2:  # a concurrent request for the same greeting or identity won: look again
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _start(
+    service: InboxService, rule: ProactiveRule, thread_key: str, sender: Identity, external_id: str
+) -> Started:
+    now = utcnow()
+    async with service.store.transaction() as tx:
+        found = (
+            await tx.execute(
+                select(Message).where(col(Message.inbox_id) == rule.inbox_id, col(Message.external_id) == external_id)
+            )
+        ).scalar_one_or_none()
+        if found is not None:
+            return Started(found.conversation_id, key(found), False)
+        probe = Inbound(rule.inbox_id, external_id, thread_key, sender, "")
+        # The same contact lookup as an inbound message, so the reply that follows finds the same contact.
+        contact, contact_created = await service._contact_for(tx, probe)
+        conversation = Conversation(
+            inbox_id=rule.inbox_id,
+            contact_id=key(contact),
+            thread_key=thread_key,
+            created_at=now,
+            updated_at=now,
+            last_activity_at=now,
+            preview=rule.message[:160],
+        )
+        tx.add(conversation)
+        await tx.flush()
+        message = Message(
+            conversation_id=key(conversation),
+            inbox_id=rule.inbox_id,
+            kind=MessageKind.OUTGOING,
+            body=rule.message,
+            sender_type="system",
+            sender_name="",
+            status=MessageStatus.SENT,
+            external_id=external_id,
+            meta={"automatic": True, "proactive_rule_id": rule.id},
+            created_at=now,
+            updated_at=now,
+        )
+        tx.add(message)
+        await tx.flush()
+        conversation_view = views.conversation(conversation, contact, [])
+        pending: list[tuple[EventType, dict[str, Any]]] = []
+        if contact_created:
+            pending.append((EventType.CONTACT_CREATED, views.contact(contact)))
+        pending.append((EventType.CONVERSATION_CREATED, conversation_view))
+        pending.append((EventType.MESSAGE_CREATED, {**views.message(message), "conversation": conversation_view}))
+        await record(tx, Kind.PROACTIVE_REPLIED, rule.inbox_id, thread_key, rule_id=rule.id)
+        records = await service.append(tx, pending, inbox_id=rule.inbox_id, conversation_id=conversation.id)
+    await service.publish(records)
+    return Started(key(conversation), key(message), True)
