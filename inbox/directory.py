@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from inbox import views
+from inbox import continuity, views
 from inbox.auth import hash_password, new_api_token, verify_password
 from inbox.errors import Conflict, Invalid, NotFound
 from inbox.events import EventRecord, EventType
@@ -180,6 +180,7 @@ class Directory:
         if channel not in set(ChannelKind):
             raise Invalid(f"channel: must be one of {', '.join(ChannelKind)}")
         async with self.store.transaction() as tx:
+            await _check_continuity(tx, channel, settings)
             inbox = Inbox(
                 name=name.strip(),
                 channel=channel,
@@ -201,6 +202,7 @@ class Directory:
             if name is not UNSET:
                 inbox.name = name.strip()
             if settings is not UNSET:
+                await _check_continuity(tx, inbox.channel, settings)
                 inbox.settings = settings
             if rotate_secret:
                 inbox.secret = secrets.token_urlsafe(32)
@@ -315,3 +317,16 @@ async def any_agent(store: Any) -> bool:
     """Whether the first agent exists yet (the setup page is open until then)."""
     async with store.session() as session:
         return (await session.execute(select(Agent.id).limit(1))).first() is not None
+
+
+async def _check_continuity(tx: AsyncSession, channel: str, settings: Any) -> None:
+    """Email continuity settings of a chat inbox must name an existing email inbox (inbox.continuity)."""
+    if not isinstance(settings, dict):
+        return
+    target = settings.get(continuity.INBOX_KEY)
+    found: dict[int, str] = {}
+    if isinstance(target, int) and not isinstance(target, bool):
+        row = await tx.get(Inbox, target)
+        if row is not None:
+            found[target] = row.channel
+    continuity.check_settings(channel, settings, found)

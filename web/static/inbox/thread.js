@@ -32,6 +32,8 @@ function message(m, onRetry) {
       h("span", {}, m.body),
       " ",
       h("time", { datetime: m.created_at }, clock(m.created_at)),
+      // Email continuity: the mail of unseen chat replies has a delivery status of its own.
+      m.meta?.continuity ? delivery(m, onRetry) : null,
     );
   }
   const fresh = m.id > state.seenMessageId && state.seenMessageId > 0;
@@ -99,7 +101,7 @@ function attachment(a) {
 }
 
 function delivery(m, onRetry) {
-  const seen = m.status !== "failed" && m.status !== "queued" && state.customerSeen >= m.id;
+  const seen = m.kind === "outgoing" && m.status !== "failed" && m.status !== "queued" && state.customerSeen >= m.id;
   const text = seen ? "Seen" : STATUS_TEXT[m.status] || m.status;
   return h(
     "div",
