@@ -224,8 +224,14 @@ class ContinuityWorker:
         async with self.store.session() as session:
             mark = await session.get(Cursor, CURSOR)
             after = int(mark.value) if mark is not None else await self._start(session)
-            records = await events.after(session, after, limit=EVENT_BATCH)
             chats = await self._chat_inboxes(session)
+            # No chat inbox is continued by email: skip the log rather than read it.
+            records = await events.after(session, after, limit=EVENT_BATCH) if chats else []
+            skip_to = None if chats else await events.latest_id(session)
+        if skip_to is not None:
+            if mark is None or skip_to != after:
+                await self._save_cursor(skip_to)
+            return 0
         delay = timedelta(seconds=self.config.delay_seconds)
         for record in records:
             data = record.data

@@ -352,3 +352,33 @@ async def test_emailed_answer_joins_the_chat_conversation(db_url: str, tmp_path:
             assert bodies[0] == "Is my order shipped?" and bodies[1] == "We found your parcel."
             assert bodies[2].startswith("Great, thank you!")
             assert welcome["messages"][2]["author"] == "visitor"
+
+
+async def test_mail_reaches_a_chat_conversation_only_through_the_linked_inbox(store: Store, service: Any) -> None:
+    from channels.base import Identity as Who
+    from channels.base import IdentityKind, Inbound
+    from inbox.host import CoreHost
+
+    linked = await email_inbox(store)
+    other = await email_inbox(store, address="other@example.test")
+    chat = await make_inbox(store, channel="webchat", name="Website", email_continuity_inbox_id=key(linked))
+    visitor = Who(IdentityKind.WEBCHAT, f"{key(chat)}:visitor:v1", name="Vera", email=VISITOR)
+    first = await service.deliver(Inbound(key(chat), "w1", "visitor:v1", visitor, "Hello?"))
+    host = CoreHost(store, service)
+    assert await host.find_conversation(key(other), conversation_id=first.conversation_id) is None
+    found = await host.find_conversation(key(linked), conversation_id=first.conversation_id)
+    assert found is not None and VISITOR in found.participants
+
+    def answer(inbox: Inbox, message_id: str) -> Inbound:
+        sender = Who(IdentityKind.EMAIL, VISITOR, name="Vera", email=VISITOR)
+        return Inbound(
+            key(inbox), message_id, f"email:{message_id}", sender, "Thanks", conversation_id=first.conversation_id
+        )
+
+    joined = await service.deliver(answer(linked, "<l1@customer.test>"))
+    # The answer's email identity joins the visitor's contact (its address is the one the visitor gave).
+    assert joined.conversation_id == first.conversation_id and joined.contact_id == first.contact_id
+    again = await service.deliver(answer(linked, "<l1@customer.test>"))
+    assert again.message_id == joined.message_id and not again.created  # stored once per (inbox, Message-ID)
+    elsewhere = await service.deliver(answer(other, "<o1@customer.test>"))
+    assert elsewhere.conversation_id != first.conversation_id  # an unlinked inbox cannot name the chat
