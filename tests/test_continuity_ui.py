@@ -45,6 +45,29 @@ async def test_admin_links_chat_to_email_and_agent_sees_the_mail_status(server: 
     # A continuity mail that failed: the activity line shows why, and Retry queues it again.
     delivered = await server.state.service.deliver(inbound(chat, "v1", text="Hello?"))
     async with store.transaction() as tx:
+        emailed = Message(
+            conversation_id=delivered.conversation_id,
+            inbox_id=key(chat),
+            kind=MessageKind.OUTGOING,
+            body="Your parcel left today.",
+            sender_type="agent",
+            sender_name="Root",
+            status=MessageStatus.SENT,
+        )
+        tx.add(emailed)
+        await tx.flush()
+        tx.add(
+            Message(
+                conversation_id=delivered.conversation_id,
+                inbox_id=key(mail),
+                kind=MessageKind.ACTIVITY,
+                body="Sent by email to vera@customer.test (1 reply the visitor had not seen)",
+                sender_type="system",
+                sender_name="Switchboard",
+                status=MessageStatus.SENT,
+                meta={"continuity": {"to": "vera@customer.test", "text": "Hi", "replies": [key(emailed)]}},
+            )
+        )
         line = Message(
             conversation_id=delivered.conversation_id,
             inbox_id=key(mail),
@@ -63,6 +86,9 @@ async def test_admin_links_chat_to_email_and_agent_sees_the_mail_status(server: 
     await live(page)
     await folder(page, "all")
     await page.click(row(delivered.conversation_id))
+    reply = page.locator(f'#messages li.outgoing[data-id="{key(emailed)}"]')
+    await reply.locator(".sent-by-email >> text=Sent by email").wait_for(timeout=WAIT_MS)
+    assert await page.locator("#messages .sent-by-email").count() == 1  # the failed mail marks nothing
     activity = page.locator(f'#messages li.activity[data-id="{key(line)}"]')
     await activity.locator(".delivery-status >> text=Failed").wait_for(timeout=WAIT_MS)
     assert "550 mailbox unavailable" in (await activity.locator(".delivery-error").text_content() or "")

@@ -16,15 +16,20 @@ export function renderThread(onRetry) {
   const box = $("#messages");
   const ordered = [...state.messages.values()].sort((a, b) => a.id - b.id);
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 60;
+  // Chat replies a continuity mail carried to a visitor who had not seen them (its mail may still be sending).
+  const emailed = new Map();
+  for (const m of ordered) {
+    for (const id of m.kind === "activity" ? m.meta?.continuity?.replies || [] : []) emailed.set(id, m.status);
+  }
   fill(
     box,
-    ordered.map((m) => message(m, onRetry)),
+    ordered.map((m) => message(m, onRetry, emailed)),
   );
   if (atBottom || box.dataset.conversation !== String(state.selectedId)) box.scrollTop = box.scrollHeight;
   box.dataset.conversation = String(state.selectedId);
 }
 
-function message(m, onRetry) {
+function message(m, onRetry, emailed) {
   if (m.kind === "activity") {
     return h(
       "li",
@@ -55,6 +60,7 @@ function message(m, onRetry) {
     body(m),
     m.attachments?.length ? h("ul", { class: "attachments" }, m.attachments.map(attachment)) : null,
     m.kind === "outgoing" ? delivery(m, onRetry) : null,
+    emailed.get(m.id) === "sent" ? h("div", { class: "sent-by-email" }, "Sent by email (not seen in the chat)") : null,
   );
 }
 
