@@ -322,14 +322,8 @@ class ContinuityWorker:
             address = _address(contact.email if contact else None)
             if address is None:
                 return await self._clear(conversation_id)  # a visitor who left no email gets nothing
-            answered = (
-                await session.execute(
-                    select(func.max(Message.id)).where(
-                        col(Message.conversation_id) == conversation_id, col(Message.kind) == MessageKind.INCOMING
-                    )
-                )
-            ).scalar()
-            floor = max(state.seen_up_to, state.emailed_up_to, int(answered or 0))
+            floor = max(state.seen_up_to, state.emailed_up_to)
+            floor = max(floor, await self._answered(session, conversation_id, floor))
             replies = list(
                 (
                     await session.execute(
@@ -368,6 +362,26 @@ class ContinuityWorker:
             "references": previous[1],
         }
         return await self._queue(conversation_id, key(chat), key(target), key(replies[-1]), meta, len(replies))
+
+    async def _answered(self, session: Any, conversation_id: int, floor: int) -> int:
+        """The visitor's newest own message after `floor` (they saw the chat then); an autoresponder's is not."""
+        rows = (
+            await session.execute(
+                select(Message.id, Message.meta)
+                .where(
+                    col(Message.conversation_id) == conversation_id,
+                    col(Message.kind) == MessageKind.INCOMING,
+                    col(Message.id) > floor,
+                )
+                .order_by(col(Message.id).desc())
+                .limit(MAX_REPLIES)
+            )
+        ).all()
+        for message_id, meta in rows:
+            mail = meta.get("email") if isinstance(meta, dict) else None
+            if not (isinstance(mail, dict) and mail.get("automatic")):
+                return int(message_id)
+        return 0
 
     async def _previous_mail(self, session: Any, conversation_id: int, target_id: int) -> tuple[str | None, list[str]]:
         """What a new continuity mail answers, for threading: the visitor's last mail, or our last one."""

@@ -382,3 +382,51 @@ async def test_mail_reaches_a_chat_conversation_only_through_the_linked_inbox(st
     assert again.message_id == joined.message_id and not again.created  # stored once per (inbox, Message-ID)
     elsewhere = await service.deliver(answer(other, "<o1@customer.test>"))
     assert elsewhere.conversation_id != first.conversation_id  # an unlinked inbox cannot name the chat
+
+
+async def test_worker_mails_only_what_the_visitor_has_not_seen(store: Store, service: Any) -> None:
+    from channels.base import Identity as Who
+    from channels.base import IdentityKind, Inbound
+    from inbox.continuity import ContinuityWorker
+
+    linked = await email_inbox(store)
+    chat = await make_inbox(store, channel="webchat", name="Website", email_continuity_inbox_id=key(linked))
+    agent = await make_agent(store, name="Ann Agent")
+    visitor = Who(IdentityKind.WEBCHAT, f"{key(chat)}:visitor:v1", name="Vera", email=VISITOR)
+    first = await service.deliver(Inbound(key(chat), "w1", "visitor:v1", visitor, "Hello?"))
+    conversation = first.conversation_id
+    worker = ContinuityWorker(store, service, ContinuityConfig(delay_seconds=0.0, interval_seconds=0.1))
+    await worker.tick()  # the cursor starts here
+
+    async def reply_with(body: str) -> int:
+        view, _ = await service.reply(conversation, by=agent, body=body, client_id=None)
+        return int(view["id"])
+
+    async def mailed() -> list[list[int]]:
+        return [line.meta["continuity"]["replies"] for line in await mails_of(store, conversation)]
+
+    seen = await reply_with("Seen in the widget.")
+    await worker.record_seen(conversation, seen + 1000)  # clamped to the newest reply
+    unseen = await reply_with("Not seen.")
+    assert await worker.tick() == 1 and await mailed() == [[unseen]]
+    assert await worker.tick() == 0  # nothing new: nothing more
+
+    # An autoresponder's answer by email does not count as the visitor having read the chat; their own does.
+    def mail_from_visitor(message_id: str, automatic: str | None) -> Inbound:
+        sender = Who(IdentityKind.EMAIL, VISITOR, email=VISITOR)
+        meta = {"email": {"automatic": automatic}}
+        return Inbound(
+            key(linked), message_id, f"email:{message_id}", sender, "Re", metadata=meta, conversation_id=conversation
+        )
+
+    after_mail = await reply_with("Before the out-of-office.")
+    await service.deliver(mail_from_visitor("<ooo@customer.test>", "auto-replied"))
+    assert await worker.tick() == 1 and (await mailed())[-1] == [after_mail]
+    answered = await reply_with("Before the visitor's own answer.")
+    await service.deliver(mail_from_visitor("<own@customer.test>", None))
+    last = await reply_with("After it.")
+    assert await worker.tick() == 1 and (await mailed())[-1] == [last]
+    assert answered not in [item for batch in await mailed() for item in batch]
+    # The second and later mails answer the previous one of the exchange (threading).
+    lines = await mails_of(store, conversation)
+    assert lines[-1].meta["continuity"]["in_reply_to"] == "<own@customer.test>"
