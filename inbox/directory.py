@@ -24,7 +24,7 @@ from inbox import continuity, views
 from inbox.auth import hash_password, new_api_token, verify_password
 from inbox.errors import Conflict, Invalid, NotFound
 from inbox.events import EventRecord, EventType
-from inbox.models import Agent, ApiToken, Conversation, Inbox, InboxMember, Role, TeamMember, key
+from inbox.models import Agent, ApiToken, Conversation, Inbox, InboxMember, Message, Role, TeamMember, key
 from inbox.service import UNSET, InboxService
 
 MIN_PASSWORD_LENGTH = 10
@@ -218,6 +218,7 @@ class Directory:
             used = await tx.execute(select(Conversation.id).where(col(Conversation.inbox_id) == inbox_id).limit(1))
             if used.first() is not None:
                 raise Conflict(f"inbox {inbox_id} has conversations and cannot be deleted")
+            await _check_not_continuing(tx, inbox_id)
             view = _public(views.inbox(inbox, []))
             await tx.execute(delete(InboxMember).where(col(InboxMember.inbox_id) == inbox_id))
             await tx.delete(inbox)
@@ -330,3 +331,14 @@ async def _check_continuity(tx: AsyncSession, channel: str, settings: Any) -> No
         if row is not None:
             found[target] = row.channel
     continuity.check_settings(channel, settings, found)
+
+
+async def _check_not_continuing(tx: AsyncSession, inbox_id: int) -> None:
+    """An email inbox that continues chats (named by a chat inbox, or holding their mail) stays."""
+    chats = (await tx.execute(select(Inbox).where(col(Inbox.channel) == "webchat"))).scalars()
+    for chat in chats:
+        if continuity.email_inbox_of(chat.settings) == inbox_id:
+            raise Conflict(f"inbox {inbox_id} continues the chats of inbox {chat.id} by email and cannot be deleted")
+    carried = await tx.execute(select(Message.id).where(col(Message.inbox_id) == inbox_id).limit(1))
+    if carried.first() is not None:
+        raise Conflict(f"inbox {inbox_id} carried messages of other conversations and cannot be deleted")

@@ -257,6 +257,11 @@ async def test_settings_name_an_existing_email_inbox(server: LiveServer) -> None
         good = {"email_continuity_inbox_id": key(mail), "email_continuity_chat_url": "https://shop.example.test/"}
         answer = await http.patch(f"/api/v1/inboxes/{chat_id}", json={"settings": good})
         assert answer.status_code == 200 and answer.json()["settings"] == good
+        # The email inbox that continues the chats cannot be deleted from under them.
+        kept = await http.delete(f"/api/v1/inboxes/{key(mail)}")
+        assert kept.status_code == 409 and f"continues the chats of inbox {chat_id}" in kept.json()["error"]["detail"]
+        assert (await http.patch(f"/api/v1/inboxes/{chat_id}", json={"settings": {}})).status_code == 200
+        assert (await http.delete(f"/api/v1/inboxes/{key(mail)}")).status_code == 204
 
 
 # ── the answer, through a real Dovecot ──────────────────────────────────────────────────────────────────────
@@ -430,3 +435,12 @@ async def test_worker_mails_only_what_the_visitor_has_not_seen(store: Store, ser
     # The second and later mails answer the previous one of the exchange (threading).
     lines = await mails_of(store, conversation)
     assert lines[-1].meta["continuity"]["in_reply_to"] == "<own@customer.test>"
+
+    # Unlinked, the email inbox still holds the mail of that chat: it is kept.
+    from inbox.directory import Directory
+    from inbox.errors import Conflict
+
+    directory = Directory(service)
+    await directory.update_inbox(key(chat), settings={})
+    with pytest.raises(Conflict, match="carried messages of other conversations"):
+        await directory.delete_inbox(key(linked))
