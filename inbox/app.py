@@ -36,7 +36,7 @@ from inbox.auth import Authenticator, LoginThrottle, Sessions
 from inbox.blobs import BlobStore
 from inbox.broker import Broker, LocalBroker
 from inbox.config import Config, resolve_secret
-from inbox.continuity import ContinuityWorker
+from inbox.continuity_worker import ContinuityWorker
 from inbox.errors import InboxError
 from inbox.host import CoreHost
 from inbox.http import Api, http_error_handler, inbox_error_handler

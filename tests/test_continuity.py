@@ -392,7 +392,7 @@ async def test_mail_reaches_a_chat_conversation_only_through_the_linked_inbox(st
 async def test_worker_mails_only_what_the_visitor_has_not_seen(store: Store, service: Any) -> None:
     from channels.base import Identity as Who
     from channels.base import IdentityKind, Inbound
-    from inbox.continuity import ContinuityWorker
+    from inbox.continuity_worker import ContinuityWorker
 
     linked = await email_inbox(store)
     chat = await make_inbox(store, channel="webchat", name="Website", email_continuity_inbox_id=key(linked))
