@@ -36,6 +36,7 @@ from inbox.auth import Authenticator, LoginThrottle, Sessions
 from inbox.blobs import BlobStore
 from inbox.broker import Broker, LocalBroker
 from inbox.config import Config, resolve_secret
+from inbox.continuity_worker import ContinuityWorker
 from inbox.errors import InboxError
 from inbox.host import CoreHost
 from inbox.http import Api, http_error_handler, inbox_error_handler
@@ -96,6 +97,8 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     blobs = BlobStore(config.storage.directory)
     service = InboxService(store, broker, blobs)
     host = CoreHost(store, service, hub)
+    continuity = ContinuityWorker(store, service, config.continuity)
+    host.on_seen.append(continuity.record_seen)  # what a chat visitor saw is never emailed
     sessions = Sessions(secret_key(config), config.auth.session_max_age_days * 86400)
     api_channel = ApiChannel(host, ApiChannelSettings(config.api_channel.webhook_timeout_seconds))
     webchat = WebchatChannel(host, webchat_settings(config))
@@ -139,6 +142,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
                 name="prune",
             ),
             asyncio.create_task(runners.run(), name="channel-runners"),
+            asyncio.create_task(leases.run_exclusive("timer:continuity", continuity.run), name="continuity"),
         ]
         if isinstance(broker, RedisBroker):
             broker.on_resume.append(hub.catch_up)
@@ -199,6 +203,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     state.throttle = LoginThrottle(config.auth.login_max_attempts, config.auth.login_window_seconds)
     state.channels = channels
     state.outbox = outbox
+    state.continuity = continuity
     state.runners = runners
     state.metrics = metrics
     state.api_modules = API_MODULES

@@ -144,6 +144,15 @@ class EmailConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ContinuityConfig:
+    """Email continuity for live chat (README "Email continuity for live chat"); turned on per webchat inbox."""
+
+    delay_seconds: float = 120.0
+    max_delay_seconds: float = 600.0
+    interval_seconds: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -159,6 +168,7 @@ class Config:
     channels: ChannelsConfig = field(default_factory=ChannelsConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     email: EmailConfig | None = None  # no [email] section: the email channel is off
+    continuity: ContinuityConfig = field(default_factory=ContinuityConfig)
 
 
 def load(path: str | Path | None = None, *, environ: typing.Mapping[str, str] | None = None) -> Config:

@@ -20,11 +20,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from inbox import views
+from inbox import continuity, views
 from inbox.auth import hash_password, new_api_token, verify_password
 from inbox.errors import Conflict, Invalid, NotFound
 from inbox.events import EventRecord, EventType
-from inbox.models import Agent, ApiToken, Conversation, Inbox, InboxMember, Role, TeamMember, key
+from inbox.models import Agent, ApiToken, Conversation, Inbox, InboxMember, Message, Role, TeamMember, key
 from inbox.service import UNSET, InboxService
 
 MIN_PASSWORD_LENGTH = 10
@@ -180,6 +180,7 @@ class Directory:
         if channel not in set(ChannelKind):
             raise Invalid(f"channel: must be one of {', '.join(ChannelKind)}")
         async with self.store.transaction() as tx:
+            await _check_continuity(tx, channel, settings)
             inbox = Inbox(
                 name=name.strip(),
                 channel=channel,
@@ -201,6 +202,7 @@ class Directory:
             if name is not UNSET:
                 inbox.name = name.strip()
             if settings is not UNSET:
+                await _check_continuity(tx, inbox.channel, settings)
                 inbox.settings = settings
             if rotate_secret:
                 inbox.secret = secrets.token_urlsafe(32)
@@ -216,6 +218,7 @@ class Directory:
             used = await tx.execute(select(Conversation.id).where(col(Conversation.inbox_id) == inbox_id).limit(1))
             if used.first() is not None:
                 raise Conflict(f"inbox {inbox_id} has conversations and cannot be deleted")
+            await _check_not_continuing(tx, inbox_id)
             view = _public(views.inbox(inbox, []))
             await tx.execute(delete(InboxMember).where(col(InboxMember.inbox_id) == inbox_id))
             await tx.delete(inbox)
@@ -315,3 +318,27 @@ async def any_agent(store: Any) -> bool:
     """Whether the first agent exists yet (the setup page is open until then)."""
     async with store.session() as session:
         return (await session.execute(select(Agent.id).limit(1))).first() is not None
+
+
+async def _check_continuity(tx: AsyncSession, channel: str, settings: Any) -> None:
+    """Email continuity settings of a chat inbox must name an existing email inbox (inbox.continuity)."""
+    if not isinstance(settings, dict):
+        return
+    target = settings.get(continuity.INBOX_KEY)
+    found: dict[int, str] = {}
+    if isinstance(target, int) and not isinstance(target, bool):
+        row = await tx.get(Inbox, target)
+        if row is not None:
+            found[target] = row.channel
+    continuity.check_settings(channel, settings, found)
+
+
+async def _check_not_continuing(tx: AsyncSession, inbox_id: int) -> None:
+    """An email inbox that continues chats (named by a chat inbox, or holding their mail) stays."""
+    chats = (await tx.execute(select(Inbox).where(col(Inbox.channel) == "webchat"))).scalars()
+    for chat in chats:
+        if continuity.email_inbox_of(chat.settings) == inbox_id:
+            raise Conflict(f"inbox {inbox_id} continues the chats of inbox {chat.id} by email and cannot be deleted")
+    carried = await tx.execute(select(Message.id).where(col(Message.inbox_id) == inbox_id).limit(1))
+    if carried.first() is not None:
+        raise Conflict(f"inbox {inbox_id} carried messages of other conversations and cannot be deleted")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from channels.base import Delivered, Edit, Identity, Inbound, InboxInfo, OutboundAttachment, ThreadInfo, ThreadMessage
-from inbox import access
+from inbox import access, continuity
 from inbox.blobs import BlobStore
 from inbox.clock import utcnow
 from inbox.hub import Hub
@@ -33,6 +33,7 @@ class CoreHost:
         self.service = service
         self.hub = hub
         self.quarantined = Quarantine(store, service.blobs)
+        self.on_seen: list[Callable[[int, int], Awaitable[None]]] = []  # (conversation id, message id)
 
     async def deliver(self, inbound: Inbound) -> Delivered:
         return await self.service.deliver(inbound)
@@ -93,7 +94,11 @@ class CoreHost:
     async def attachment(self, inbox_id: int, message_id: int, index: int) -> OutboundAttachment | None:
         async with self.store.session() as session:
             message = await session.get(Message, message_id)
-            if message is None or message.inbox_id != inbox_id or message.kind not in VISIBLE_KINDS:
+            if message is None or message.kind not in VISIBLE_KINDS:
+                return None
+            # The conversation's inbox decides (a visitor's answer by email travelled through an email inbox).
+            conversation = await session.get(Conversation, message.conversation_id)
+            if conversation is None or conversation.inbox_id != inbox_id:
                 return None
             rows = list(
                 (
@@ -146,6 +151,10 @@ class CoreHost:
         if conversation_id is None:
             return
         await self.service.broker.publish_ephemeral({**frame, "conversation_id": conversation_id}, inbox_id)
+        message_id = frame.get("message_id")
+        if frame.get("type") == "seen" and frame.get("sender") == "contact" and isinstance(message_id, int):
+            for on_seen in self.on_seen:  # e.g. continuity: replies the visitor saw are never emailed
+                await on_seen(conversation_id, message_id)
 
     async def agents_online(self, inbox_id: int) -> bool:
         """An agent counts as online while their agent stream is connected to this process."""
@@ -207,9 +216,17 @@ class CoreHost:
             if conversation_id is None:
                 return None
             conversation = await session.get(Conversation, conversation_id)
-            if conversation is None or conversation.inbox_id != inbox_id:
+            if conversation is None:
                 return None
             participants: set[str] = set()
+            if conversation.inbox_id != inbox_id:
+                # A chat continued by email through this inbox (inbox.continuity): the address the visitor gave.
+                chat = await session.get(Inbox, conversation.inbox_id)
+                if chat is None or not continuity.links(chat.settings, inbox_id):
+                    return None
+                contact = await session.get(Contact, conversation.contact_id)
+                if contact is not None and contact.email:
+                    participants.add(contact.email)
             identities = (
                 await session.execute(
                     select(IdentityRow.value).where(
@@ -252,7 +269,8 @@ class CoreHost:
                     select(Message.id).where(
                         col(Message.inbox_id) == inbox_id,
                         col(Message.external_id) == external_id,
-                        col(Message.kind) == MessageKind.OUTGOING,
+                        # our replies, and continuity mails (activity lines that travelled by email)
+                        col(Message.kind).in_((MessageKind.OUTGOING, MessageKind.ACTIVITY)),
                     )
                 )
             ).scalar_one_or_none()

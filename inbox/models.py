@@ -252,6 +252,17 @@ class Quarantined(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class Continuity(SQLModel, table=True):
+    """Email continuity of one live-chat conversation: what the visitor has seen in the widget, the newest
+    reply already emailed, and when the worker looks at the conversation next (None: nothing pending)."""
+
+    conversation_id: int = Field(foreign_key="conversation.id", primary_key=True)
+    seen_up_to: int = 0
+    emailed_up_to: int = 0
+    due_at: datetime | None = Field(default=None, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class CannedResponse(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     short_code: str = Field(unique=True, max_length=64)

@@ -19,10 +19,11 @@ from datetime import timedelta
 from sqlmodel import col, select
 
 from channels.base import Channel, DeliveryError, Identity, IdentityKind, InboxInfo, Outbound, OutboundAttachment
+from inbox import continuity
 from inbox.blobs import BlobStore
 from inbox.clock import utcnow
 from inbox.config import OutboxConfig
-from inbox.models import Attachment, Conversation, Inbox, Message, Outbox
+from inbox.models import Attachment, Conversation, Inbox, Message, Outbox, key
 from inbox.service import InboxService
 from inbox.store import Store
 
@@ -168,9 +169,22 @@ class OutboxWorker:
                     .limit(1)
                 )
             ).scalar_one_or_none()
+            # A continuity mail carries the files of the chat replies it collects (continuity.reply_ids).
+            carried = continuity.reply_ids(message) or [key(message)]
             attachments = list(
-                (await session.execute(select(Attachment).where(col(Attachment.message_id) == message.id))).scalars()
+                (
+                    await session.execute(
+                        select(Attachment).where(col(Attachment.message_id).in_(carried)).order_by(col(Attachment.id))
+                    )
+                ).scalars()
             )
+        files = [
+            OutboundAttachment(item.filename, item.content_type, item.size, str(self.blobs.path(item.storage_name)))
+            for item in attachments
+        ]
+        mail = continuity.outbound(message, conversation, inbox_info(inbox), claim.delivery_id, files)
+        if mail is not None:
+            return mail
         recipient = None
         if last_incoming is not None and isinstance(last_incoming.meta.get("identity"), dict):
             found = last_incoming.meta["identity"]
@@ -188,10 +202,7 @@ class OutboxWorker:
             text=message.body,
             agent_name=message.sender_name,
             subject=conversation.subject,
-            attachments=[
-                OutboundAttachment(item.filename, item.content_type, item.size, str(self.blobs.path(item.storage_name)))
-                for item in attachments
-            ],
+            attachments=files,
             # What the reply answers, so a channel can thread it (email: In-Reply-To, References, Cc).
             metadata={
                 **(message.meta.get("options") or {}),  # the agent's per-message choices (reply_all, …)

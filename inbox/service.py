@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from channels.base import Delivered, Inbound
-from inbox import events, views
+from inbox import continuity, events, views
 from inbox.blobs import BlobStore, StoredBlob
 from inbox.broker import Broker
 from inbox.clock import utcnow
@@ -96,13 +96,16 @@ class InboxService:
                 conversation = await tx.get(Conversation, duplicate.conversation_id)
                 assert duplicate.id is not None and conversation is not None
                 return Delivered(duplicate.id, duplicate.conversation_id, conversation.contact_id, False)
-            contact, contact_created = await self._contact_for(tx, inbound)
             conversation = None
             if inbound.conversation_id is not None:
-                # The channel threaded this message itself (email); trust it only within the same inbox.
+                # The channel threaded this message itself (email); trust it only within the same inbox, or in
+                # a chat inbox that continues its conversations through this one (inbox.continuity).
                 conversation = await tx.get(Conversation, inbound.conversation_id)
                 if conversation is not None and conversation.inbox_id != inbound.inbox_id:
-                    conversation = None
+                    chat = await tx.get(Inbox, conversation.inbox_id)
+                    if chat is None or not continuity.links(chat.settings, inbound.inbox_id):
+                        conversation = None
+            contact, contact_created = await self._contact_for(tx, inbound, conversation)
             conversation = (
                 conversation
                 or (
@@ -208,13 +211,18 @@ class InboxService:
                     {**views.message(message, attachments), "conversation": conversation_view},
                 )
             )
-            records = await self._append(tx, pending, inbox_id=inbound.inbox_id, conversation_id=conversation.id)
+            records = await self._append(tx, pending, inbox_id=conversation.inbox_id, conversation_id=conversation.id)
         await self._publish(records)
         assert message.id is not None and conversation.id is not None and contact.id is not None
         return Delivered(message.id, conversation.id, contact.id, True)
 
-    async def _contact_for(self, tx: AsyncSession, inbound: Inbound) -> tuple[Contact, bool]:
-        """Find the contact through the sender's identity (or a verified email); create one otherwise."""
+    async def _contact_for(
+        self, tx: AsyncSession, inbound: Inbound, threaded: Conversation | None = None
+    ) -> tuple[Contact, bool]:
+        """Find the contact through the sender's identity (or a verified email); create one otherwise.
+
+        A new email identity whose address is the email the `threaded` conversation's contact gave (a chat
+        visitor answering a continuity mail) joins that contact instead of starting another one."""
         sender = inbound.sender
         # The identity's contact in one statement (the identity row itself is not needed).
         contact = (
@@ -238,6 +246,10 @@ class InboxService:
             ).scalar_one_or_none()
             if by_email is not None:
                 contact = await self._follow_merge(tx, await _get(tx, Contact, by_email.contact_id))
+        if contact is None and threaded is not None and sender.kind == "email":
+            owner = await self._follow_merge(tx, await _get(tx, Contact, threaded.contact_id))
+            if owner.email and owner.email.lower() == sender.value.lower():
+                contact = owner
         created = contact is None
         if contact is None:
             contact = Contact(name=sender.name, email=sender.email.lower() if sender.email else None)
@@ -640,7 +652,8 @@ class InboxService:
         """Queue a failed outgoing message again (the retry button)."""
         async with self.store.session() as session:
             message = await _get(session, Message, message_id)
-        if message.kind != MessageKind.OUTGOING or message.status != MessageStatus.FAILED:
+        mail = message.kind == MessageKind.ACTIVITY and "continuity" in message.meta  # a continuity mail
+        if not (message.kind == MessageKind.OUTGOING or mail) or message.status != MessageStatus.FAILED:
             raise Conflict(f"message {message_id} is not a failed outgoing message")
         view = await self._set_delivery(message_id, MessageStatus.QUEUED, None, done=False, reset=True)
         for wake in self.on_queued:
@@ -673,10 +686,11 @@ class InboxService:
             await tx.execute(update(Outbox).where(col(Outbox.message_id) == message_id).values(**values))
             attachments = await _attachments_of(tx, [message_id])
             view = views.message(message, attachments.get(message_id, []))
+            conversation = await _get(tx, Conversation, message.conversation_id)
             records = await self._append(
                 tx,
                 [(EventType.MESSAGE_UPDATED, view)],
-                inbox_id=message.inbox_id,
+                inbox_id=conversation.inbox_id,  # a continuity mail travels through another inbox
                 conversation_id=message.conversation_id,
             )
         await self._publish(records)

@@ -23,7 +23,7 @@ from inbox.api.common import path_id
 from inbox.api.shapes import AttachmentOut
 from inbox.errors import Invalid, NotFound, TooLarge
 from inbox.http import Api, caller, json
-from inbox.models import Attachment, Message
+from inbox.models import Attachment, Conversation, Message
 
 api = Api()
 
@@ -119,10 +119,13 @@ async def download_attachment(request: Request) -> Response:
     async with state.store.session() as session:
         row = await session.get(Attachment, attachment_id)
         message = await session.get(Message, row.message_id) if row is not None and row.message_id else None
+        # Access follows the conversation's inbox (a continuity mail's answer travels through an email inbox).
+        conversation = await session.get(Conversation, message.conversation_id) if message is not None else None
     if row is None:
         raise NotFound(f"attachment {attachment_id} not found")
     if message is not None:
-        allowed = await access.may_see_inbox(state.store, who.agent, message.inbox_id)
+        inbox_id = conversation.inbox_id if conversation is not None else message.inbox_id
+        allowed = await access.may_see_inbox(state.store, who.agent, inbox_id)
     else:
         allowed = row.uploaded_by == who.agent.id or who.agent.role == "admin"
     if not allowed:

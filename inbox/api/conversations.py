@@ -18,7 +18,7 @@ from inbox.api.common import Body, Id, Query, path_id
 from inbox.api.shapes import ConversationOut, ConversationPage, MessageOut, MessagePage
 from inbox.errors import NotFound
 from inbox.http import Api, caller, json, parse_body, parse_query
-from inbox.models import Message, Status
+from inbox.models import Conversation, Message, Status
 from inbox.queries import MAX_ID
 from inbox.service import ConversationChanges, InboxService
 
@@ -242,6 +242,8 @@ async def retry_message(request: Request) -> Response:
     store = request.app.state.store
     async with store.session() as session:
         message = await session.get(Message, message_id)
-    if message is None or not await access.may_see_inbox(store, who.agent, message.inbox_id):
+        # Access follows the conversation's inbox (a continuity mail travels through an email inbox).
+        conversation = await session.get(Conversation, message.conversation_id) if message is not None else None
+    if conversation is None or not await access.may_see_inbox(store, who.agent, conversation.inbox_id):
         raise NotFound(f"message {message_id} not found")
     return json(await _service(request).retry(message_id))

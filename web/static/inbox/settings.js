@@ -8,6 +8,7 @@ const baseUrl = boot.base_url || location.origin;
 const section = document.body.dataset.section;
 const collection = document.body.dataset.collection;
 let agents = [];
+let inboxes = []; // the inbox rows, for the email-continuity choice of chat inboxes
 
 // Field specs: [name, label, kind, options]; `create` fields go in the add form, `edit` in each row.
 const SPECS = {
@@ -157,8 +158,40 @@ function inboxExtra(row) {
       ),
     );
   }
+  if (row.channel === "webchat" && row.settings) parts.push(continuity(row));
   parts.push(members(row, `/api/v1/inboxes/${row.id}/members`));
   return parts;
+}
+
+/** Email continuity of a chat inbox: which email inbox mails unseen replies, and the page to link back to. */
+function continuity(row) {
+  const current = row.settings.email_continuity_inbox_id ?? null;
+  const choices = inboxes.filter((other) => other.channel === "email");
+  const select = h(
+    "select",
+    { name: "email_continuity_inbox_id" },
+    h("option", { value: "" }, "Off"),
+    choices.map((other) => h("option", { value: String(other.id), selected: other.id === current }, other.name)),
+  );
+  const url = h("input", { type: "url", name: "email_continuity_chat_url", placeholder: "https://example.com/help" });
+  url.value = row.settings.email_continuity_chat_url || "";
+  const form = h(
+    "form",
+    { class: "continuity" },
+    h("label", { class: "field" }, h("span", {}, "Email continuity: mail unseen replies through"), select),
+    h("label", { class: "field" }, h("span", {}, "Page with the chat (linked from the mail)"), url),
+    h("button", { type: "submit" }, "Save email continuity"),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const settings = { ...row.settings };
+    delete settings.email_continuity_inbox_id;
+    delete settings.email_continuity_chat_url;
+    if (select.value) settings.email_continuity_inbox_id = Number(select.value);
+    if (url.value.trim()) settings.email_continuity_chat_url = url.value.trim();
+    save(row, { settings });
+  });
+  return form;
 }
 
 function members(row, path) {
@@ -244,6 +277,7 @@ async function load() {
   try {
     if (section === "inboxes" || section === "teams") agents = items(await get("/api/v1/agents"));
     const rows = items(await get(collection));
+    if (section === "inboxes") inboxes = rows;
     fill($("#settings-list"), rows.length ? rows.map(rowView) : h("p", { class: "muted" }, "None yet."));
   } catch (error) {
     toast(error.message, "error");

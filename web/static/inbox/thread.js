@@ -16,15 +16,20 @@ export function renderThread(onRetry) {
   const box = $("#messages");
   const ordered = [...state.messages.values()].sort((a, b) => a.id - b.id);
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 60;
+  // Chat replies a continuity mail carried to a visitor who had not seen them (its mail may still be sending).
+  const emailed = new Map();
+  for (const m of ordered) {
+    for (const id of m.kind === "activity" ? m.meta?.continuity?.replies || [] : []) emailed.set(id, m.status);
+  }
   fill(
     box,
-    ordered.map((m) => message(m, onRetry)),
+    ordered.map((m) => message(m, onRetry, emailed)),
   );
   if (atBottom || box.dataset.conversation !== String(state.selectedId)) box.scrollTop = box.scrollHeight;
   box.dataset.conversation = String(state.selectedId);
 }
 
-function message(m, onRetry) {
+function message(m, onRetry, emailed) {
   if (m.kind === "activity") {
     return h(
       "li",
@@ -32,6 +37,8 @@ function message(m, onRetry) {
       h("span", {}, m.body),
       " ",
       h("time", { datetime: m.created_at }, clock(m.created_at)),
+      // Email continuity: the mail of unseen chat replies has a delivery status of its own.
+      m.meta?.continuity ? delivery(m, onRetry) : null,
     );
   }
   const fresh = m.id > state.seenMessageId && state.seenMessageId > 0;
@@ -54,6 +61,7 @@ function message(m, onRetry) {
     body(m),
     m.attachments?.length ? h("ul", { class: "attachments" }, m.attachments.map(attachment)) : null,
     m.kind === "outgoing" ? delivery(m, onRetry) : null,
+    emailed.get(m.id) === "sent" ? h("div", { class: "sent-by-email" }, "Sent by email (not seen in the chat)") : null,
   );
 }
 
@@ -100,7 +108,7 @@ function attachment(a) {
 }
 
 function delivery(m, onRetry) {
-  const seen = m.status !== "failed" && m.status !== "queued" && state.customerSeen >= m.id;
+  const seen = m.kind === "outgoing" && m.status !== "failed" && m.status !== "queued" && state.customerSeen >= m.id;
   const text = seen ? "Seen" : STATUS_TEXT[m.status] || m.status;
   return h(
     "div",
