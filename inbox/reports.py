@@ -96,7 +96,11 @@ async def summary(
             await session.execute(
                 scoped(
                     select(Message.kind, func.count())
-                    .where(col(Message.created_at) >= start, col(Message.created_at) < end)
+                    .where(
+                        col(Message.created_at) >= start,
+                        col(Message.created_at) < end,
+                        col(Message.sender_type) != "system",  # survey messages are not replies
+                    )
                     .group_by(col(Message.kind)),
                     col(Message.inbox_id),
                 )

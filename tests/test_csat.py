@@ -55,7 +55,9 @@ async def answered_conversation(service: InboxService, inbox: Any, external_id: 
 
 async def survey_rows(service: InboxService, conversation_id: int) -> list[CsatSurvey]:
     async with service.store.session() as session:
-        query = select(CsatSurvey).where(col(CsatSurvey.conversation_id) == conversation_id).order_by(col(CsatSurvey.id))
+        query = (
+            select(CsatSurvey).where(col(CsatSurvey.conversation_id) == conversation_id).order_by(col(CsatSurvey.id))
+        )
         return list((await session.execute(query)).scalars())
 
 
