@@ -60,7 +60,7 @@ function drawTimes(data) {
         h("td", {}, metric(`${key}.${stat}`, duration(data[key][`${stat}_seconds`]), { seconds: data[key][`${stat}_seconds`] ?? "" })),
       ),
     );
-  fill($("#report-times table"), table(["", "Count", "Average", "Median", "90th percentile"], [row("First response", "first_response"), row("Resolution", "resolution")]));
+  fill($("#report-times table"), table(["", "Count", "Average", "Median", "p90"], [row("First response", "first_response"), row("Resolution", "resolution")]));
 }
 
 function drawSla(data) {
