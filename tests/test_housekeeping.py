@@ -33,7 +33,7 @@ async def test_stale_unattached_uploads_are_removed_with_their_files(service: In
     agent = await make_agent(service.store, role="admin")
     inbox = await make_inbox(service.store)
     delivered = await service.deliver(inbound(inbox))
-    stale_id, stale_file = await upload(service, agent, b"stale", age=timedelta(hours=30))
+    _, stale_file = await upload(service, agent, b"stale", age=timedelta(hours=30))
     fresh_id, fresh_file = await upload(service, agent, b"fresh", age=timedelta(hours=1))
     sent_id, sent_file = await upload(service, agent, b"sent", age=timedelta(hours=30))
     await service.reply(delivered.conversation_id, by=agent, body="see file", client_id=None, attachment_ids=[sent_id])
@@ -54,7 +54,7 @@ async def test_the_cleanup_timer_runs_under_a_cluster_lease(db_url: str, tmp_pat
     async with live_server(config) as server:
         service: InboxService = server.state.service
         agent = await make_agent(service.store)
-        stale_id, stale_file = await upload(service, agent, b"stale", age=timedelta(hours=25))
+        _, stale_file = await upload(service, agent, b"stale", age=timedelta(hours=25))
         fresh_id, _ = await upload(service, agent, b"fresh", age=timedelta(hours=23))
 
         async def cleaned() -> bool:
