@@ -190,8 +190,9 @@ class Surveys:
                 sender_name=inbox.name,
                 status=MessageStatus.QUEUED,
                 client_id=str(uuid.uuid4()),
-                # `options` reach the channel as Outbound.metadata: the widget shows a rating card.
-                meta={"options": {"survey": link}},
+                # `options` reach the channel as Outbound.metadata: the widget shows a rating card; email sends
+                # it to the customer only, marked as machine-sent (Auto-Submitted), so auto-responders stay quiet.
+                meta={"options": {"survey": link, "reply_all": False, "automatic": True}},
                 created_at=now,
                 updated_at=now,
             )

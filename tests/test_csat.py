@@ -75,6 +75,7 @@ async def test_resolving_sends_one_survey_message_through_the_outbox(service: In
     assert message is not None and outbox is not None and not outbox.done
     assert message.kind == MessageKind.OUTGOING and message.status == MessageStatus.QUEUED
     assert message.sender_type == "system"
+    assert message.meta["options"]["reply_all"] is False and message.meta["options"]["automatic"] is True
     link = message.meta["options"]["survey"]
     assert link["url"] == f"https://support.example.test/csat/{link['token']}" and link["url"] in message.body
     assert surveys.survey_id(link["token"]) == survey.id
