@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,14 @@ from channels.base import Channel, TypingAware
 from channels.email import EmailChannel, EmailSettings
 from channels.telegram import TelegramChannel, TelegramSettings
 from channels.webchat import WebchatChannel, WebchatSettings
-from inbox import demo_page, events, openapi, pages, settings_pages, stream
+from inbox import csat_pages, demo_page, events, openapi, pages, reports_page, settings_pages, stream
 from inbox.api import admin, attachments, channel_status, contacts, conversations, health, quarantine, reports
 from inbox.auth import Authenticator, LoginThrottle, Sessions
 from inbox.blobs import BlobStore
 from inbox.broker import Broker, LocalBroker
 from inbox.config import Config, resolve_secret
 from inbox.continuity_worker import ContinuityWorker
+from inbox.csat import Surveys
 from inbox.errors import InboxError
 from inbox.host import CoreHost
 from inbox.http import Api, http_error_handler, inbox_error_handler
@@ -109,6 +111,8 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     if email_channel is not None:
         channels[email_channel.name] = email_channel
     outbox = OutboxWorker(store, service, blobs, channels, config.outbox)
+    surveys = Surveys(service, secret=secret_key(config), base_url=config.server.base_url, settings=config.csat)
+    service.on_resolved.append(surveys.on_resolved)
     service.on_queued.append(outbox.wake)
     metrics = Metrics()
     broker.subscribe(metrics.count_event, metrics.ignore_ephemeral)
@@ -140,6 +144,19 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
             asyncio.create_task(
                 leases.run_exclusive("timer:prune", lambda: _every(3600.0, lambda: _prune(store, config), "prune")),
                 name="prune",
+            ),
+            asyncio.create_task(
+                leases.run_exclusive(
+                    "timer:uploads",
+                    lambda: _every(
+                        config.storage.cleanup_interval_seconds,
+                        lambda: service.remove_unattached_uploads(
+                            timedelta(hours=config.storage.unattached_upload_hours)
+                        ),
+                        "uploads",
+                    ),
+                ),
+                name="uploads",
             ),
             asyncio.create_task(runners.run(), name="channel-runners"),
             asyncio.create_task(leases.run_exclusive("timer:continuity", continuity.run), name="continuity"),
@@ -180,6 +197,8 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         *pages.routes,
         *selfserve_pages.routes,
         *settings_pages.routes,
+        *reports_page.routes,
+        *csat_pages.routes,
         *(demo_page.routes if config.server.development else []),
         Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static"),
     ]
@@ -197,6 +216,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     state.leases = leases
     state.blobs = blobs
     state.service = service
+    state.surveys = surveys
     state.host = host
     state.sessions = sessions
     state.authenticator = Authenticator(store, sessions)

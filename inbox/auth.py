@@ -12,13 +12,16 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import or_, update
 from sqlmodel import col, select
 from starlette.requests import HTTPConnection
 
+from inbox.clock import utcnow
 from inbox.errors import Throttled, Unauthorized
 from inbox.models import Agent, ApiToken
 from inbox.store import Store
@@ -26,6 +29,7 @@ from inbox.store import Store
 SESSION_COOKIE = "sb_session"
 CSRF_HEADER = "x-csrf-token"
 TOKEN_PREFIX = "sb_"
+TOKEN_TOUCH_SECONDS = 60  # ApiToken.last_used_at is written at most this often per token
 
 _hasher = PasswordHasher()
 # Verifying against this keeps the time of a login for an unknown email like that of a known one.
@@ -140,8 +144,30 @@ class Authenticator:
             ).first()
         if row is None:
             return None
-        agent, _ = row
-        return agent if agent.active else None
+        agent, token_row = row
+        if not agent.active:
+            return None
+        await self._touch(token_row)
+        return agent
+
+    async def _touch(self, token_row: ApiToken) -> None:
+        """Record when a token was last used, at most once per `TOKEN_TOUCH_SECONDS` (not a write per request).
+
+        The UPDATE is conditional, so processes racing on the same token write once between them.
+        """
+        now = utcnow()
+        stale = now - timedelta(seconds=TOKEN_TOUCH_SECONDS)
+        if token_row.last_used_at is not None and token_row.last_used_at > stale:
+            return
+        async with self.store.transaction() as db:
+            await db.execute(
+                update(ApiToken)
+                .where(
+                    col(ApiToken.id) == token_row.id,
+                    or_(col(ApiToken.last_used_at).is_(None), col(ApiToken.last_used_at) <= stale),
+                )
+                .values(last_used_at=now)
+            )
 
     async def login(self, email: str, password: str) -> Agent | None:
         async with self.store.session() as db:

@@ -67,3 +67,14 @@ class BlobStore:
 
     async def read(self, storage_name: str) -> bytes:
         return await asyncio.to_thread(self.path(storage_name).read_bytes)
+
+    async def delete(self, storage_name: str) -> bool:
+        """Remove one blob; False when it was already gone."""
+        return await asyncio.to_thread(self._delete, storage_name)
+
+    def _delete(self, storage_name: str) -> bool:
+        try:
+            self.path(storage_name).unlink()
+        except FileNotFoundError:
+            return False
+        return True

@@ -56,6 +56,8 @@ class ClusterConfig:
 class StorageConfig:
     directory: str = "var/attachments"
     max_attachment_bytes: int = 20_971_520
+    unattached_upload_hours: float = 24.0
+    cleanup_interval_seconds: float = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,15 @@ class ContinuityConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CsatConfig:
+    """Satisfaction surveys (README ## Reports and CSAT); each inbox turns them on with `csat_enabled`."""
+
+    question: str = "How would you rate the help you got?"
+    change_minutes: float = 30.0
+    expire_days: float = 14.0
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -169,6 +180,7 @@ class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     email: EmailConfig | None = None  # no [email] section: the email channel is off
     continuity: ContinuityConfig = field(default_factory=ContinuityConfig)
+    csat: CsatConfig = field(default_factory=CsatConfig)
 
 
 def load(path: str | Path | None = None, *, environ: typing.Mapping[str, str] | None = None) -> Config:

@@ -22,6 +22,7 @@ from sqlmodel import col, select
 
 from inbox import continuity, views
 from inbox.auth import hash_password, new_api_token, verify_password
+from inbox.csat import check_inbox_settings
 from inbox.errors import Conflict, Invalid, NotFound
 from inbox.events import EventRecord, EventType
 from inbox.models import Agent, ApiToken, Conversation, Inbox, InboxMember, Message, Role, TeamMember, key
@@ -179,6 +180,7 @@ class Directory:
     async def create_inbox(self, *, name: str, channel: str, settings: dict[str, Any]) -> dict[str, Any]:
         if channel not in set(ChannelKind):
             raise Invalid(f"channel: must be one of {', '.join(ChannelKind)}")
+        check_inbox_settings(settings)
         async with self.store.transaction() as tx:
             await _check_continuity(tx, channel, settings)
             inbox = Inbox(
@@ -203,6 +205,7 @@ class Directory:
                 inbox.name = name.strip()
             if settings is not UNSET:
                 await _check_continuity(tx, inbox.channel, settings)
+                check_inbox_settings(settings)
                 inbox.settings = settings
             if rotate_secret:
                 inbox.secret = secrets.token_urlsafe(32)

@@ -31,6 +31,7 @@ class EventType(StrEnum):
     CONTACT_MERGED = "contact.merged"
     INBOX_UPDATED = "inbox.updated"
     AGENT_UPDATED = "agent.updated"
+    LABEL_UPDATED = "label.updated"
 
 
 @dataclass(frozen=True, slots=True)

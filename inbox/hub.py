@@ -30,6 +30,10 @@ FILL_BATCH = 500
 ENCODED_CACHE = 2048
 
 
+# Events about reference data that every agent may read (labels), sent to every subscriber.
+EVERYONE = frozenset({"label.updated"})
+
+
 @dataclass(eq=False)
 class Subscription:
     """One agent connection: who it is, which inboxes it may see, and its outgoing queue."""
@@ -45,6 +49,10 @@ class Subscription:
         if self.is_admin:
             return True
         return inbox_id is not None and inbox_id in self.inbox_ids
+
+    def sees(self, event: EventRecord) -> bool:
+        """Whether this agent gets `event`: its inbox's events, plus reference data every agent may read."""
+        return event.type in EVERYONE or self.may_see(event.inbox_id)
 
     def apply_membership(self, event: EventRecord) -> None:
         """Follow membership and role changes carried by `inbox.updated` / `agent.updated` events."""
@@ -162,7 +170,7 @@ class Hub:
         self.last_id = event.id if self.last_id is None else max(self.last_id, event.id)
         for subscription in list(self._subscriptions):
             subscription.apply_membership(event)
-            if subscription.may_see(event.inbox_id):
+            if subscription.sees(event):
                 subscription.offer(event)
 
     def _drain(self) -> None:

@@ -269,6 +269,23 @@ class CannedResponse(SQLModel, table=True):
     content: str
 
 
+class CsatSurvey(SQLModel, table=True):
+    """One satisfaction survey, sent when a conversation was resolved; at most one answer (changeable briefly)."""
+
+    __table_args__ = (Index("ix_csatsurvey_created", "created_at", "inbox_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    inbox_id: int = Field(foreign_key="inbox.id")
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")  # the assignee at resolution
+    message_id: int | None = Field(default=None, foreign_key="message.id")  # the survey message sent out
+    rating: int | None = None  # 1 (bad) … 5 (great); None until answered
+    comment: str = ""
+    created_at: datetime = Field(default_factory=utcnow)  # the resolution it asks about
+    responded_at: datetime | None = None  # first answer; the rating may change for a while after it
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 def key(row: Any) -> int:
     """The primary key of a flushed row (ids are optional only until the first flush)."""
     value = row.id

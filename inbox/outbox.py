@@ -37,9 +37,17 @@ class Claim:
     attempt: int
 
 
+# Inbox settings the core reads itself (reports, surveys, email continuity). Channels never see them: their settings readers
+# refuse keys they do not know, so an email inbox with an SLA target or surveys on must still send.
+CORE_SETTINGS = frozenset(
+    {"sla_first_response_minutes", "csat_enabled", "email_continuity_inbox_id", "email_continuity_chat_url"}
+)
+
+
 def inbox_info(row: Inbox) -> InboxInfo:
     assert row.id is not None
-    return InboxInfo(row.id, row.name, row.channel, dict(row.settings), row.secret, row.public_key)
+    settings = {name: value for name, value in row.settings.items() if name not in CORE_SETTINGS}
+    return InboxInfo(row.id, row.name, row.channel, settings, row.secret, row.public_key)
 
 
 class OutboxWorker:

@@ -15,7 +15,18 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from inbox.clock import utcnow
-from inbox.models import Agent, Conversation, ConversationLabel, Inbox, Label, Message, MessageKind, Status
+from inbox.csat import SATISFIED
+from inbox.models import (
+    Agent,
+    Conversation,
+    ConversationLabel,
+    CsatSurvey,
+    Inbox,
+    Label,
+    Message,
+    MessageKind,
+    Status,
+)
 from inbox.store import Store
 
 
@@ -85,7 +96,11 @@ async def summary(
             await session.execute(
                 scoped(
                     select(Message.kind, func.count())
-                    .where(col(Message.created_at) >= start, col(Message.created_at) < end)
+                    .where(
+                        col(Message.created_at) >= start,
+                        col(Message.created_at) < end,
+                        col(Message.sender_type) != "system",  # survey messages are not replies
+                    )
                     .group_by(col(Message.kind)),
                     col(Message.inbox_id),
                 )
@@ -103,19 +118,71 @@ async def summary(
                 )
             )
         ).all()
-        labels = (
+        resolved_by = (
             await session.execute(
                 scoped(
-                    select(Label.name, func.count())
-                    .join(ConversationLabel, col(ConversationLabel.label_id) == col(Label.id))
-                    .join(Conversation, col(Conversation.id) == col(ConversationLabel.conversation_id))
-                    .where(created >= start, created < end)
-                    .group_by(col(Label.name))
-                    .order_by(func.count().desc()),
+                    select(Conversation.assignee_id, func.count())
+                    .where(
+                        col(Conversation.resolved_at) >= start,
+                        col(Conversation.resolved_at) < end,
+                        col(Conversation.assignee_id).is_not(None),
+                    )
+                    .group_by(col(Conversation.assignee_id)),
                     col(Conversation.inbox_id),
                 )
             )
         ).all()
+        agent_names: dict[int, str] = {
+            int(agent_id): str(name)
+            for agent_id, name in await session.execute(
+                select(Agent.id, Agent.name).where(col(Agent.id).in_([a for a, _ in resolved_by]))
+            )
+        }
+
+        async def label_counts(since: datetime, until: datetime) -> list[tuple[str, int]]:
+            found = await session.execute(
+                scoped(
+                    select(Label.name, func.count())
+                    .join(ConversationLabel, col(ConversationLabel.label_id) == col(Label.id))
+                    .join(Conversation, col(Conversation.id) == col(ConversationLabel.conversation_id))
+                    .where(created >= since, created < until)
+                    .group_by(col(Label.name))
+                    .order_by(func.count().desc(), col(Label.name)),
+                    col(Conversation.inbox_id),
+                )
+            )
+            return [(str(name), int(n)) for name, n in found.all()]
+
+        labels = await label_counts(start, end)
+        previous_labels = dict(await label_counts(start - (end - start), start))
+        surveys = (
+            await session.execute(
+                scoped(
+                    select(CsatSurvey.rating, CsatSurvey.agent_id, CsatSurvey.conversation_id).where(
+                        col(CsatSurvey.created_at) >= start, col(CsatSurvey.created_at) < end
+                    ),
+                    col(CsatSurvey.inbox_id),
+                )
+            )
+        ).all()
+        rated_ids = sorted({conversation_id for rating, _, conversation_id in surveys if rating is not None})
+        survey_labels = (
+            (
+                await session.execute(
+                    select(ConversationLabel.conversation_id, Label.name)
+                    .join(Label, col(Label.id) == col(ConversationLabel.label_id))
+                    .where(col(ConversationLabel.conversation_id).in_(rated_ids))
+                )
+            ).all()
+            if rated_ids
+            else []
+        )
+        survey_agents: dict[int, str] = {
+            int(agent_id): str(name)
+            for agent_id, name in await session.execute(
+                select(Agent.id, Agent.name).where(col(Agent.id).in_({a for _, a, _ in surveys if a is not None}))
+            )
+        }
         open_now = (
             await session.execute(
                 scoped(
@@ -147,10 +214,69 @@ async def summary(
         },
         "first_response": Durations.of(first_response).as_dict(),
         "resolution": Durations.of(resolution).as_dict(),
-        "workload": [{"agent_id": agent_id, "name": name, "open": int(n)} for agent_id, name, n in workload],
-        "labels": [{"name": name, "conversations": int(n)} for name, n in labels],
+        "workload": workload_rows(workload, resolved_by, agent_names),
+        "labels": [{"name": name, "conversations": n, "previous": previous_labels.get(name, 0)} for name, n in labels],
         "sla": sla(rows, targets, now=utcnow()),
-        "csat": None,  # surveys are not collected yet; see the issue notes
+        "csat": csat(surveys, survey_labels, survey_agents),
+    }
+
+
+def workload_rows(
+    open_rows: Sequence[Any], resolved_rows: Sequence[Any], names: dict[int, str]
+) -> list[dict[str, Any]]:
+    """Per agent: conversations open now and conversations resolved in the period (busiest first)."""
+    table: dict[int, dict[str, Any]] = {}
+    for agent_id, name, n in open_rows:
+        table[agent_id] = {"agent_id": agent_id, "name": name, "open": int(n), "resolved": 0}
+    for agent_id, n in resolved_rows:
+        row = table.setdefault(
+            agent_id, {"agent_id": agent_id, "name": names.get(agent_id, ""), "open": 0, "resolved": 0}
+        )
+        row["resolved"] = int(n)
+    return sorted(table.values(), key=lambda row: (-row["open"], -row["resolved"], row["name"]))
+
+
+def rating_summary(ratings: Sequence[int]) -> dict[str, Any]:
+    """Count, average (2 decimals) and share of satisfied answers (4 or 5), in percent."""
+    if not ratings:
+        return {"responses": 0, "average": None, "satisfied_percent": None}
+    satisfied = sum(1 for value in ratings if value >= SATISFIED)
+    return {
+        "responses": len(ratings),
+        "average": round(sum(ratings) / len(ratings), 2),
+        "satisfied_percent": round(100 * satisfied / len(ratings), 1),
+    }
+
+
+def csat(surveys: Sequence[Any], labels: Sequence[Any], agents: dict[int, str]) -> dict[str, Any]:
+    """Satisfaction for the surveys sent in the period: overall, per agent (assignee at resolution), per label."""
+    answered = [(int(rating), agent_id, conversation_id) for rating, agent_id, conversation_id in surveys if rating]
+    by_agent: dict[int, list[int]] = {}
+    by_conversation: dict[int, list[int]] = {}
+    for rating, agent_id, conversation_id in answered:
+        if agent_id is not None:
+            by_agent.setdefault(agent_id, []).append(rating)
+        by_conversation.setdefault(conversation_id, []).append(rating)
+    by_label: dict[str, list[int]] = {}
+    for conversation_id, name in labels:
+        by_label.setdefault(str(name), []).extend(by_conversation.get(conversation_id, []))
+    sent = len(surveys)
+    return {
+        "sent": sent,
+        **rating_summary([rating for rating, _, _ in answered]),
+        "response_rate": round(len(answered) / sent, 3) if sent else None,
+        "distribution": {str(value): sum(1 for r, _, _ in answered if r == value) for value in range(1, 6)},
+        "by_agent": sorted(
+            (
+                {"agent_id": agent_id, "name": agents.get(agent_id, ""), **rating_summary(values)}
+                for agent_id, values in by_agent.items()
+            ),
+            key=lambda row: (-row["responses"], row["name"]),
+        ),
+        "by_label": sorted(
+            ({"name": name, **rating_summary(values)} for name, values in by_label.items()),
+            key=lambda row: (-row["responses"], row["name"]),
+        ),
     }
 
 

@@ -6,10 +6,11 @@ those events. It knows nothing of HTTP or of any concrete channel; callers check
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, update
@@ -44,6 +45,8 @@ from inbox.models import (
 )
 from inbox.store import Store
 
+log = logging.getLogger(__name__)
+
 UNSET: Any = object()
 PREVIEW_LENGTH = 160
 
@@ -68,6 +71,8 @@ class InboxService:
         self.broker = broker
         self.blobs = blobs
         self.on_queued: list[Callable[[], None]] = []
+        # Called with the conversation id after a change to `resolved` was published (CSAT surveys).
+        self.on_resolved: list[Callable[[int], Awaitable[Any]]] = []
 
     # ── inbound ─────────────────────────────────────────────────────────────────────────────
     async def deliver(self, inbound: Inbound) -> Delivered:
@@ -508,6 +513,12 @@ class InboxService:
             pending.insert(0, (EventType.CONVERSATION_UPDATED, {**view, "changes": changed}))
             records = await self._append(tx, pending, inbox_id=conversation.inbox_id, conversation_id=conversation_id)
         await self._publish(records)
+        if "status" in changed and conversation.status == Status.RESOLVED:
+            for hook in self.on_resolved:
+                try:
+                    await hook(conversation_id)
+                except Exception:  # the resolution stands; a failed follow-up is logged, not raised
+                    log.exception("after resolving conversation %s: %r failed", conversation_id, hook)
         return view
 
     def _apply_status(
@@ -712,6 +723,47 @@ class InboxService:
             await tx.flush()
             view = views.attachment(row)
         return view
+
+    async def remove_unattached_uploads(self, older_than: timedelta, *, limit: int = 500) -> int:
+        """Delete uploads never attached to a message, older than `older_than`, with their files.
+
+        Each row is deleted only while still unattached, so a reply claiming it at the same moment wins;
+        a file is removed once no other attachment row names it. No event: only the uploader knew of it.
+        """
+        cutoff = utcnow() - older_than
+        async with self.store.transaction() as tx:
+            rows = list(
+                (
+                    await tx.execute(
+                        select(Attachment.id, Attachment.storage_name)
+                        .where(col(Attachment.message_id).is_(None), col(Attachment.created_at) < cutoff)
+                        .order_by(col(Attachment.id))
+                        .limit(limit)
+                    )
+                ).all()
+            )
+            removed: list[str] = []
+            for attachment_id, storage_name in rows:
+                result = await tx.execute(
+                    delete(Attachment).where(col(Attachment.id) == attachment_id, col(Attachment.message_id).is_(None))
+                )
+                if getattr(result, "rowcount", 0):
+                    removed.append(storage_name)
+            still_used = (
+                set(
+                    (
+                        await tx.execute(
+                            select(Attachment.storage_name).where(col(Attachment.storage_name).in_(removed))
+                        )
+                    ).scalars()
+                )
+                if removed
+                else set()
+            )
+        for storage_name in removed:
+            if storage_name not in still_used:
+                await self.blobs.delete(storage_name)
+        return len(removed)
 
     # ── contacts ────────────────────────────────────────────────────────────────────────────
     async def update_contact(self, contact_id: int, fields: dict[str, Any]) -> dict[str, Any]:

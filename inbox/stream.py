@@ -124,7 +124,7 @@ async def _replay(ws: WebSocket, subscription: Subscription, after: int | None) 
         async with store.session() as session:
             batch = await events.after(session, last, limit=REPLAY_BATCH)
         for event in batch:
-            if subscription.may_see(event.inbox_id):
+            if subscription.sees(event):
                 await _send(ws, event.frame())
             last = event.id
         if len(batch) < REPLAY_BATCH:

@@ -52,8 +52,8 @@ async def test_summary_over_http(server: LiveServer) -> None:
     assert data["conversations"]["unanswered"] == 1
     assert data["messages"]["incoming"] == 2 and data["messages"]["outgoing"] == 1
     assert 7100 < data["first_response"]["median_seconds"] < 7300
-    assert data["workload"] == [{"agent_id": bob.id, "name": "Bob", "open": 1}]
-    assert data["labels"] == [{"name": "billing", "conversations": 1}]
+    assert data["workload"] == [{"agent_id": bob.id, "name": "Bob", "open": 1, "resolved": 0}]
+    assert data["labels"] == [{"name": "billing", "conversations": 1, "previous": 0}]
     # Both were created 2 h ago with a 60-minute target: one answered late, one not yet answered.
     assert data["sla"] == {"met": 0, "breached": 2, "pending": 0, "rate": 0.0}
     assert bad.status_code == 422 and "from" in bad.json()["error"]["detail"]

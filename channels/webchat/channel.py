@@ -53,6 +53,7 @@ from channels.webchat.documents import WidgetDocuments, find_inbox
 from channels.webchat.files import FileRefused, check_upload
 from channels.webchat.protocol import FrameError, Visitor
 from channels.webchat.settings import WebchatSettings, WidgetSettings
+from channels.webchat.survey import survey_frame, survey_frame_of_event
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,9 @@ class WebchatChannel:
             while len(self._pushed) > PUSHED_MEMORY:
                 self._pushed.pop(next(iter(self._pushed)))
             await self._broadcast(thread, {"type": "message", "message": self._view(message.inbox.id, stored, "")})
+            card = survey_frame(message.message_id, message.metadata)
+            if card is not None:
+                await self._broadcast(thread, card)
         return Receipt()
 
     async def on_event(self, event: Any) -> None:
@@ -122,6 +126,9 @@ class WebchatChannel:
             return
         stored = protocol.thread_message_of(data)
         await self._broadcast(thread, {"type": "message", "message": self._view(where[0], stored, "")})
+        card = survey_frame_of_event(data)
+        if card is not None:
+            await self._broadcast(thread, card)
 
     async def on_signal(self, frame: Mapping[str, Any], inbox_id: int | None) -> None:
         """Ephemeral frames from agents (typing, seen) for conversations whose visitor is connected here."""

@@ -1,8 +1,9 @@
 """HTTP API: teams (with members), labels and canned responses. Every agent may read them; admins write.
 
-These are reference data: they change without events of their own. Deleting a label goes through
+These are reference data: they change without events of their own, except labels: a changed label
+publishes `label.updated` (to every agent, with `previous_name`), and deleting one goes through
 `InboxService.delete_label`, which takes it off its conversations and publishes `conversation.updated` for
-each; a renamed label shows on the next load; a team that still has conversations assigned cannot be deleted.
+each; a team that still has conversations assigned cannot be deleted.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.responses import Response
 from inbox import views
 from inbox.api.schema import Body, Name, provided
 from inbox.errors import Conflict, Invalid, NotFound
+from inbox.events import EventRecord, EventType
 from inbox.http import Api, admin, caller, json, parse_body, parse_query
 from inbox.models import Agent, CannedResponse, Conversation, Label, Team, TeamMember
 
@@ -226,10 +228,18 @@ async def create_label(request: Request) -> Response:
 async def update_label(request: Request) -> Response:
     await admin(request)
     changes = provided(await parse_body(request, LabelUpdate))
+    service = request.app.state.service
+    records: list[EventRecord] = []
     async with _writing(request, f"label {changes.get('name')!r}") as tx:
         label = await _get(tx, Label, request.path_params["label_id"], "label")
+        before = views.label(label)
         for name, value in changes.items():
             setattr(label, name, value)
+        if views.label(label) != before:
+            await tx.flush()  # a name clash fails here, before the event
+            data = {**views.label(label), "previous_name": before["name"]}
+            records = await service.append(tx, [(EventType.LABEL_UPDATED, data)])
+    await service.publish(records)
     return json(views.label(label))
 
 

@@ -311,9 +311,31 @@ function onEvent(frame) {
     case "inbox.updated":
       if (data.id) state.inboxes.set(data.id, { ...state.inboxes.get(data.id), ...data });
       break;
+    case "label.updated":
+      renameLabel(data);
+      break;
     default:
       break;
   }
+}
+
+/** A label was renamed or recoloured: update the directory, every loaded conversation and the filter. */
+function renameLabel(data) {
+  const { id, name, previous_name: before } = data;
+  state.labels = state.labels.some((l) => l.id === id)
+    ? state.labels.map((l) => (l.id === id ? { ...l, ...data } : l))
+    : [...state.labels, data];
+  state.labels.sort((a, b) => a.name.localeCompare(b.name));
+  if (before && before !== name) {
+    for (const c of state.conversations.values()) {
+      if (c.labels?.includes(before)) c.labels = c.labels.map((l) => (l === before ? name : l));
+    }
+    if (state.current?.labels?.includes(before)) state.current.labels = state.current.labels.map((l) => (l === before ? name : l));
+    if (state.filter.label === before) state.filter.label = name;
+  }
+  renderFilters();
+  if (state.current) renderHeader();
+  drawList();
 }
 
 function onConnection(status) {

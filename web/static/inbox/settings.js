@@ -159,6 +159,19 @@ function inboxExtra(row) {
     );
   }
   if (row.channel === "webchat" && row.settings) parts.push(continuity(row));
+  parts.push(
+    h(
+      "label",
+      { class: "csat-toggle" },
+      h("input", {
+        type: "checkbox",
+        name: "csat_enabled",
+        checked: row.settings?.csat_enabled === true,
+        onchange: (event) => save(row, { settings: { ...(row.settings || {}), csat_enabled: event.target.checked } }),
+      }),
+      " Customer satisfaction survey when a conversation is resolved",
+    ),
+  );
   parts.push(members(row, `/api/v1/inboxes/${row.id}/members`));
   return parts;
 }

@@ -43,6 +43,7 @@ const state = {
   token: storage.get("token", null),
   identity: null,
   messages: new Map(), // id -> message from the server
+  surveys: new Map(), // survey message id -> {token, question, rating, comment, open, editing}
   queue: storage.get("queue", []), // [{client_id, body, created_at, error?}] not yet acknowledged
   profile: storage.get("profile", { name: "", email: "", done: false }),
   lastId: null,
@@ -133,7 +134,8 @@ function render() {
   const ordered = [...state.messages.values()].sort((a, b) => a.id - b.id);
   for (const message of ordered) {
     if (message.client_id) known.add(message.client_id);
-    list.append(bubble(message, statusOf(message)));
+    const survey = state.surveys.get(message.id);
+    list.append(survey ? surveyCard(message, survey) : bubble(message, statusOf(message)));
   }
   for (const item of state.queue) {
     if (known.has(item.client_id)) continue;
@@ -193,6 +195,89 @@ function bubble(message, meta) {
     small.textContent = meta;
     li.append(small);
   }
+  return li;
+}
+
+function surveyCard(message, survey) {
+  const li = document.createElement("li");
+  li.className = "sb-msg sb-agent sb-survey";
+  li.dataset.id = message.id;
+  const card = document.createElement("form");
+  card.className = "sb-bubble sb-survey-card";
+  const question = document.createElement("p");
+  question.textContent = survey.question;
+  card.append(question);
+  if (!survey.editing) {
+    const thanks = document.createElement("p");
+    thanks.className = "sb-survey-thanks";
+    thanks.textContent = t("csatThanks", { rating: survey.rating });
+    card.append(thanks);
+    if (survey.open) {
+      const change = document.createElement("button");
+      change.type = "button";
+      change.textContent = t("csatChange");
+      change.addEventListener("click", () => {
+        survey.editing = true;
+        render();
+      });
+      card.append(change);
+    }
+    li.append(card);
+    return li;
+  }
+  const scale = document.createElement("div");
+  scale.className = "sb-row sb-scale";
+  scale.setAttribute("role", "radiogroup");
+  for (const value of [1, 2, 3, 4, 5]) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = String(value);
+    button.dataset.rating = String(value);
+    button.setAttribute("role", "radio");
+    button.setAttribute("aria-checked", String(survey.rating === value));
+    if (survey.rating === value) button.classList.add("sb-primary");
+    button.addEventListener("click", () => {
+      survey.rating = value;
+      survey.comment = comment.value;
+      render();
+    });
+    scale.append(button);
+  }
+  const comment = document.createElement("textarea");
+  comment.rows = 2;
+  comment.maxLength = 1000;
+  comment.placeholder = t("csatComment");
+  comment.setAttribute("aria-label", t("csatComment"));
+  comment.value = survey.comment || "";
+  const submit = document.createElement("button");
+  submit.type = "submit";
+  submit.className = "sb-primary";
+  submit.textContent = t("csatSend");
+  submit.disabled = !survey.rating;
+  const error = document.createElement("p");
+  error.className = "sb-error";
+  error.hidden = !survey.error;
+  error.textContent = survey.error || "";
+  card.append(scale, comment, submit, error);
+  card.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    survey.comment = comment.value;
+    submit.disabled = true;
+    try {
+      const response = await fetch(`/csat/${encodeURIComponent(survey.token)}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body: JSON.stringify({ rating: survey.rating, comment: survey.comment }),
+      });
+      const data = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error(data?.error?.detail || String(response.status));
+      Object.assign(survey, { rating: data.survey.rating, comment: data.survey.comment, open: data.survey.open, editing: false, error: "" });
+    } catch (problem) {
+      survey.error = t("csatFailed", { reason: problem.message });
+    }
+    render();
+  });
+  li.append(card);
   return li;
 }
 
@@ -307,6 +392,13 @@ function receive(frame) {
     case "seen":
       state.seenUpTo = frame.message_id ?? Math.max(0, ...[...state.messages.keys()]);
       render();
+      break;
+    case "survey":
+      // A satisfaction survey after the conversation was resolved: its message shows as a rating card.
+      if (frame.survey && typeof frame.survey.token === "string") {
+        state.surveys.set(frame.message_id, { ...frame.survey, rating: null, comment: "", open: true, editing: true });
+        render();
+      }
       break;
     case "error":
       failed(frame);

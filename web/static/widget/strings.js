@@ -44,6 +44,11 @@ export const STRINGS = {
     uploadFailed: "The file could not be sent.",
     refused: "The chat is not available here.",
     identityRefused: "We could not verify your account, so the chat is not available.",
+    csatComment: "Anything to add? (optional)",
+    csatSend: "Send rating",
+    csatThanks: "Thank you! You rated us {rating} of 5.",
+    csatChange: "Change",
+    csatFailed: "The rating could not be sent: {reason}",
   },
   ru: {
     title: "Напишите нам",
@@ -88,6 +93,11 @@ export const STRINGS = {
     uploadFailed: "Не удалось отправить файл.",
     refused: "Чат здесь недоступен.",
     identityRefused: "Не удалось подтвердить вашу учётную запись, поэтому чат недоступен.",
+    csatComment: "Хотите что-то добавить? (необязательно)",
+    csatSend: "Отправить оценку",
+    csatThanks: "Спасибо! Ваша оценка: {rating} из 5.",
+    csatChange: "Изменить",
+    csatFailed: "Не удалось отправить оценку: {reason}",
   },
 };
 
