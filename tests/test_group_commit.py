@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from channels.base import Delivered, Inbound, InboundAttachment
-from inbox import events, ingest
+from inbox import events, ingest_batch
 from inbox.errors import NotFound
 from inbox.models import Attachment, Conversation, Event, Inbox, Message
 from inbox.service import ConversationChanges, InboxService
@@ -95,6 +95,11 @@ async def test_concurrent_mix_is_stored_once_and_answered_each(
             inbound(inbox, "file-1", sender="c"),
             attachments=[InboundAttachment("note.txt", "text/plain", b"hello")],
         ),
+        # A new customer whose first message carries a file (per-message code), then a plain one.
+        dataclasses.replace(
+            inbound(inbox, "f-1", sender="f"), attachments=[InboundAttachment("f.txt", "text/plain", b"f")]
+        ),
+        inbound(inbox, "f-2", sender="f"),
     ]
     with Commits(store) as seen:
         results = await gather(service, items)
@@ -105,7 +110,7 @@ async def test_concurrent_mix_is_stored_once_and_answered_each(
     answers = [result for result in results if isinstance(result, Delivered)]
     assert len(answers) == len(items) - 1
     by_external = {item.external_id: result for item, result in zip(items, results, strict=True)}
-    assert [result.created for result in answers] == [True, True, True, True, True, False, False, True, True]
+    assert [result.created for result in answers] == [True] * 5 + [False, False] + [True] * 4
     assert results[5] == dataclasses.replace(by_external["a-1"], created=False)  # type: ignore[arg-type]
     assert results[6] == Delivered(plain.message_id, plain.conversation_id, plain.contact_id, False)
     a1, a2, new1, new2 = (by_external[name] for name in ("a-1", "a-2", "new-1", "new-2"))
@@ -117,7 +122,10 @@ async def test_concurrent_mix_is_stored_once_and_answered_each(
 
     counts = await stored_messages(store)
     assert set(counts.values()) == {1}, counts
-    assert set(counts) == {"old-a", "old-b", "old-c", "a-1", "a-2", "new-1", "new-2", "b-1", "c-1", "file-1"}
+    assert set(counts) == {"old-a", "old-b", "old-c", "a-1", "a-2", "new-1", "new-2", "b-1", "c-1", "file-1"} | {
+        "f-1",
+        "f-2",
+    }
     async with store.session() as session:
         conversations = {row.id: row for row in (await session.execute(select(Conversation))).scalars()}
         files = list((await session.execute(select(Attachment))).scalars())
@@ -125,7 +133,13 @@ async def test_concurrent_mix_is_stored_once_and_answered_each(
     assert conversations[resolved.conversation_id].status == "open"
     assert conversations[plain.conversation_id].unread_count == 3
     assert conversations[new1.conversation_id].unread_count == 2
-    assert [row.message_id for row in files] == [by_external["file-1"].message_id]  # type: ignore[union-attr]
+    assert sorted(row.message_id for row in files) == sorted(
+        by_external[name].message_id  # type: ignore[union-attr]
+        for name in ("file-1", "f-1")
+    )
+    f1, f2 = by_external["f-1"], by_external["f-2"]
+    assert isinstance(f1, Delivered) and isinstance(f2, Delivered)
+    assert f1.conversation_id == f2.conversation_id  # (f-1 queues after f-2: its file is saved first)
 
     # Published after commit, in id order, no gaps, each new message once; a conversation opens before
     # its messages; the labelled one's events carry its label; the reopen is announced.
@@ -133,11 +147,17 @@ async def test_concurrent_mix_is_stored_once_and_answered_each(
     assert await last_event_id(store) == recorder.events[-1].id
     created = [record for record in recorder.events if record.type == "message.created"]
     assert sorted(record.data["external_id"] for record in created) == sorted(
-        ["a-1", "a-2", "new-1", "new-2", "b-1", "c-1", "file-1"]
+        ["a-1", "a-2", "new-1", "new-2", "b-1", "c-1", "file-1", "f-1", "f-2"]
     )
     order = [(record.type, record.conversation_id) for record in recorder.events]
-    opened = order.index(("conversation.created", new1.conversation_id))
-    assert opened < order.index(("message.created", new1.conversation_id))
+    for customer in (new1, f1):
+        opened = order.index(("conversation.created", customer.conversation_id))
+        assert opened < order.index(("message.created", customer.conversation_id))
+        [announced] = [
+            r for r in recorder.events if r.type == "contact.created" and r.data["id"] == customer.contact_id
+        ]
+        assert announced.id < recorder.events[opened].id
+    assert len([record for record in recorder.events if record.type == "contact.created"]) == 2
     assert ("conversation.updated", resolved.conversation_id) in order
     views = {record.data["external_id"]: record.data["conversation"] for record in created}
     assert views["a-1"]["labels"] == ["vip"] and views["a-1"]["unread_count"] == 2
@@ -192,7 +212,7 @@ async def test_a_batch_that_fails_part_way_loses_nothing(
             raise RuntimeError("the database went away mid-batch")
         return await real(session, items)
 
-    monkeypatch.setattr(ingest.events, "append_many", crash_once)
+    monkeypatch.setattr(ingest_batch.events, "append_many", crash_once)
     items = [inbound(inbox, f"m{number}", sender="known" if number % 2 else f"new{number}") for number in range(8)]
     results = await gather(service, items)
     assert calls >= 1
@@ -219,7 +239,9 @@ async def test_the_fallback_fails_only_the_bad_message(
 
     monkeypatch.setattr(service, "deliver_in", poisoned)
     items = [inbound(inbox, f"m{number}", sender=f"new{number}") for number in range(5)]
-    items.insert(2, inbound(inbox, "bad", sender="someone", text="poison"))
+    # With a file it takes the per-message code inside the batch, which fails; then everyone alone.
+    bad = inbound(inbox, "bad", sender="someone", text="poison")
+    items.insert(2, dataclasses.replace(bad, attachments=[InboundAttachment("a.txt", "text/plain", b"x")]))
     results = await gather(service, items)
     assert isinstance(results[2], ValueError)
     assert all(isinstance(result, Delivered) and result.created for i, result in enumerate(results) if i != 2)
@@ -230,14 +252,20 @@ async def test_the_fallback_fails_only_the_bad_message(
 async def test_a_batch_costs_a_constant_number_of_statements(store: Store, service: InboxService) -> None:
     inbox = await make_inbox(store)
     senders = [f"s{number}" for number in range(12)]
-    await gather(service, [inbound(inbox, f"first-{name}", sender=name) for name in senders])
-    counts = []
-    for size in (4, 12):
-        with Commits(store) as seen:
-            results = await gather(service, [inbound(inbox, f"{size}-{name}", sender=name) for name in senders[:size]])
-        assert all(isinstance(result, Delivered) and result.created for result in results)
-        assert seen.commits == 1
-        counts.append(len(seen.statements))
-    # BEGIN IMMEDIATE (SQLite) or the event-log lock (PostgreSQL), duplicates, inboxes, contacts by identity,
-    # newest conversations, their labels, INSERT messages, UPDATE conversations, INSERT events.
-    assert counts == [9, 9], (counts, seen.statements)
+    counts: dict[str, list[int]] = {"new customers": [], "follow-ups": []}
+    for phase, prefix in (("new customers", "first"), ("follow-ups", "again")):
+        for size in (4, 12):
+            chosen = senders[:size] if phase == "follow-ups" else [f"{size}-{name}" for name in senders[:size]]
+            with Commits(store) as seen:
+                results = await gather(
+                    service, [inbound(inbox, f"{prefix}-{size}-{name}", sender=name) for name in chosen]
+                )
+            assert all(isinstance(result, Delivered) and result.created for result in results)
+            assert seen.commits == 1
+            counts[phase].append(len(seen.statements))
+        if phase == "new customers":
+            await gather(service, [inbound(inbox, f"seed-{name}", sender=name) for name in senders])
+    # Both: BEGIN IMMEDIATE (SQLite) or the event-log lock (PostgreSQL), duplicates, inboxes, contacts by
+    # identity, newest conversations, INSERT messages, INSERT events. New customers: + INSERT contacts,
+    # identities, conversations. Follow-ups: + their labels, UPDATE conversations.
+    assert counts == {"new customers": [10, 10], "follow-ups": [9, 9]}, counts
