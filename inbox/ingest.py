@@ -111,7 +111,9 @@ async def _one(service: InboxService, job: _Job) -> None:
 def _answer(job: _Job, result: Delivered | BaseException) -> None:
     if job.future.done():
         return
-    if isinstance(result, BaseException):
+    if isinstance(result, asyncio.CancelledError):
+        job.future.cancel()
+    elif isinstance(result, BaseException):
         job.future.set_exception(result)
     else:
         job.future.set_result(result)
