@@ -15,7 +15,7 @@ from sqlalchemy import event, func, select
 from channels.base import Delivered, Inbound, InboundAttachment
 from inbox import events, ingest_batch
 from inbox.errors import NotFound
-from inbox.models import Attachment, Conversation, Event, Inbox, Message
+from inbox.models import Attachment, Conversation, Event, Identity, Inbox, Message
 from inbox.service import ConversationChanges, InboxService
 from inbox.store import Store
 from tests.conftest import Recorder
@@ -192,7 +192,16 @@ async def test_many_producers_across_batches(store: Store, service: InboxService
     assert len([record for record in recorder.events if record.type == "message.created"]) == 60
     async with store.session() as session:
         unread = sorted((await session.execute(select(Conversation.unread_count))).scalars())
+        identities = dict((await session.execute(select(Identity.value, Identity.contact_id))).all())
+        owners = dict((await session.execute(select(Conversation.id, Conversation.contact_id))).all())
     assert unread == [12] * 5
+    # The five customers were opened together (one multi-row INSERT each for contacts and identities):
+    # every sender's identity, answers and conversation name the same, distinct contact.
+    for number, answers in enumerate(results):
+        contact_id = identities[f"{inbox.id}:s{number % 5}"]
+        assert {answer.contact_id for answer in answers} == {contact_id}
+        assert {owners[answer.conversation_id] for answer in answers} == {contact_id}
+    assert len(set(identities.values())) == 5
 
 
 async def test_a_batch_that_fails_part_way_loses_nothing(
