@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
-from channels.base import Delivered, Inbound, InboundAttachment
+from channels.base import Delivered, IdentityKind, Inbound, InboundAttachment
+from channels.base import Identity as ChannelIdentity
 from inbox import events, ingest_batch
 from inbox.errors import NotFound
 from inbox.models import Attachment, Conversation, Event, Identity, Inbox, Message
@@ -278,3 +279,35 @@ async def test_a_batch_costs_a_constant_number_of_statements(store: Store, servi
     # identity, newest conversations, INSERT messages, INSERT events. New customers: + INSERT contacts,
     # identities, conversations. Follow-ups: + their labels, UPDATE conversations.
     assert counts == {"new customers": [10, 10], "follow-ups": [9, 9]}, counts
+
+
+async def test_merged_contacts_and_verified_emails_in_a_batch(store: Store, service: InboxService) -> None:
+    inbox = await make_inbox(store)
+    a = await service.deliver(inbound(inbox, "a-1", sender="a"))
+    b = await service.deliver(inbound(inbox, "b-1", sender="b"))
+    await service.merge_contacts(b.contact_id, a.contact_id)
+    assert inbox.id is not None
+    email = Inbound(
+        inbox_id=inbox.id,
+        external_id="e-1",
+        thread_key="mail:1",
+        sender=ChannelIdentity(IdentityKind.EMAIL, "c@example.test", email="c@example.test", verified=True),
+        text="by mail",
+    )
+    c = await service.deliver(email)
+    # The same person on another channel, with the verified address: joins c's contact.
+    chat = Inbound(
+        inbox_id=inbox.id,
+        external_id="t-1",
+        thread_key="chat:1",
+        sender=ChannelIdentity(IdentityKind.TELEGRAM, "777", name="C", email="C@example.test", verified=True),
+        text="by chat",
+    )
+    with Commits(store) as seen:
+        results = await gather(service, [inbound(inbox, "b-2", sender="b"), chat, inbound(inbox, "d-1", sender="d")])
+    assert seen.commits == 1  # one batch: the first two take the per-message code inside it
+    merged, joined, new = results
+    assert isinstance(merged, Delivered) and isinstance(joined, Delivered) and isinstance(new, Delivered)
+    assert merged.contact_id == a.contact_id and merged.created
+    assert joined.contact_id == c.contact_id and joined.conversation_id != c.conversation_id
+    assert new.contact_id not in (a.contact_id, b.contact_id, c.contact_id)
