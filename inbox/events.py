@@ -73,32 +73,32 @@ async def append(
 
 async def append_many(
     session: Any, items: Sequence[tuple[EventType, dict[str, Any], int | None, int | None]]
-) -> list[Event]:
-    """Append `(type, data, inbox_id, conversation_id)` events with one multi-row INSERT; answers the rows.
+) -> list[EventRecord]:
+    """Append `(type, data, inbox_id, conversation_id)` events with one multi-row INSERT; answers their records.
 
     The rows of one INSERT get their ids in the order given (SQLite under its write lock, PostgreSQL's
-    sequence row by row), so the ids returned, sorted, belong to the items in order.
+    sequence row by row), so the ids returned, sorted, belong to the items in order. No ORM rows are built:
+    at batch sizes their construction cost more than the INSERT.
     """
     if not items:
         return []
-    rows = [
-        Event(type=str(type_), inbox_id=inbox_id, conversation_id=conversation_id, payload=data)
+    now = utcnow()
+    values: list[dict[str, Any]] = [
+        {
+            "type": str(type_),
+            "inbox_id": inbox_id,
+            "conversation_id": conversation_id,
+            "payload": data,
+            "created_at": now,
+        }
         for type_, data, inbox_id, conversation_id in items
     ]
-    values = [
-        {
-            "type": row.type,
-            "inbox_id": row.inbox_id,
-            "conversation_id": row.conversation_id,
-            "payload": row.payload,
-            "created_at": row.created_at,
-        }
-        for row in rows
-    ]
     ids = sorted((await session.execute(insert(EVENT_TABLE).returning(EVENT_TABLE.c.id), values)).scalars())
-    for row, event_id in zip(rows, ids, strict=True):
-        row.id = event_id
-    return rows
+    created_at = iso(now)
+    return [
+        EventRecord(event_id, str(type_), inbox_id, conversation_id, data, created_at)
+        for event_id, (type_, data, inbox_id, conversation_id) in zip(ids, items, strict=True)
+    ]
 
 
 async def after(session: Any, event_id: int, *, limit: int = 500) -> list[EventRecord]:

@@ -132,7 +132,7 @@ async def write_batch(
             for type_, data in outcome.pending()
         ]
         await service.store.lock_event_log(tx)
-        records = [EventRecord.of(row) for row in await events.append_many(tx, pending)]
+        records = await events.append_many(tx, pending)
     for index, outcome in written:
         item = batch[index].inbound
         found.stored[(item.inbox_id, item.external_id)] = results[index] = outcome.delivered()
