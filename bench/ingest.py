@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.common import cpu_pressure, machine, pin_self, postgres
+from bench.common import cpu_pressure, machine, percentiles, pin_self, postgres
 from channels.base import Identity, IdentityKind, Inbound
 from inbox.blobs import BlobStore
 from inbox.broker import Broker, LocalBroker
@@ -48,27 +48,52 @@ def inbound(inbox_id: int, number: int, senders: int, tag: str) -> Inbound:
     )
 
 
-async def _deliver_worker(spec: dict[str, Any]) -> dict[str, float]:
+async def _deliver_worker(spec: dict[str, Any]) -> dict[str, Any]:
     store = Store(spec["db_url"], pool_size=spec["concurrency"] + 2)
     broker: Broker = RedisBroker(spec["redis_url"]) if spec["redis_url"] else LocalBroker()
     await broker.start()
     service = InboxService(store, broker, BlobStore(spec["blobs"]))
     numbers = list(range(spec["first"], spec["first"] + spec["count"]))
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for number in numbers:
-        queue.put_nowait(number)
+    latencies: list[float] = []
 
-    async def worker() -> None:
-        while not queue.empty():
-            number = queue.get_nowait()
-            await service.deliver(inbound(spec["inbox_id"], number, spec["senders"], spec["tag"]))
+    async def deliver(number: int, due: float) -> None:
+        await service.deliver(inbound(spec["inbox_id"], number, spec["senders"], spec["tag"]))
+        latencies.append(time.monotonic() - due)
 
     started, cpu = time.monotonic(), time.process_time()
-    await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
+    if spec.get("rate"):
+        # Open loop: each process offers its share of --rate, whatever the answers' latency.
+        interval = 1.0 / spec["rate"]
+
+        async def scheduled(index: int, number: int) -> None:
+            due = started + index * interval
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            await deliver(number, due)
+
+        await asyncio.gather(*(scheduled(index, number) for index, number in enumerate(numbers)))
+    else:
+        # Closed loop: `concurrency` producers, each delivering its next message as soon as the last is stored.
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for number in numbers:
+            queue.put_nowait(number)
+
+        async def worker() -> None:
+            while not queue.empty():
+                await deliver(queue.get_nowait(), time.monotonic())
+
+        await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
     finished, cpu = time.monotonic(), time.process_time() - cpu
+    batches = getattr(getattr(service, "batcher", None), "batches", 0)
     await broker.stop()
     await store.close()
-    return {"started": started, "finished": finished, "count": len(numbers), "cpu": cpu}
+    return {
+        "started": started,
+        "finished": finished,
+        "count": len(numbers),
+        "cpu": cpu,
+        "batches": batches,
+        "latencies": latencies,
+    }
 
 
 async def _raw_worker(spec: dict[str, Any]) -> dict[str, float]:
@@ -113,7 +138,7 @@ def _run(kind: str, spec: dict[str, Any], results: Any) -> None:
     results.put(asyncio.run(job(spec)))
 
 
-def phase(kind: str, specs: list[dict[str, Any]]) -> dict[str, float]:
+def phase(kind: str, specs: list[dict[str, Any]]) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     processes = [context.Process(target=_run, args=(kind, spec, results)) for spec in specs]
@@ -125,12 +150,21 @@ def phase(kind: str, specs: list[dict[str, Any]]) -> dict[str, float]:
     elapsed = max(item["finished"] for item in found) - min(item["started"] for item in found)
     count = sum(item["count"] for item in found)
     cpu = sum(item["cpu"] for item in found)
+    extra: dict[str, Any] = {}
+    if kind == "deliver":
+        batches = sum(item["batches"] for item in found)
+        latency = percentiles([value for item in found for value in item["latencies"]])
+        extra = {
+            "mean_batch": round(count / batches, 1) if batches else None,
+            **{f"latency_{name}_ms": round(value * 1000, 1) for name, value in latency.items() if name != "p95"},
+        }
     return {
         "messages": count,
         "seconds": round(elapsed, 2),
         "per_second": round(count / elapsed, 1),
         "client_cpu_ms_per_message": round(cpu * 1000 / count, 3),
         "per_second_per_cpu_bound": round(count / cpu, 1),
+        **extra,
     }
 
 
@@ -154,9 +188,13 @@ def main() -> None:
     )
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent deliveries per process")
     parser.add_argument("--processes", type=int, default=0, help="default: 1 on SQLite, 2 on PostgreSQL")
+    parser.add_argument(
+        "--rate", type=float, default=0, help="offer this many messages/s in total (open loop) instead of --concurrency"
+    )
     args = parser.parse_args()
     processes = args.processes or (1 if args.backend == "sqlite" else 2)
-    print(f"# ingest · {args.backend} · {processes} process(es) · machine: {machine()}", flush=True)
+    offered = f"open loop at {args.rate:g} msg/s" if args.rate else f"{args.concurrency} producers per process"
+    print(f"# ingest · {args.backend} · {processes} process(es) · {offered} · machine: {machine()}", flush=True)
     with contextlib.ExitStack() as stack:
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sb-ingest-")))
         redis_url = ""
@@ -181,6 +219,7 @@ def main() -> None:
                 "count": share,
                 "senders": args.senders,
                 "concurrency": args.concurrency,
+                "rate": args.rate / processes,
                 "blobs": str(directory / "blobs"),
                 "tag": tag,
                 "cores": str(number % 2) if processes > 1 else None,

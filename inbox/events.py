@@ -5,18 +5,20 @@ Only `inbox.service` appends (inside its transaction, last); the stream replays 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import Table, delete, func, insert
 from sqlmodel import col, select
 
 from inbox.clock import iso, utcnow
 from inbox.models import Cursor, Event
 
 PRUNE_MARK = "events.pruned_through"
+EVENT_TABLE: Table = Event.metadata.tables["event"]
 
 
 class EventType(StrEnum):
@@ -68,6 +70,36 @@ async def append(
     session.add(row)
     await session.flush()
     return row
+
+
+async def append_many(
+    session: Any, items: Sequence[tuple[EventType, dict[str, Any], int | None, int | None]]
+) -> list[EventRecord]:
+    """Append `(type, data, inbox_id, conversation_id)` events with one multi-row INSERT; answers their records.
+
+    The rows of one INSERT get their ids in the order given (SQLite under its write lock, PostgreSQL's
+    sequence row by row), so the ids returned, sorted, belong to the items in order. No ORM rows are built:
+    at batch sizes their construction cost more than the INSERT.
+    """
+    if not items:
+        return []
+    now = utcnow()
+    values: list[dict[str, Any]] = [
+        {
+            "type": str(type_),
+            "inbox_id": inbox_id,
+            "conversation_id": conversation_id,
+            "payload": data,
+            "created_at": now,
+        }
+        for type_, data, inbox_id, conversation_id in items
+    ]
+    ids = sorted((await session.execute(insert(EVENT_TABLE).returning(EVENT_TABLE.c.id), values)).scalars())
+    created_at = iso(now)
+    return [
+        EventRecord(event_id, str(type_), inbox_id, conversation_id, data, created_at)
+        for event_id, (type_, data, inbox_id, conversation_id) in zip(ids, items, strict=True)
+    ]
 
 
 async def after(session: Any, event_id: int, *, limit: int = 500) -> list[EventRecord]:

@@ -25,6 +25,8 @@ from inbox.broker import Broker
 from inbox.clock import utcnow
 from inbox.errors import Conflict, Invalid, NotFound
 from inbox.events import EventRecord, EventType
+from inbox.inbound import Written, incoming_message, preview, touch_conversation
+from inbox.ingest import DeliveryBatcher
 from inbox.models import (
     Agent,
     Attachment,
@@ -48,7 +50,6 @@ from inbox.store import Store
 log = logging.getLogger(__name__)
 
 UNSET: Any = object()
-PREVIEW_LENGTH = 160
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +74,19 @@ class InboxService:
         self.on_queued: list[Callable[[], None]] = []
         # Called with the conversation id after a change to `resolved` was published (CSAT surveys).
         self.on_resolved: list[Callable[[int], Awaitable[Any]]] = []
+        self.batcher = DeliveryBatcher(self)
 
     # ── inbound ─────────────────────────────────────────────────────────────────────────────
     async def deliver(self, inbound: Inbound) -> Delivered:
-        """Store one inbound message once; find or open its conversation; publish."""
+        """Store one inbound message once; find or open its conversation; publish.
+
+        Concurrent deliveries are written together by `self.batcher` (group commit, `inbox.ingest`).
+        """
         stored = [(item, await self.blobs.save(item.data)) for item in inbound.attachments]
+        return await self.batcher.submit(inbound, stored)
+
+    async def deliver_one(self, inbound: Inbound, stored: Sequence[tuple[Any, Any]]) -> Delivered:
+        """The per-message path: one delivery in its own transaction (the batcher's fallback)."""
         for attempt in range(3):
             try:
                 return await self._deliver(inbound, stored)
@@ -88,138 +97,107 @@ class InboxService:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _deliver(self, inbound: Inbound, stored: Sequence[tuple[Any, Any]]) -> Delivered:
-        now = utcnow()
         async with self.store.transaction() as tx:
-            duplicate = (
+            written = await self.deliver_in(tx, inbound, stored, utcnow())
+            if isinstance(written, Delivered):
+                return written
+            records = await self._append(
+                tx, written.pending(), inbox_id=written.conversation.inbox_id, conversation_id=written.conversation.id
+            )
+        await self._publish(records)
+        return written.delivered()
+
+    async def deliver_in(
+        self, tx: AsyncSession, inbound: Inbound, stored: Sequence[tuple[Any, Any]], now: datetime
+    ) -> Delivered | Written:
+        """Write one inbound message inside `tx`: a duplicate answers its `Delivered`, a new one its `Written`."""
+        duplicate = (
+            await tx.execute(
+                select(Message).where(
+                    col(Message.inbox_id) == inbound.inbox_id, col(Message.external_id) == inbound.external_id
+                )
+            )
+        ).scalar_one_or_none()
+        if duplicate is not None:
+            conversation = await tx.get(Conversation, duplicate.conversation_id)
+            assert duplicate.id is not None and conversation is not None
+            return Delivered(duplicate.id, duplicate.conversation_id, conversation.contact_id, False)
+        conversation = None
+        if inbound.conversation_id is not None:
+            # The channel threaded this message itself (email); trust it only within the same inbox, or in
+            # a chat inbox that continues its conversations through this one (inbox.continuity).
+            conversation = await tx.get(Conversation, inbound.conversation_id)
+            if conversation is not None and conversation.inbox_id != inbound.inbox_id:
+                chat = await tx.get(Inbox, conversation.inbox_id)
+                if chat is None or not continuity.links(chat.settings, inbound.inbox_id):
+                    conversation = None
+        contact, contact_created = await self._contact_for(tx, inbound, conversation)
+        conversation = (
+            conversation
+            or (
                 await tx.execute(
-                    select(Message).where(
-                        col(Message.inbox_id) == inbound.inbox_id, col(Message.external_id) == inbound.external_id
+                    select(Conversation)
+                    .where(
+                        col(Conversation.inbox_id) == inbound.inbox_id,
+                        col(Conversation.thread_key) == inbound.thread_key,
                     )
+                    .order_by(col(Conversation.id).desc())
+                    .limit(1)
                 )
             ).scalar_one_or_none()
-            if duplicate is not None:
-                conversation = await tx.get(Conversation, duplicate.conversation_id)
-                assert duplicate.id is not None and conversation is not None
-                return Delivered(duplicate.id, duplicate.conversation_id, conversation.contact_id, False)
-            conversation = None
-            if inbound.conversation_id is not None:
-                # The channel threaded this message itself (email); trust it only within the same inbox, or in
-                # a chat inbox that continues its conversations through this one (inbox.continuity).
-                conversation = await tx.get(Conversation, inbound.conversation_id)
-                if conversation is not None and conversation.inbox_id != inbound.inbox_id:
-                    chat = await tx.get(Inbox, conversation.inbox_id)
-                    if chat is None or not continuity.links(chat.settings, inbound.inbox_id):
-                        conversation = None
-            contact, contact_created = await self._contact_for(tx, inbound, conversation)
-            conversation = (
-                conversation
-                or (
-                    await tx.execute(
-                        select(Conversation)
-                        .where(
-                            col(Conversation.inbox_id) == inbound.inbox_id,
-                            col(Conversation.thread_key) == inbound.thread_key,
-                        )
-                        .order_by(col(Conversation.id).desc())
-                        .limit(1)
-                    )
-                ).scalar_one_or_none()
-            )
-            conversation_created = conversation is None
-            reopened = False
-            if conversation is None:
-                # A conversation found in this inbox proves the inbox exists; only a new one needs the check
-                # (a contact created above is rolled back with the error).
-                if await tx.get(Inbox, inbound.inbox_id) is None:
-                    raise NotFound(f"inbox {inbound.inbox_id} not found")
-                # Inserted with its first activity already set (no UPDATE after the message).
-                conversation = Conversation(
-                    inbox_id=inbound.inbox_id,
-                    contact_id=key(contact),
-                    thread_key=inbound.thread_key,
-                    subject=inbound.subject,
-                    created_at=now,
-                    updated_at=now,
-                    last_activity_at=now,
-                    last_incoming_at=now,
-                    unread_count=1,
-                    preview=_preview(inbound.text),
-                )
-                tx.add(conversation)
-                await tx.flush()
-            else:
-                if conversation.status != Status.OPEN:
-                    reopened = True
-                    conversation.status = Status.OPEN
-                    conversation.snoozed_until = None
-                    conversation.resolved_at = None
-                # The conversation's activity is written in the same flush as the message.
-                conversation.last_activity_at = now
-                conversation.last_incoming_at = now
-                conversation.updated_at = now
-                conversation.unread_count += 1
-                conversation.preview = _preview(inbound.text)
-            message = Message(
-                conversation_id=key(conversation),
+        )
+        conversation_created = conversation is None
+        reopened = False
+        if conversation is None:
+            # A conversation found in this inbox proves the inbox exists; only a new one needs the check
+            # (a contact created above is rolled back with the error).
+            if await tx.get(Inbox, inbound.inbox_id) is None:
+                raise NotFound(f"inbox {inbound.inbox_id} not found")
+            # Inserted with its first activity already set (no UPDATE after the message).
+            conversation = Conversation(
                 inbox_id=inbound.inbox_id,
-                kind=MessageKind.INCOMING,
-                body=inbound.text,
-                html=inbound.html,
-                sender_type="contact",
-                sender_id=contact.id,
-                sender_name=inbound.sender.name or contact.name,
-                status=MessageStatus.RECEIVED,
-                external_id=inbound.external_id,
-                # Who wrote it, so a reply goes back to the same identity on the same channel.
-                meta={
-                    **inbound.metadata,
-                    **({"thread_reason": inbound.thread_reason} if inbound.thread_reason else {}),
-                    "identity": {
-                        "kind": str(inbound.sender.kind),
-                        "value": inbound.sender.value,
-                        "email": inbound.sender.email,
-                    },
-                },
+                contact_id=key(contact),
+                thread_key=inbound.thread_key,
+                subject=inbound.subject,
                 created_at=now,
                 updated_at=now,
+                last_activity_at=now,
+                last_incoming_at=now,
+                unread_count=1,
+                preview=preview(inbound.text),
             )
-            tx.add(message)
+            tx.add(conversation)
             await tx.flush()
-            attachments = [
-                Attachment(
-                    message_id=message.id,
-                    filename=item.filename,
-                    content_type=item.content_type,
-                    size=blob.size,
-                    sha256=blob.sha256,
-                    storage_name=blob.storage_name,
-                )
-                for item, blob in stored
-            ]
-            if attachments:
-                tx.add_all(attachments)
-                await tx.flush()
-            pending: list[tuple[EventType, dict[str, Any]]] = []
-            if contact_created:
-                pending.append((EventType.CONTACT_CREATED, views.contact(contact)))
-            # A conversation opened in this transaction has no labels yet: no need to ask.
-            conversation_view = await self._conversation_view(
-                tx, conversation, labels=[] if conversation_created else None
+        else:
+            # The conversation's activity is written in the same flush as the message.
+            reopened = touch_conversation(conversation, inbound, now)
+        message = incoming_message(inbound, contact, conversation, now)
+        tx.add(message)
+        await tx.flush()
+        attachments = [
+            Attachment(
+                message_id=message.id,
+                filename=item.filename,
+                content_type=item.content_type,
+                size=blob.size,
+                sha256=blob.sha256,
+                storage_name=blob.storage_name,
             )
-            if conversation_created:
-                pending.append((EventType.CONVERSATION_CREATED, conversation_view))
-            elif reopened:
-                pending.append((EventType.CONVERSATION_UPDATED, {**conversation_view, "changes": ["status"]}))
-            pending.append(
-                (
-                    EventType.MESSAGE_CREATED,
-                    {**views.message(message, attachments), "conversation": conversation_view},
-                )
-            )
-            records = await self._append(tx, pending, inbox_id=conversation.inbox_id, conversation_id=conversation.id)
-        await self._publish(records)
-        assert message.id is not None and conversation.id is not None and contact.id is not None
-        return Delivered(message.id, conversation.id, contact.id, True)
+            for item, blob in stored
+        ]
+        if attachments:
+            tx.add_all(attachments)
+            await tx.flush()
+        before: list[tuple[EventType, dict[str, Any]]] = []
+        if contact_created:
+            before.append((EventType.CONTACT_CREATED, views.contact(contact)))
+        # A conversation opened in this transaction has no labels yet: no need to ask.
+        conversation_view = await self._conversation_view(tx, conversation, labels=[] if conversation_created else None)
+        if conversation_created:
+            before.append((EventType.CONVERSATION_CREATED, conversation_view))
+        elif reopened:
+            before.append((EventType.CONVERSATION_UPDATED, {**conversation_view, "changes": ["status"]}))
+        return Written(message, contact, conversation, conversation_view, before, attachments)
 
     async def _contact_for(
         self, tx: AsyncSession, inbound: Inbound, threaded: Conversation | None = None
@@ -419,7 +397,7 @@ class InboxService:
                 tx.add(Outbox(message_id=key(message), delivery_id=str(uuid.uuid4()), next_attempt_at=now))
                 conversation.first_reply_at = conversation.first_reply_at or now
                 conversation.unread_count = 0
-                conversation.preview = _preview(body)
+                conversation.preview = preview(body)
             conversation.last_activity_at = now
             conversation.updated_at = now
             await tx.flush()
@@ -905,8 +883,3 @@ async def _attachments_of(session: AsyncSession, message_ids: Sequence[int]) -> 
         )
     ).scalars()
     return dict(views.group((row.message_id, row) for row in rows if row.message_id is not None))
-
-
-def _preview(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= PREVIEW_LENGTH else flat[: PREVIEW_LENGTH - 1] + "…"
