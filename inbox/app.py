@@ -131,8 +131,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with store.session() as session:
-            hub.start(await events.latest_id(session))
+        hub.start(await events.latest_settled(store))
         await broker.start()
         loops = [
             asyncio.create_task(outbox.run(), name="outbox"),
@@ -241,9 +240,8 @@ def make_broker(config: Config) -> Broker:
     return LocalBroker()
 
 
-async def _read_log(store: Store, after: int, limit: int) -> list[events.EventRecord]:
-    async with store.session() as session:
-        return await events.after(session, after, limit=limit)
+async def _read_log(store: Store, after: int, limit: int) -> events.LogRead:
+    return await events.read_settled(store, after, limit=limit)
 
 
 def webchat_settings(config: Config) -> WebchatSettings:

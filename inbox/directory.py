@@ -27,6 +27,7 @@ from inbox.errors import Conflict, Invalid, NotFound
 from inbox.events import EventRecord, EventType
 from inbox.models import Agent, ApiToken, Conversation, Inbox, InboxMember, Message, Role, TeamMember, key
 from inbox.service import UNSET, InboxService
+from inbox.store import SETUP_LOCK_KEY
 
 MIN_PASSWORD_LENGTH = 10
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -88,7 +89,7 @@ class Directory:
         try:
             async with self.store.transaction() as tx:
                 # Taken first so two concurrent first-admin setups on PostgreSQL cannot both pass the check.
-                await self.store.lock_event_log(tx)
+                await self.store.exclusive(tx, SETUP_LOCK_KEY)
                 if only_if_none and await _count(tx, Agent) > 0:
                     raise Conflict("the first admin was already created")
                 await self._email_free(tx, email)

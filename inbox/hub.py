@@ -8,6 +8,11 @@ processes publish concurrently; Redis pub/sub drops what is published while a su
 so when an id is skipped the hub waits a moment for the missing one and then reads the gap from the event
 log through the `read_log` function it was given; `catch_up()` does the same for everything after the last
 id (called when the broker reconnects and periodically). The hub never writes anything.
+
+A missing id is either late (its transaction is still running: on PostgreSQL writers commit concurrently) or
+a hole (its transaction rolled back). The log read (`inbox.events.read_settled`) tells the two apart: it
+answers up to which id everything is final, so the hub passes a hole once it is known to be one and holds
+the events after a late id until that id is read or arrives — it never hands on N+2 and then drops N+1.
 """
 
 from __future__ import annotations
@@ -20,12 +25,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from inbox.events import EventRecord
+from inbox.events import EventRecord, LogRead
 
 log = logging.getLogger(__name__)
 
 OVERFLOW = object()
-LogReader = Callable[[int, int], Awaitable[list[EventRecord]]]  # (after id, limit) -> events, oldest first
+LogReader = Callable[[int, int], Awaitable[LogRead]]  # (after id, limit) -> settled events, oldest first
 FILL_BATCH = 500
 ENCODED_CACHE = 2048
 
@@ -200,18 +205,21 @@ class Hub:
         assert self.read_log is not None
         found = 0
         async with self._lock:
+            settled = self.last_id
             while self.last_id is not None and (until is None or self.last_id < until):
-                batch = await self.read_log(self.last_id, FILL_BATCH)
-                for event in batch:
+                read = await self.read_log(self.last_id, FILL_BATCH)
+                for event in read.events:
                     if event.id > self.last_id and (until is None or event.id <= until):
                         self._pending.pop(event.id, None)
                         self._route(event)
                         found += 1
-                if len(batch) < FILL_BATCH:
+                settled = read.through if settled is None else max(settled, read.through)
+                if not read.more or not read.settled:
                     break
-            if until is not None:
-                # Pending events the log did not return (pruned meanwhile) still go out, in order.
-                for key in sorted(key for key in self._pending if key <= until):
+            if until is not None and settled is not None:
+                # Pending events at or below the settled horizon that the log did not return were pruned
+                # meanwhile: they still go out, in order. Those above it wait for the missing id.
+                for key in sorted(key for key in self._pending if key <= min(until, settled)):
                     event = self._pending.pop(key)
                     if self.last_id is None or key > self.last_id:
                         self._route(event)

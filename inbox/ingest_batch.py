@@ -3,7 +3,7 @@
 One transaction; a constant number of statements per batch: one each for duplicates, inboxes, identities →
 contacts, the newest conversation of each thread, their labels and contacts; one multi-row INSERT each for
 the contacts, identities and conversations the batch opens; one for the messages; one executemany UPDATE
-of the conversations' activity; one INSERT of all events (after `store.lock_event_log`). A message with
+of the conversations' activity; one INSERT of all events. A message with
 attachments, a channel-threaded email, a verified email address (it may join an existing contact) or a
 merged contact takes the per-message code (`InboxService.deliver_in`) inside the same transaction.
 """
@@ -131,7 +131,6 @@ async def write_batch(
             for index, outcome in written
             for type_, data in outcome.pending()
         ]
-        await service.store.lock_event_log(tx)
         records = await events.append_many(tx, pending)
     for index, outcome in written:
         item = batch[index].inbound

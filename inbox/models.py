@@ -127,6 +127,8 @@ class Conversation(SQLModel, table=True):
         Index("ix_conversation_activity", "last_activity_at", "id"),
         Index("ix_conversation_thread", "inbox_id", "thread_key", "id"),
         Index("ix_conversation_snoozed", "status", "snoozed_until"),
+        Index("ix_conversation_assignee_activity", "assignee_id", "last_activity_at", "id"),
+        Index("ix_conversation_inbox_activity", "inbox_id", "last_activity_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

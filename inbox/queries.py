@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, or_, tuple_
+from sqlalchemy import exists, or_, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
@@ -87,9 +87,8 @@ def like(text: str) -> str:
 
 
 def _conditions(where: ConversationFilter) -> list[ColumnElement[bool]]:
+    """Every condition but `visible` (see `_page_ids`)."""
     conditions: list[ColumnElement[bool]] = []
-    if where.visible is not None:
-        conditions.append(col(Conversation.inbox_id).in_(sorted(where.visible)))
     if where.status is not None:
         conditions.append(col(Conversation.status) == where.status)
     if where.inbox_id is not None:
@@ -121,6 +120,30 @@ def _conditions(where: ConversationFilter) -> list[ColumnElement[bool]]:
     return conditions
 
 
+NEWEST_FIRST = (col(Conversation.last_activity_at).desc(), col(Conversation.id).desc())
+
+
+def _page_ids(where: ConversationFilter, conditions: list[ColumnElement[bool]], limit: int) -> Any:
+    """The ids of one page for an agent who sees several inboxes, as one statement.
+
+    `inbox_id IN (…) ORDER BY last_activity_at` cannot be read in order from any index: both databases
+    sorted every visible conversation (hundreds of thousands at 1M). Instead each visible inbox gives its
+    first `limit` rows in order from (inbox_id, last_activity_at, id), and the union is sorted: at most
+    `limit` × inboxes rows, whatever the depth.
+    """
+    assert where.visible is not None
+    branches = []
+    for inbox_id in sorted(where.visible):
+        branch: Any = select(col(Conversation.id).label("id"), col(Conversation.last_activity_at).label("at"))
+        if where.q:
+            branch = branch.join(Contact, col(Contact.id) == Conversation.contact_id)
+        inner = branch.where(col(Conversation.inbox_id) == inbox_id, *conditions).order_by(*NEWEST_FIRST)
+        sub = inner.limit(limit).subquery()
+        branches.append(select(sub.c.id, sub.c.at))
+    merged = union_all(*branches).subquery()
+    return select(merged.c.id).order_by(merged.c.at.desc(), merged.c.id.desc()).limit(limit)
+
+
 async def conversation_page(
     session: AsyncSession, where: ConversationFilter, after: tuple[datetime, int] | None, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
@@ -131,11 +154,19 @@ async def conversation_page(
         # A row-value comparison, so both databases seek the index to the cursor; the equivalent
         # `a < x OR (a = x AND id < y)` made SQLite scan the index from the top (cost grew with depth).
         conditions.append(tuple_(col(Conversation.last_activity_at), col(Conversation.id)) < tuple_(at, last_id))
+    if where.visible is not None and where.inbox_id is None:
+        if not where.visible:
+            return [], None
+        page: list[ColumnElement[bool]] = [col(Conversation.id).in_(_page_ids(where, conditions, limit + 1))]
+    else:
+        if where.visible is not None:  # one inbox asked for: the caller checked it is visible
+            conditions.append(col(Conversation.inbox_id).in_(sorted(where.visible)))
+        page = conditions
     statement = (
         select(Conversation, Contact)
         .join(Contact, col(Contact.id) == Conversation.contact_id)
-        .where(*conditions)
-        .order_by(col(Conversation.last_activity_at).desc(), col(Conversation.id).desc())
+        .where(*page)
+        .order_by(*NEWEST_FIRST)
         .limit(limit + 1)
     )
     rows = [(conversation, contact) for conversation, contact in (await session.execute(statement)).all()]

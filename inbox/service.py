@@ -840,7 +840,6 @@ class InboxService:
         inbox_id: int | None = None,
         conversation_id: int | None = None,
     ) -> list[EventRecord]:
-        await self.store.lock_event_log(tx)
         rows = [
             await events.append(tx, type_, data, inbox_id=inbox_id, conversation_id=conversation_id)
             for type_, data in pending

@@ -14,10 +14,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-# The event log's ids must be assigned in commit order so a client resuming "after N" never skips an
-# event that committed late. PostgreSQL takes this transaction-scoped lock just before appending events;
-# SQLite serialises writers already.
-EVENT_LOCK_KEY = 0x5B0A_2D01
+# Transaction-scoped advisory lock keys (PostgreSQL; SQLite serialises writers already).
+SETUP_LOCK_KEY = 0x5B0A_2D01  # first-admin setup: two concurrent setups cannot both pass the "no agent" check
 
 
 class Store:
@@ -65,10 +63,14 @@ class Store:
         async with self.write_sessions() as session, session.begin():
             yield session
 
-    async def lock_event_log(self, session: AsyncSession) -> None:
-        """Serialise event appends so event ids follow commit order (PostgreSQL only)."""
+    async def exclusive(self, session: AsyncSession, key: int) -> None:
+        """Hold a cluster-wide lock on `key` until the transaction ends (PostgreSQL; SQLite has one writer).
+
+        Event appends take no lock: writers commit concurrently and readers of the event log only hand on
+        ids below a settled horizon (`inbox.events.read_settled`).
+        """
         if not self.is_sqlite:
-            await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOCK_KEY})
+            await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
     async def close(self) -> None:
         await self.engine.dispose()

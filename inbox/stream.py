@@ -111,23 +111,29 @@ async def _write(ws: WebSocket, subscription: Subscription, after: int | None) -
 
 
 async def _replay(ws: WebSocket, subscription: Subscription, after: int | None) -> int:
-    """Send every stored event after `after` the agent may see; answer the last id considered."""
-    store = ws.app.state.store
+    """Send every stored event after `after` the agent may see; answer the last id considered.
+
+    Only settled ids are replayed (`events.read_settled`): an event whose transaction is still running when
+    the replay ends reaches the client live, through the hub, which hands events on in id order.
+    """
+    state = ws.app.state
+    store = state.store
     async with store.session() as session:
-        if after is None:
-            return await events.latest_id(session)
-        if after < await events.pruned_through(session):
+        if after is not None and after < await events.pruned_through(session):
             await _send(ws, {"type": "resync"})
-            return await events.latest_id(session)
+            after = None
+    if after is None:
+        # Start from what the hub has handed on: everything after it reaches this subscription live.
+        last_id: int | None = state.hub.last_id
+        return last_id if last_id is not None else await events.latest_settled(store)
     last = after
     while True:
-        async with store.session() as session:
-            batch = await events.after(session, last, limit=REPLAY_BATCH)
-        for event in batch:
+        read = await events.read_settled(store, last, limit=REPLAY_BATCH)
+        for event in read.events:
             if subscription.sees(event):
                 await _send(ws, event.frame())
-            last = event.id
-        if len(batch) < REPLAY_BATCH:
+        last = read.through
+        if read.settled and not read.more:
             return last
 
 

@@ -14,10 +14,10 @@ import pytest
 
 from inbox.api import shapes
 from inbox.clock import iso, utcnow
-from inbox.models import Agent, Conversation, Team
+from inbox.models import Agent, Conversation, InboxMember, Team
 from inbox.service import ConversationChanges
 from tests.api_world import World, build_world, small_server, statements
-from tests.factories import make_agent, make_label, make_token
+from tests.factories import inbound, make_agent, make_inbox, make_label, make_token
 from tests.servers.app import LiveServer
 
 
@@ -291,3 +291,46 @@ async def test_an_agent_in_no_inbox_sees_nothing(world: World) -> None:
         assert (await http.get(f"/api/v1/conversations/{delivered.conversation_id}")).status_code == 404
         assert (await http.get("/api/v1/contacts")).json() == {"items": [], "next_cursor": None}
         assert (await http.get(f"/api/v1/contacts/{delivered.contact_id}")).status_code == 404
+
+
+async def test_an_agent_in_several_inboxes_pages_through_all_of_them_in_order(world: World) -> None:
+    # The list for several inboxes is read inbox by inbox and merged (inbox.queries._page_ids): pages must
+    # still cover every visible conversation once, newest first, and nothing from an inbox not visible.
+    hidden = await make_inbox(world.store, name="Hidden")
+    assert hidden.id is not None
+    both = await make_agent(world.store, email="both@example.test", name="Both")
+    for inbox_id in (world.support_id, world.sales_id):
+        async with world.store.transaction() as tx:
+            tx.add(InboxMember(inbox_id=inbox_id, agent_id=both.id))
+    world.tokens["both"] = await make_token(world.store, both)
+    names = {world.support_id: "support", world.sales_id: "sales"}
+    visible = []
+    for n in range(17):
+        inbox_id = [world.support_id, world.sales_id, world.support_id][n % 3]
+        visible.append(await world.deliver(names[inbox_id], f"v{n}", sender=f"v{n}", text=f"ticket {n}"))
+        await world.service.deliver(inbound(hidden, f"h{n}", sender=f"h{n}"))
+    resolved = visible[4].conversation_id
+    await world.service.update_conversation(resolved, ConversationChanges(status="resolved"), by=None)
+    expected = [item.conversation_id for item in reversed(visible)]
+    async with world.client("both") as http:
+        for params, wanted in (
+            ({}, expected),
+            ({"status": "open"}, [cid for cid in expected if cid != resolved]),
+            ({"q": "ticket 1"}, [visible[n].conversation_id for n in reversed(range(17)) if str(n).startswith("1")]),
+        ):
+            seen: list[int] = []
+            query: dict[str, Any] = {"limit": 4, **params}
+            while True:
+                page = (await http.get("/api/v1/conversations", params=query)).json()
+                seen += ids(page)
+                if page["next_cursor"] is None:
+                    break
+                query["cursor"] = page["next_cursor"]
+            activity = {item.conversation_id: n for n, item in enumerate(visible)}
+            assert sorted(seen, key=lambda cid: -activity[cid]) == seen, params
+            assert seen == wanted, params
+        with statements(world) as small:
+            await http.get("/api/v1/conversations?limit=2")
+        with statements(world) as large:
+            await http.get("/api/v1/conversations?limit=15")
+        assert len(small) == len(large), (small, large)

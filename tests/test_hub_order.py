@@ -21,9 +21,8 @@ async def logged(store: Store, service: InboxService, count: int) -> list[EventR
 
 
 def hub_over(store: Store) -> Hub:
-    async def read_log(after: int, limit: int) -> list[EventRecord]:
-        async with store.session() as session:
-            return await events.after(session, after, limit=limit)
+    async def read_log(after: int, limit: int) -> events.LogRead:
+        return await events.read_settled(store, after, limit=limit)
 
     return Hub(read_log=read_log, settle_seconds=0.01)
 
