@@ -31,6 +31,7 @@ from channels.email import EmailChannel, EmailSettings
 from channels.telegram import TelegramChannel, TelegramSettings
 from channels.webchat import WebchatChannel, WebchatSettings
 from inbox import demo_page, events, openapi, pages, settings_pages, stream
+from inbox.admission import Admission
 from inbox.api import admin, attachments, contacts, conversations, health, reports
 from inbox.auth import Authenticator, LoginThrottle, Sessions
 from inbox.blobs import BlobStore
@@ -82,7 +83,12 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     leases = Leases(store, ttl_seconds=config.cluster.lease_seconds)
     blobs = BlobStore(config.storage.directory)
     service = InboxService(store, broker, blobs)
-    host = CoreHost(store, service, hub)
+    admission = Admission(
+        config.admission.max_deliveries_in_flight,
+        base_retry_after=config.admission.retry_after_seconds,
+        max_retry_after=config.admission.max_retry_after_seconds,
+    )
+    host = CoreHost(store, service, hub, admission)
     sessions = Sessions(secret_key(config), config.auth.session_max_age_days * 86400)
     api_channel = ApiChannel(host, ApiChannelSettings(config.api_channel.webhook_timeout_seconds))
     webchat = WebchatChannel(host, webchat_settings(config))
@@ -95,6 +101,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     outbox = OutboxWorker(store, service, blobs, channels, config.outbox)
     service.on_queued.append(outbox.wake)
     metrics = Metrics()
+    metrics.watch_admission(admission)
     broker.subscribe(metrics.count_event, metrics.ignore_ephemeral)
     outbox.on_result = metrics.count_outbox_result
     runners = ChannelRunners(

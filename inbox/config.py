@@ -107,6 +107,15 @@ class WebchatConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AdmissionConfig:
+    """Backpressure on inbound messages (README ## Overload and backpressure)."""
+
+    max_deliveries_in_flight: int = 100  # 0: no limit
+    retry_after_seconds: float = 1.0
+    max_retry_after_seconds: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelsConfig:
     refresh_seconds: float = 5.0
     restart_backoff_max_seconds: float = 60.0
@@ -150,6 +159,7 @@ class Config:
     api_channel: ApiChannelConfig = field(default_factory=ApiChannelConfig)
     webchat: WebchatConfig = field(default_factory=WebchatConfig)
     channels: ChannelsConfig = field(default_factory=ChannelsConfig)
+    admission: AdmissionConfig = field(default_factory=AdmissionConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     email: EmailConfig | None = None  # no [email] section: the email channel is off
 

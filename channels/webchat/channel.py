@@ -29,6 +29,7 @@ from channels.base import (
     InboundAttachment,
     InboxInfo,
     Outbound,
+    Overloaded,
     Receipt,
     ThreadMessage,
 )
@@ -57,6 +58,7 @@ log = logging.getLogger(__name__)
 
 PUSHED_MEMORY = 10_000  # ids of replies this process pushed itself, so the broker's copy is not pushed again
 SIGNALS_PER_MINUTE = 120  # typing, seen and contact frames per visitor
+SLOW_DOWN = "the server is busy; your message was not stored and will be sent again shortly"
 
 
 class WebchatChannel:
@@ -67,6 +69,7 @@ class WebchatChannel:
     def __init__(self, host: Host, settings: WebchatSettings, *, clock: Any = time.monotonic) -> None:
         self.host = host
         self.settings = settings
+        self.clock = clock
         self.documents = WidgetDocuments(host, settings)
         self._threads: dict[tuple[int, str], Thread] = {}
         self._by_conversation: dict[int, tuple[int, str]] = {}
@@ -256,7 +259,18 @@ class WebchatChannel:
                     }
                 )
                 return
-            view = await self._deliver(inbox, visitor, frame.client_id, frame.body, ())
+            try:
+                held = connection.hold_until - self.clock()
+                if held > 0:
+                    raise Overloaded(round(held, 2))
+                view = await self._deliver(inbox, visitor, frame.client_id, frame.body, ())
+            except Overloaded as busy:
+                self._give_back(visitor.thread_key, connection.ip)
+                connection.hold_until = max(connection.hold_until, self.clock() + busy.retry_after)
+                await connection.send(
+                    {**error_frame("slow_down", SLOW_DOWN, client_id=frame.client_id), "retry_after": busy.retry_after}
+                )
+                return
             await connection.send({"type": "ack", "client_id": frame.client_id, "message": view})
             await self._broadcast(thread, {"type": "message", "message": view}, skip=connection)
         elif not isinstance(frame, protocol.Ping) and self._signal_limit.take(visitor.thread_key) is not None:
@@ -334,6 +348,9 @@ class WebchatChannel:
             view = await self._deliver(inbox, visitor, client_id, body, [attachment])
         except FrameError as exc:
             return http_error(409, exc.code, exc.detail)
+        except Overloaded as busy:
+            self._give_back(visitor.thread_key, request.client.host if request.client else "")
+            return http_error(503, "slow_down", SLOW_DOWN, retry_after=busy.retry_after)
         if thread is not None:
             await self._broadcast(thread, {"type": "message", "message": view})
         return JSONResponse({"type": "ack", "client_id": client_id, "message": view}, status_code=201)
@@ -370,6 +387,11 @@ class WebchatChannel:
 
     def _throttle(self, thread_key: str, ip: str) -> float | None:
         return self._visitor_limit.take(thread_key) or self._ip_limit.take(ip)
+
+    def _give_back(self, thread_key: str, ip: str) -> None:
+        """A refused message costs the visitor nothing against the rate limits: it is sent again later."""
+        self._visitor_limit.give_back(thread_key)
+        self._ip_limit.give_back(ip)
 
     def _remember(self, inbox_id: int, thread_key: str, conversation_id: int) -> None:
         thread = self._threads.get((inbox_id, thread_key))

@@ -46,6 +46,9 @@ class Connection:
     visitor: Visitor
     ip: str
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # After a `slow_down`, messages already on the wire behind the refused one are refused too until this
+    # (monotonic) time, so the widget's resends keep the visitor's order.
+    hold_until: float = 0.0
 
     async def send(self, frame: Mapping[str, Any]) -> bool:
         """Send one frame; a socket that cannot take it within a few seconds is closed."""
