@@ -65,6 +65,7 @@ async def test_imap_reader_waits_while_overloaded_and_never_quarantines(
             await eventually(lambda: _value(admission.refused), lambda refused: refused > MAX_ATTEMPTS + 1)
             assert await messages(store, inbox.id or 0) == []
             assert reader.health.fetched == 0
+            assert reader.failures == {}  # no attempt counted towards quarantine
             assert reader.health.last_error is None  # the session (and its connection) was never given up
         # Room again: the same reader goes on from its cursor.
         stored = await eventually(lambda: messages(store, inbox.id or 0), lambda rows: len(rows) == 3)
