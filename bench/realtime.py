@@ -161,6 +161,7 @@ async def measure_switchboard(found: Deployment, args: argparse.Namespace, rate:
     inbox = found.seed.inbox_id
     jobs: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
     http_pending: set[str] = set()
+    attempts: dict[str, int] = {}  # external_id -> refusals so far (each doubles the wait, as the widget does)
     loop = asyncio.get_running_loop()
 
     async def sender(server_index: int) -> None:
@@ -193,8 +194,9 @@ async def measure_switchboard(found: Deployment, args: argparse.Namespace, rate:
                     http_pending.discard(external_id)
                 elif status == 503 and b"slow_down" in answer:  # overloaded: the same message again, later
                     run.refuse(external_id)
-                    retry = float(json.loads(answer)["error"]["retry_after"])
-                    loop.call_later(retry, jobs.put_nowait, (number, external_id))
+                    refused = attempts[external_id] = attempts.get(external_id, 0) + 1
+                    retry = float(json.loads(answer)["error"]["retry_after"]) * 2 ** min(refused - 1, 5)
+                    loop.call_later(min(60.0, retry), jobs.put_nowait, (number, external_id))
                 else:
                     http_pending.discard(external_id)
                     run.errors[str(status)] = run.errors.get(str(status), 0) + 1
@@ -244,7 +246,9 @@ async def measure_switchboard(found: Deployment, args: argparse.Namespace, rate:
                     external_id = pending_acks.get(frame.get("client_id") or "")
                     if external_id is not None:
                         run.refuse(external_id)
-                        resend_later(connection, frame["client_id"], float(frame["retry_after"]))
+                        refused = attempts[external_id] = attempts.get(external_id, 0) + 1
+                        wait = min(60.0, float(frame["retry_after"]) * 2 ** min(refused - 1, 5))  # the widget's backoff
+                        resend_later(connection, frame["client_id"], wait)
                 elif frame.get("type") == "error":
                     code = str(frame.get("code"))
                     run.errors[code] = run.errors.get(code, 0) + 1

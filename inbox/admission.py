@@ -24,7 +24,9 @@ class Admission:
 
     `retry_after` tells a refused sender when the queue in front of it should have drained: the moving average
     of how long one delivery took (which includes its wait behind the others), never below `base_retry_after`
-    nor above `max_retry_after`, spread by up to +50 % so refused senders do not all come back at once.
+    nor above `max_retry_after`, spread uniformly over 0.5–1.5 times that, so refused senders come back spread
+    out (a burst of retries would find the queue full again, then empty while they wait). Clients that are
+    refused again back off further on their own (the widget doubles its wait).
     """
 
     def __init__(
@@ -49,7 +51,7 @@ class Admission:
     def retry_after(self) -> float:
         """Seconds a refused sender should wait before trying again."""
         wait = min(max(self.base_retry_after, self.average_seconds), self.max_retry_after)
-        return round(wait * (1.0 + 0.5 * self.jitter()), 2)
+        return round(wait * (0.5 + self.jitter()), 2)
 
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:

@@ -49,10 +49,11 @@ async def bodies(store: Store) -> list[str]:
 @pytest.mark.parametrize(
     ("average", "jitter", "expected"),
     [
-        (0.0, 0.0, 1.0),  # nothing measured yet: the base
-        (4.0, 0.0, 4.0),  # deliveries take 4 s: come back when the queue has drained
-        (100.0, 0.0, 30.0),  # never longer than the cap
-        (4.0, 1.0, 6.0),  # at most +50 % jitter
+        (0.0, 0.5, 1.0),  # nothing measured yet: the base
+        (4.0, 0.5, 4.0),  # deliveries take 4 s: come back when the queue has drained
+        (100.0, 0.5, 30.0),  # never longer than the cap
+        (4.0, 0.0, 2.0),  # spread over 0.5–1.5 times that
+        (4.0, 1.0, 6.0),
     ],
 )
 def test_retry_after_follows_delivery_time_within_bounds(average: float, jitter: float, expected: float) -> None:
@@ -63,7 +64,7 @@ def test_retry_after_follows_delivery_time_within_bounds(average: float, jitter:
 
 def test_slots_beyond_the_limit_are_refused_and_counted() -> None:
     now = [0.0]
-    admission = Admission(2, base_retry_after=0.5, clock=lambda: now[0], jitter=lambda: 0.0)
+    admission = Admission(2, base_retry_after=0.5, clock=lambda: now[0], jitter=lambda: 0.5)
     with admission.slot(), admission.slot():
         assert admission.in_flight == 2
         with pytest.raises(Overloaded) as refused, admission.slot():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -261,8 +262,8 @@ class WebchatChannel:
                 return
             try:
                 held = connection.hold_until - self.clock()
-                if held > 0:
-                    raise Overloaded(round(held, 2))
+                if held > 0:  # rounded up: a resend after `retry_after` finds the hold over
+                    raise Overloaded(math.ceil(held * 100) / 100)
                 view = await self._deliver(inbox, visitor, frame.client_id, frame.body, ())
             except Overloaded as busy:
                 self._give_back(visitor.thread_key, connection.ip)

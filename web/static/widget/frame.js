@@ -59,6 +59,7 @@ const state = {
   slow: false, // the server said slow_down: pending messages show "Sending slowly…"
   slowUntil: 0,
   slowTimer: null,
+  slowStreak: 0, // slow_downs in a row: each one doubles the wait (up to 32 times the server's retry_after)
   refused: false,
   typingSentAt: 0,
   typingTimer: null,
@@ -292,6 +293,7 @@ function receive(frame) {
       break;
     case "ack":
       state.inFlight.delete(frame.client_id);
+      state.slowStreak = 0;
       dequeue(frame.client_id);
       remember(frame.message, false);
       render();
@@ -358,8 +360,11 @@ function flush() {
 }
 
 function slowDown(seconds) {
-  // Spread the resends of many visitors a little, and never come back before the server's time.
-  const wait = Math.max(0.2, Number(seconds) || 1) * 1000 * (1 + Math.random() * 0.25);
+  // Never before the server's time; refused again, back off further (many visitors retrying at once would
+  // otherwise keep the server busy refusing them); spread a little so visitors do not come back together.
+  const backoff = 2 ** Math.min(state.slowStreak, 5);
+  state.slowStreak += 1;
+  const wait = Math.min(60, Math.max(0.2, Number(seconds) || 1) * backoff) * 1000 * (1 + Math.random() * 0.25);
   state.slow = true;
   state.slowUntil = Math.max(state.slowUntil, Date.now() + wait);
   notice(t("slowServer"));
