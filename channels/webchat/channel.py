@@ -75,6 +75,7 @@ class WebchatChannel:
         self._threads: dict[tuple[int, str], Thread] = {}
         self._by_conversation: dict[int, tuple[int, str]] = {}
         self._pushed: dict[int, None] = {}  # insertion-ordered set
+        self._inboxes: dict[int, InboxInfo] = {}  # one shared copy per inbox for all its sockets
         self._visitor_limit = protocol.RateLimiter(settings.visitor_messages_per_minute, 60.0, clock)
         self._ip_limit = protocol.RateLimiter(settings.ip_messages_per_minute, 60.0, clock)
         self._signal_limit = protocol.RateLimiter(SIGNALS_PER_MINUTE, 60.0, clock)
@@ -174,6 +175,12 @@ class WebchatChannel:
         inbox = await find_inbox(self.host, ws.query_params.get("key"))
         if inbox is None:
             raise Refused(CLOSE_NOT_FOUND, "unknown_key", "key: no chat widget has this key")
+        # Each lookup builds a fresh copy (settings dict and all); the sockets of an inbox share one.
+        known = self._inboxes.get(inbox.id)
+        if known == inbox:
+            inbox = known
+        else:
+            self._inboxes[inbox.id] = inbox
         widget = WidgetSettings.of(inbox.settings)
         origin = ws.headers.get("origin")
         if not protocol.origin_allowed(origin, widget.allowed_origins, own_origin(ws)):
@@ -230,8 +237,15 @@ class WebchatChannel:
         )
 
     async def _serve(self, connection: Connection, thread: Thread) -> None:
+        ws = connection.ws
         while True:
-            raw = await self._receive(connection.ws)
+            # `_receive` inlined: an idle socket then holds one coroutine frame less.
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            raw = message.get("text")
+            if raw is None:
+                raw = bytes(message.get("bytes") or b"").decode("utf-8", errors="replace")
             if len(raw.encode()) > self.settings.max_frame_bytes:
                 raise Refused(CLOSE_TOO_LARGE, "too_large", f"frame: larger than {self.settings.max_frame_bytes} bytes")
             try:

@@ -37,7 +37,7 @@ class Refused(Exception):
         self.detail = detail
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)  # slots: one per open socket, thousands per process
 class Connection:
     """One open widget socket."""
 
@@ -62,7 +62,7 @@ class Connection:
             return False
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Thread:
     """Every open socket of one visitor thread (the tabs of one visitor), and its conversation once known."""
 
