@@ -201,3 +201,40 @@ async def test_http_ingest_answers_503_with_retry_after_and_stores_each_retry_on
         gate.close()
     assert sorted(await bodies(server.state.store)) == [f"message {i}" for i in range(6)]
     assert await metric(server.url, "switchboard_deliveries_refused_total") == 5
+
+
+async def test_widget_upload_answers_503_slow_down_and_its_retry_is_stored_once(busy_server: LiveServer) -> None:
+    server = busy_server
+    inbox = await webchat_inbox(server)
+    gate = Gate(server.state.service)
+    try:
+        async with (
+            widget(server, inbox.public_key, hello={}) as first,
+            widget(server, inbox.public_key, hello={}) as second,
+            httpx.AsyncClient(base_url=server.url, timeout=20) as http,
+        ):
+            await first.expect_type("welcome")
+            headers = {"Authorization": f"Bearer {(await second.expect_type('welcome'))['upload_token']}"}
+
+            async def upload() -> httpx.Response:
+                return await http.post(
+                    "/widget/upload",
+                    params={"key": inbox.public_key},
+                    headers=headers,
+                    files={"file": ("note.txt", b"order 555", "text/plain")},
+                    data={"client_id": "f-1", "body": "the file"},
+                )
+
+            await first.send({"type": "message", "client_id": "a-1", "body": "held in the store"})
+            await eventually(lambda: gate.waiting == 1, what="a-1 is in flight")
+            refused = await upload()
+            assert refused.status_code == 503 and int(refused.headers["retry-after"]) >= 1
+            assert refused.json()["error"]["code"] == "slow_down" and refused.json()["error"]["retry_after"] > 0
+            gate.release()
+            await first.expect_type("ack")
+            stored = await upload()  # the widget sends the same client_id again
+            assert stored.status_code == 201, stored.text
+            assert (await upload()).json()["message"]["id"] == stored.json()["message"]["id"]
+    finally:
+        gate.close()
+    assert sorted(await bodies(server.state.store)) == ["held in the store", "the file"]
