@@ -110,7 +110,7 @@ class WebchatConfig:
 class AdmissionConfig:
     """Backpressure on inbound messages (README ## Overload and backpressure)."""
 
-    max_deliveries_in_flight: int = 100  # 0: no limit
+    max_deliveries_in_flight: int = 32  # 0: no limit
     retry_after_seconds: float = 1.0
     max_retry_after_seconds: float = 30.0
 
