@@ -234,8 +234,18 @@ def add_backend_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server-cores", default="0", help="CPU list the server process(es) run on (taskset)")
 
 
-def write_config(path: Path, *, db_url: str, redis_url: str, state_dir: Path, port: int, queue_size: int) -> None:
+def write_config(
+    path: Path,
+    *,
+    db_url: str,
+    redis_url: str,
+    state_dir: Path,
+    port: int,
+    queue_size: int,
+    max_in_flight: int | None = None,
+) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
+    admission = "" if max_in_flight is None else f"\n[admission]\nmax_deliveries_in_flight = {max_in_flight}\n"
     path.write_text(
         f"""
 [server]
@@ -261,7 +271,7 @@ visitor_messages_per_minute = 0
 
 [storage]
 directory = "{state_dir / "attachments"}"
-""",
+{admission}""",
         encoding="utf-8",
     )
 
@@ -274,6 +284,7 @@ async def deployment(
     processes: int | None = None,
     queue_size: int = 1000,
     prepare: Any = None,
+    max_in_flight: int | None = None,
 ) -> AsyncIterator[Deployment]:
     """Start the database (and Redis), migrate, seed an admin + API inbox, start the server process(es)."""
     directory = Path(tempfile.mkdtemp(prefix="sb-bench-"))
@@ -305,6 +316,7 @@ async def deployment(
                 state_dir=directory / f"state-{number}",
                 port=port,
                 queue_size=queue_size,
+                max_in_flight=max_in_flight,
             )
             found.servers.append(Server(path, port, cores))
         try:

@@ -6,6 +6,11 @@ reads the server's RSS before and after. Per-message deflate is off (the server'
 
     .venv/bin/python -m bench.connections --backend sqlite --count 10000
     .venv/bin/python -m bench.connections --backend postgres --count 10000   # split over two processes
+    .venv/bin/python -m bench.connections --count 2000 --tracemalloc   # where the bytes go, per socket
+
+`--tracemalloc` runs the (first) server under `tracemalloc` (Python allocations only, 12 frames; it slows the
+server and adds its own overhead to RSS) and prints the allocations that grew while the sockets were opened,
+grouped by traceback, in bytes per socket.
 """
 
 from __future__ import annotations
@@ -14,7 +19,11 @@ import argparse
 import asyncio
 import json
 import os
+import signal
+import tempfile
 import time
+import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import websockets
@@ -66,7 +75,11 @@ async def main() -> None:
     parser.add_argument("--socket", choices=["widget", "agent"], default="widget")
     parser.add_argument("--batch", type=int, default=100, help="connections opened at once")
     parser.add_argument("--idle", type=float, default=5.0, help="seconds to hold them idle before measuring")
+    parser.add_argument("--tracemalloc", action="store_true", help="where the bytes go, by traceback, per socket")
     args = parser.parse_args()
+    traces = Path(tempfile.mkdtemp(prefix="sb-tracemalloc-")) if args.tracemalloc else None
+    if traces is not None:
+        os.environ["SB_BENCH_TRACEMALLOC"] = str(traces)  # bench/serve.py, inherited by the server
     pin_self(args.client_cores)
     raise_file_limit(args.count + 1000)
     print(f"# connections · {args.socket} sockets · {args.backend} · machine: {machine()}", flush=True)
@@ -83,6 +96,8 @@ async def main() -> None:
             warm = await opener(number)
             await warm.close()
         await asyncio.sleep(1)
+        if traces is not None:
+            await snapshot(servers[0], traces, 1)
         before = found.stats()
         connections = []
         started = time.monotonic()
@@ -93,6 +108,9 @@ async def main() -> None:
         await asyncio.sleep(args.idle)
         after = found.stats()
         per_server = args.count / len(servers)
+        if traces is not None:
+            await snapshot(servers[0], traces, 2)
+            print_growth(traces, per_server)
         result = {
             "socket": args.socket,
             "connections": len(connections),
@@ -108,6 +126,31 @@ async def main() -> None:
         print(json.dumps(result), flush=True)
         await asyncio.gather(*(connection.close() for connection in connections), return_exceptions=True)
     print(f"# done · load average now {os.getloadavg()[0]:.2f} · {cpu_pressure()}", flush=True)
+
+
+async def snapshot(server: Any, directory: Path, number: int) -> None:
+    assert server.process is not None
+    os.kill(server.process.pid, signal.SIGUSR1)
+    path = directory / f"snapshot-{number}.tracemalloc"
+    async with asyncio.timeout(300):
+        while not path.exists():  # noqa: ASYNC110  (the server writes it)
+            await asyncio.sleep(0.2)
+    size = -1
+    while size != path.stat().st_size:  # until the dump is complete
+        size = path.stat().st_size
+        await asyncio.sleep(0.5)
+
+
+def print_growth(directory: Path, sockets: float, top: int = 25) -> None:
+    old = tracemalloc.Snapshot.load(str(directory / "snapshot-1.tracemalloc"))
+    new = tracemalloc.Snapshot.load(str(directory / "snapshot-2.tracemalloc"))
+    grown = [stat for stat in new.compare_to(old, "traceback") if stat.size_diff > 0]
+    total = sum(stat.size_diff for stat in grown)
+    print(f"# tracemalloc: {total / sockets / 1024:.2f} KiB of Python allocations per socket", flush=True)
+    for stat in grown[:top]:
+        frames = [f"{frame.filename.split('site-packages/')[-1]}:{frame.lineno}" for frame in stat.traceback]
+        where = " < ".join(reversed(frames[-4:]))
+        print(f"{stat.size_diff / sockets:9.1f} B/socket {stat.count_diff / sockets:6.2f} blocks  {where}", flush=True)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,12 @@ lost (acknowledged but not seen by every agent within 5 s of the end); achieved 
 message. Server(s) and load generator are pinned to different cores. In the same run, the floor: the same
 traffic through a bare `websockets` relay with no persistence (bench/relay.py).
 
-Visitors send through the API channel's HTTP ingest (`POST /api/v1/inboxes/{id}/incoming`) until the widget
-socket exists; the floor's senders use websockets.
+Visitors send over their widget sockets (or `--senders http`: the API channel's ingest); the floor's senders use
+websockets. Senders behave as the real clients do under overload: a `slow_down` frame or a 503 makes them send
+the same message again (same `client_id` / `external_id`) after the server's `retry_after`. The report counts
+refusals and the messages refused at least once, and gives the latency of accepted messages both from the first
+scheduled send (what the visitor lives through, waits included) and from the accepted attempt. `--max-in-flight N`
+sets `[admission] max_deliveries_in_flight` of the servers (0: no admission control, the behaviour before it).
 
     .venv/bin/python -m bench.realtime --backend sqlite --rate 300 --duration 20
     .venv/bin/python -m bench.realtime --backend postgres --rate 300 --duration 20
@@ -55,15 +59,24 @@ class Run:
     seen: list[dict[str, float]] = field(default_factory=list)  # per agent: external_id -> arrival time
     send_finished: float = 0.0
     started: float = 0.0
+    attempt_at: dict[str, float] = field(default_factory=dict)  # external_id -> time of its latest send
+    refused: set[str] = field(default_factory=set)  # messages refused (slow_down / 503) at least once
+    refusals: int = 0
+
+    def refuse(self, external_id: str) -> None:
+        self.refusals += 1
+        self.refused.add(external_id)
 
     def report(self, extra: dict[str, Any]) -> dict[str, Any]:
-        latencies, lost = [], 0
+        latencies, accepted, lost = [], [], 0
         for external_id in self.acked:
             arrivals = [agent.get(external_id) for agent in self.seen]
             if any(arrival is None for arrival in arrivals):
                 lost += 1
                 continue
-            latencies.append((max(arrivals) - self.scheduled[external_id]) * 1000)  # type: ignore[type-var]
+            last = max(arrival for arrival in arrivals if arrival is not None)
+            latencies.append((last - self.scheduled[external_id]) * 1000)
+            accepted.append((last - self.attempt_at.get(external_id, self.scheduled[external_id])) * 1000)
         elapsed = self.send_finished - self.started
         return {
             "label": self.label,
@@ -72,8 +85,14 @@ class Run:
             "sent": len(self.scheduled),
             "acknowledged": len(self.acked),
             "errors": self.errors,
+            "refusals": self.refusals,
+            "refused_messages": len(self.refused),
+            "refused_then_acknowledged": len(self.refused & self.acked),
+            "acknowledged_first_try": len(self.acked - self.refused),
+            "unacknowledged_at_end": len(self.scheduled) - len(self.acked),
             "lost": lost,
             "time_to_last_agent_ms": {k: round(v, 2) for k, v in percentiles(latencies).items()},
+            "accepted_attempt_to_last_agent_ms": {k: round(v, 2) for k, v in percentiles(accepted).items()},
             **extra,
         }
 
@@ -141,6 +160,9 @@ async def measure_switchboard(found: Deployment, args: argparse.Namespace, rate:
         await asyncio.wait_for(ready.wait(), 10)
     inbox = found.seed.inbox_id
     jobs: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+    http_pending: set[str] = set()
+    attempts: dict[str, int] = {}  # external_id -> refusals so far (each doubles the wait, as the widget does)
+    loop = asyncio.get_running_loop()
 
     async def sender(server_index: int) -> None:
         """One keep-alive HTTP/1.1 connection taking jobs in order (a minimal client: httpx costs more CPU per
@@ -158,17 +180,25 @@ async def measure_switchboard(found: Deployment, args: argparse.Namespace, rate:
                  "body": external_id}
             ).encode()  # fmt: skip
             try:
+                run.attempt_at[external_id] = time.monotonic()
                 writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
                 status_line = await reader.readline()
                 length = 0
                 while (line := await reader.readline()) not in (b"\r\n", b""):
                     if line.lower().startswith(b"content-length:"):
                         length = int(line.split(b":")[1])
-                await reader.readexactly(length)
+                answer = await reader.readexactly(length)
                 status = int(status_line.split()[1])
                 if status in (200, 201):
                     run.acked.add(external_id)
+                    http_pending.discard(external_id)
+                elif status == 503 and b"slow_down" in answer:  # overloaded: the same message again, later
+                    run.refuse(external_id)
+                    refused = attempts[external_id] = attempts.get(external_id, 0) + 1
+                    retry = float(json.loads(answer)["error"]["retry_after"]) * 2 ** min(refused - 1, 5)
+                    loop.call_later(min(60.0, retry), jobs.put_nowait, (number, external_id))
                 else:
+                    http_pending.discard(external_id)
                     run.errors[str(status)] = run.errors.get(str(status), 0) + 1
             except (OSError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
                 run.errors[type(exc).__name__] = run.errors.get(type(exc).__name__, 0) + 1
@@ -182,6 +212,26 @@ async def measure_switchboard(found: Deployment, args: argparse.Namespace, rate:
         senders = [asyncio.create_task(sender(n % len(found.servers))) for n in range(args.http_connections)]
     visitors: list[Any] = []
     pending_acks: dict[str, str] = {}
+    resends: set[asyncio.Task[None]] = set()
+
+    async def resend(connection: Any, client_id: str) -> None:
+        external_id = pending_acks.get(client_id)
+        if external_id is None:
+            return
+        run.attempt_at[external_id] = time.monotonic()
+        frame = {"type": "message", "client_id": client_id, "body": external_id}
+        try:
+            await connection.send(json.dumps(frame))
+        except websockets.ConnectionClosed:
+            run.errors["closed"] = run.errors.get("closed", 0) + 1
+
+    def resend_later(connection: Any, client_id: str, seconds: float) -> None:
+        def start() -> None:
+            task = asyncio.create_task(resend(connection, client_id))
+            resends.add(task)
+            task.add_done_callback(resends.discard)
+
+        loop.call_later(seconds, start)
 
     async def visitor_reader(connection: Any) -> None:
         try:
@@ -191,6 +241,14 @@ async def measure_switchboard(found: Deployment, args: argparse.Namespace, rate:
                     external_id = pending_acks.pop(frame["client_id"], None)
                     if external_id is not None:
                         run.acked.add(external_id)
+                elif frame.get("type") == "error" and frame.get("code") == "slow_down":
+                    # Overloaded: as the widget does, the same client_id again after retry_after.
+                    external_id = pending_acks.get(frame.get("client_id") or "")
+                    if external_id is not None:
+                        run.refuse(external_id)
+                        refused = attempts[external_id] = attempts.get(external_id, 0) + 1
+                        wait = min(60.0, float(frame["retry_after"]) * 2 ** min(refused - 1, 5))  # the widget's backoff
+                        resend_later(connection, frame["client_id"], wait)
                 elif frame.get("type") == "error":
                     code = str(frame.get("code"))
                     run.errors[code] = run.errors.get(code, 0) + 1
@@ -212,6 +270,7 @@ async def measure_switchboard(found: Deployment, args: argparse.Namespace, rate:
 
     async def send(number: int, external_id: str) -> None:
         if args.senders == "http":
+            http_pending.add(external_id)
             jobs.put_nowait((number, external_id))
             return
         client_id = str(uuid.uuid4())
@@ -225,9 +284,8 @@ async def measure_switchboard(found: Deployment, args: argparse.Namespace, rate:
     before = found.stats()
     own_before = proc_stat(os.getpid())
     await open_loop(run, send)
-    await jobs.join()
-    deadline = time.monotonic() + 30
-    while pending_acks and time.monotonic() < deadline:  # noqa: ASYNC110  (acks arrive after the sends)
+    deadline = time.monotonic() + args.drain
+    while (pending_acks or http_pending) and time.monotonic() < deadline:  # noqa: ASYNC110  (acks come later)
         await asyncio.sleep(0.01)
     run.send_finished = time.monotonic()
     await wait_for_arrivals(run)
@@ -340,6 +398,14 @@ async def main() -> None:
     )  # fmt: skip
     parser.add_argument("--http-connections", type=int, default=64, help="sender connection pool size")
     parser.add_argument("--no-floor", action="store_true", help="skip the bare-relay floor")
+    parser.add_argument(
+        "--max-in-flight", type=int, default=None,
+        help="[admission] max_deliveries_in_flight of the servers (default: the server default; 0: off)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--drain", type=float, default=30.0,
+        help="seconds after the last scheduled send to wait for acknowledgements (refused messages are resent)",
+    )  # fmt: skip
     parser.add_argument("--profile", default="", help="py-spy the (first) server during the main run into FILE")
     parser.add_argument("--find-max", action="store_true", help="raise the rate until p99 > 1 s or a loss")
     args = parser.parse_args()
@@ -347,7 +413,9 @@ async def main() -> None:
     raise_file_limit(10000)
     print(f"# realtime · {args.backend} · machine: {machine()}", flush=True)
     print(f"# server cores {args.server_cores}, load generator cores {args.client_cores}", flush=True)
-    async with deployment(args.backend, args.server_cores) as found:
+    if args.max_in_flight is not None:
+        print(f"# [admission] max_deliveries_in_flight = {args.max_in_flight}", flush=True)
+    async with deployment(args.backend, args.server_cores, max_in_flight=args.max_in_flight) as found:
         # Warm up: the first message of each visitor creates its contact and conversation.
         warm = await measure_switchboard(found, argparse.Namespace(**{**vars(args), "duration": 2.0}), 100, "warm")
         print("warm-up:", json.dumps(warm), flush=True)

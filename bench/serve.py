@@ -45,7 +45,25 @@ class CountSql:
         return await self.app(scope, receive, counted)
 
 
+def trace_memory(directory: str) -> None:
+    """Bench-only (`SB_BENCH_TRACEMALLOC=DIR`): trace allocations; each SIGUSR1 writes a snapshot to DIR."""
+    import signal
+    import tracemalloc
+    from pathlib import Path
+
+    tracemalloc.start(12)
+    taken = [0]
+
+    def dump(*_args: Any) -> None:
+        taken[0] += 1
+        tracemalloc.take_snapshot().dump(str(Path(directory) / f"snapshot-{taken[0]}.tracemalloc"))
+
+    signal.signal(signal.SIGUSR1, dump)
+
+
 if __name__ == "__main__":
+    if os.environ.get("SB_BENCH_TRACEMALLOC"):
+        trace_memory(os.environ["SB_BENCH_TRACEMALLOC"])
     app: Any = create_app(config.load(sys.argv[1]))
     if os.environ.get("SB_BENCH_COUNT_SQL") == "1":
         app = CountSql(app)

@@ -5,6 +5,7 @@ In: `POST /api/v1/inboxes/{id}/incoming` with `Authorization: Bearer <inbox secr
 Out: each agent reply is POSTed as JSON to the inbox's `webhook_url`, signed with HMAC-SHA256 over
 `"<timestamp>." + raw body` with the inbox secret; `X-Switchboard-Delivery` stays the same across retries.
 5xx, 429 and timeouts are retried; other 4xx fail with the status shown to the agent.
+When the server is overloaded, incoming messages are refused with 503 and `Retry-After` (nothing stored).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from channels.base import (
     Inbound,
     InboxInfo,
     Outbound,
+    Overloaded,
     Receipt,
 )
 
@@ -130,6 +133,15 @@ def _error(status: int, code: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "detail": detail}}, status_code=status)
 
 
+def overloaded_response(busy: Overloaded) -> JSONResponse:
+    """503 with `Retry-After` (whole seconds, at least 1) and the exact wait in the body; nothing was stored."""
+    return JSONResponse(
+        {"error": {"code": "slow_down", "detail": busy.reason, "retry_after": busy.retry_after}},
+        status_code=503,
+        headers={"retry-after": str(max(1, math.ceil(busy.retry_after)))},
+    )
+
+
 # ── I/O ─────────────────────────────────────────────────────────────────────────────────────
 class ApiChannel:
     """Receives messages over HTTP and sends replies to a signed webhook."""
@@ -168,7 +180,10 @@ class ApiChannel:
             inbound = inbound_from_payload(inbox_id, data)
         except PayloadError as exc:
             return _error(422, "invalid", str(exc))
-        delivered = await self.host.deliver(inbound)
+        try:
+            delivered = await self.host.deliver(inbound)
+        except Overloaded as busy:
+            return overloaded_response(busy)
         return JSONResponse(
             {
                 "message_id": delivered.message_id,

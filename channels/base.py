@@ -159,6 +159,20 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
+class Overloaded(Exception):
+    """The core takes no more deliveries right now: nothing was stored; try again in `retry_after` seconds.
+
+    Raised by `Host.deliver` before anything is written. Each adapter answers with its protocol's "try again
+    later" signal (webchat: an error frame `slow_down` with `retry_after`; HTTP: 503 + `Retry-After`; SMTP:
+    451 4.3.2) and never advances a cursor past the refused message, so it comes again and nothing is lost.
+    """
+
+    def __init__(self, retry_after: float, reason: str = "the server is busy; try again shortly") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True, slots=True)
 class ThreadMessage:
     """One customer-visible message of a thread (incoming or outgoing; never a note or an activity line)."""
@@ -176,7 +190,9 @@ class ThreadMessage:
 class Host(Protocol):
     """What the core offers a channel."""
 
-    async def deliver(self, inbound: Inbound) -> Delivered: ...
+    async def deliver(self, inbound: Inbound) -> Delivered:
+        """Store one customer message once; raises `Overloaded` (storing nothing) when the core is saturated."""
+        ...
 
     async def inbox(self, inbox_id: int) -> InboxInfo | None: ...
 

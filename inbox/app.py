@@ -32,6 +32,7 @@ from channels.email import EmailChannel, EmailSettings
 from channels.telegram import TelegramChannel, TelegramSettings
 from channels.webchat import WebchatChannel, WebchatSettings
 from inbox import csat_pages, demo_page, events, openapi, pages, reports_page, settings_pages, stream
+from inbox.admission import Admission
 from inbox.api import admin, attachments, channel_status, contacts, conversations, health, quarantine, reports
 from inbox.auth import Authenticator, LoginThrottle, Sessions
 from inbox.blobs import BlobStore
@@ -98,7 +99,12 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     leases = Leases(store, ttl_seconds=config.cluster.lease_seconds)
     blobs = BlobStore(config.storage.directory)
     service = InboxService(store, broker, blobs)
-    host = CoreHost(store, service, hub)
+    admission = Admission(
+        config.admission.max_deliveries_in_flight,
+        base_retry_after=config.admission.retry_after_seconds,
+        max_retry_after=config.admission.max_retry_after_seconds,
+    )
+    host = CoreHost(store, service, hub, admission)
     continuity = ContinuityWorker(store, service, config.continuity)
     host.on_seen.append(continuity.record_seen)  # what a chat visitor saw is never emailed
     sessions = Sessions(secret_key(config), config.auth.session_max_age_days * 86400)
@@ -115,6 +121,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     service.on_resolved.append(surveys.on_resolved)
     service.on_queued.append(outbox.wake)
     metrics = Metrics()
+    metrics.watch_admission(admission)
     broker.subscribe(metrics.count_event, metrics.ignore_ephemeral)
     outbox.on_result = metrics.count_outbox_result
     runners = ChannelRunners(

@@ -115,6 +115,15 @@ class SelfServiceConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AdmissionConfig:
+    """Backpressure on inbound messages (README ## Overload and backpressure)."""
+
+    max_deliveries_in_flight: int = 32  # 0: no limit
+    retry_after_seconds: float = 1.0
+    max_retry_after_seconds: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelsConfig:
     refresh_seconds: float = 5.0
     restart_backoff_max_seconds: float = 60.0
@@ -177,6 +186,7 @@ class Config:
     webchat: WebchatConfig = field(default_factory=WebchatConfig)
     selfservice: SelfServiceConfig = field(default_factory=SelfServiceConfig)
     channels: ChannelsConfig = field(default_factory=ChannelsConfig)
+    admission: AdmissionConfig = field(default_factory=AdmissionConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     email: EmailConfig | None = None  # no [email] section: the email channel is off
     continuity: ContinuityConfig = field(default_factory=ContinuityConfig)

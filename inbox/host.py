@@ -10,6 +10,7 @@ from sqlmodel import col, select
 
 from channels.base import Delivered, Edit, Identity, Inbound, InboxInfo, OutboundAttachment, ThreadInfo, ThreadMessage
 from inbox import access, continuity
+from inbox.admission import Admission
 from inbox.blobs import BlobStore
 from inbox.clock import utcnow
 from inbox.hub import Hub
@@ -28,15 +29,20 @@ class CoreHost:
     """What adapters may ask of the core: deliver or edit messages, look up inboxes, threads and cursors,
     and a few live-chat needs."""
 
-    def __init__(self, store: Store, service: InboxService, hub: Hub | None = None) -> None:
+    def __init__(
+        self, store: Store, service: InboxService, hub: Hub | None = None, admission: Admission | None = None
+    ) -> None:
         self.store = store
         self.service = service
         self.hub = hub
         self.quarantined = Quarantine(store, service.blobs)
         self.on_seen: list[Callable[[int, int], Awaitable[None]]] = []  # (conversation id, message id)
+        self.admission = admission or Admission(0)
 
     async def deliver(self, inbound: Inbound) -> Delivered:
-        return await self.service.deliver(inbound)
+        """Store one inbound message; raises `Overloaded` (nothing written) when too many are in flight."""
+        with self.admission.slot():
+            return await self.service.deliver(inbound)
 
     async def inbox(self, inbox_id: int) -> InboxInfo | None:
         async with self.store.session() as session:

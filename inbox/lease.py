@@ -135,8 +135,9 @@ class Leases:
             raise
         finally:
             renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+            # Wait for the renewer without raising its CancelledError: suppressing that would also swallow a
+            # cancellation of this task arriving meanwhile, and `run_exclusive` would then never stop.
+            await asyncio.wait({renewer})
             if not lost:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.release(key))

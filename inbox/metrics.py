@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from channels.base import Channel, HealthReporting
+from inbox.admission import Admission
 from inbox.events import EventRecord
 
 
@@ -66,6 +68,10 @@ class Metrics:
             registry=self.registry,
         )
 
+    def watch_admission(self, admission: Admission) -> None:
+        """Export the delivery admission counts (`inbox.admission`) on every scrape."""
+        self.registry.register(AdmissionCollector(admission))
+
     def observe_channels(self, channels: Iterable[Channel]) -> None:
         """Copy the health that channels keep (`channels.base.ChannelHealth`) into gauges (0 = never)."""
         for channel in channels:
@@ -85,6 +91,30 @@ class Metrics:
         self.outbox_results.labels(channel, result).inc()
 
 
+class AdmissionCollector:
+    """Reads `Admission`'s counts at scrape time: deliveries in flight, the limit, admitted and refused."""
+
+    def __init__(self, admission: Admission) -> None:
+        self.admission = admission
+
+    def collect(self) -> Iterator[Metric]:
+        admission = self.admission
+        yield GaugeMetricFamily(
+            "switchboard_deliveries_in_flight", "Inbound deliveries being stored now", value=admission.in_flight
+        )
+        yield GaugeMetricFamily(
+            "switchboard_deliveries_limit", "Inbound deliveries allowed in flight (0: no limit)", value=admission.limit
+        )
+        yield CounterMetricFamily(
+            "switchboard_deliveries_admitted", "Inbound deliveries admitted", value=admission.admitted
+        )
+        yield CounterMetricFamily(
+            "switchboard_deliveries_refused",
+            "Inbound deliveries refused as overloaded (the sender was told to retry)",
+            value=admission.refused,
+        )
+
+
 class RequestCounter:
     """ASGI middleware counting HTTP responses by method and status class (2xx, 4xx, …)."""
 
@@ -92,11 +122,13 @@ class RequestCounter:
         self.app = app
         self.metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            # Handed straight through: no frame of ours is held for the whole life of each websocket.
+            return self.app(scope, receive, send)
+        return self._counted(scope, receive, send)
 
+    async def _counted(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status = f"{int(message['status']) // 100}xx"

@@ -4,7 +4,8 @@ IDLE where the server offers it, polling otherwise. The position is a persisted 
 that advances only after `deliver` returned, so an outage backfills with no gap and a restart never
 refetches; headers are fetched first so mail whose Message-ID is already stored is skipped unread. A
 message that fails three times is quarantined (stored with the original attached) and never blocks later
-mail. Mail is only read (`BODY.PEEK`): nothing in the mailbox is changed or deleted.
+mail. Mail is only read (`BODY.PEEK`): nothing in the mailbox is changed or deleted. When the core is
+overloaded (`Overloaded`), the reader keeps its cursor and its connection, waits `retry_after`, and goes on.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 from aioimaplib import IMAP4, IMAP4_SSL
 
-from channels.base import Host, InboxInfo
+from channels.base import Host, InboxInfo, Overloaded
 from channels.email.settings import EmailSettings, MailboxSettings, Security
 
 log = logging.getLogger(__name__)
@@ -188,8 +189,12 @@ class ImapReader:
             while True:
                 # Repeat until a search finds nothing new: mail that arrived while we were fetching was
                 # announced inside those responses, not in the IDLE that follows.
-                while await self.catch_up(client, validity):
-                    pass
+                try:
+                    while await self.catch_up(client, validity):
+                        pass
+                except Overloaded as busy:  # the cursor stays before the refused mail: wait, then go on
+                    await asyncio.sleep(busy.retry_after)
+                    continue
                 self.health.succeeded()
                 if use_idle:
                     await self.idle(client, lost)
@@ -282,6 +287,8 @@ class ImapReader:
             if raw is None:
                 return  # expunged meanwhile
             await self.ingest(self.inbox, raw, ())
+        except Overloaded:
+            raise  # the server is busy, the mail is fine: not an attempt towards quarantine
         except Exception as error:
             count = self.failures.get(attempt, 0) + 1
             self.failures[attempt] = count
@@ -293,6 +300,8 @@ class ImapReader:
                 reason = f"UID {uid} could not be fetched ({reason}); it is still in the mailbox"
             try:
                 await self.quarantine(self.inbox, raw or f"X-Switchboard-Imap-Uid: {uid}\r\n\r\n".encode(), reason)
+            except Overloaded:
+                raise  # quarantined on the next attempt, not skipped
             except Exception:
                 log.exception("email: quarantining UID %s failed; skipping it (it stays in the mailbox)", uid)
         self.failures.pop(attempt, None)

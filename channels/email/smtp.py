@@ -16,7 +16,7 @@ from typing import Any
 import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from channels.base import DeliveryError, InboxInfo
+from channels.base import DeliveryError, InboxInfo, Overloaded
 from channels.email.settings import MailboxSettings, Security
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,10 @@ class InboundHandler:
         try:
             for inbox in targets.values():
                 await self.ingest(inbox, raw, list(envelope.rcpt_tos))
+        except Overloaded:
+            # RFC 3463 X.3.2 "system not accepting network messages": the sender queues it and tries again;
+            # an inbox that took it already stores it once (its Message-ID is the external id).
+            return "451 4.3.2 too busy to accept mail right now; try again later"
         except Exception:
             log.exception("email: storing mail received over SMTP failed")
             return "451 4.3.0 temporary failure storing the message; try again later"

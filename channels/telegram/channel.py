@@ -7,7 +7,8 @@ per inbox and bot, the highest `update_id` handled: an update at or below it is 
 before anything is downloaded, so switching modes or restarting never processes an update twice.
 Send: Markdown as entities, split over 4096 characters, attachments as photos or documents; Telegram's
 errors become `DeliveryError`s (429 → retry after its `retry_after`, 403 → permanent and the contact
-marked unreachable, 400 → permanent with Telegram's own text).
+marked unreachable, 400 → permanent with Telegram's own text). When the core is overloaded the webhook answers
+503 (Telegram retries) and polling waits `retry_after` without advancing the offset.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import dataclasses
 import hmac
 import json
 import logging
+import math
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -37,6 +39,7 @@ from channels.base import (
     InboundAttachment,
     InboxInfo,
     Outbound,
+    Overloaded,
     Receipt,
 )
 from channels.telegram.outbound import Step, reply_steps, retry_seconds
@@ -116,8 +119,11 @@ class TelegramChannel:
                     await self._step_past_unreadable(inbox, settings, bot, offset, exc)
                     continue
                 self._ok(inbox.id, "last_fetch_at")
-                for update in updates:
-                    await self.process(inbox, settings, update)
+                try:
+                    for update in updates:
+                        await self.process(inbox, settings, update)
+                except Overloaded as busy:  # the offset stays: the next getUpdates brings the update again
+                    await asyncio.sleep(busy.retry_after)
         except Exception as error:
             self._failed(inbox.id, error)
             raise
@@ -183,6 +189,10 @@ class TelegramChannel:
         except Transient as exc:
             # Not stored: a non-2xx answer makes Telegram deliver this update again later.
             return _error(503, "unavailable", f"update {update.update_id} not stored yet: {exc}")
+        except Overloaded as busy:
+            response = _error(503, "slow_down", f"update {update.update_id} not stored yet: {busy.reason}")
+            response.headers["retry-after"] = str(max(1, math.ceil(busy.retry_after)))
+            return response
         self._ok(inbox_id, "last_fetch_at")
         return JSONResponse({"ok": True, "outcome": outcome})
 
@@ -212,6 +222,8 @@ class TelegramChannel:
             try:
                 outcome = await self._store(inbox, update, result)
                 await self.host.save_cursor(key, str(update.update_id))
+            except Overloaded:
+                raise  # not a failure of this update: it does not count towards skipping it
             except Exception as exc:
                 self._attempts[attempt] = self._attempts.get(attempt, 0) + 1
                 if self._attempts[attempt] < MAX_STORE_ATTEMPTS:

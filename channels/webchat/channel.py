@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -30,6 +31,7 @@ from channels.base import (
     InboundAttachment,
     InboxInfo,
     Outbound,
+    Overloaded,
     Receipt,
     ThreadMessage,
 )
@@ -59,6 +61,7 @@ log = logging.getLogger(__name__)
 
 PUSHED_MEMORY = 10_000  # ids of replies this process pushed itself, so the broker's copy is not pushed again
 SIGNALS_PER_MINUTE = 120  # typing, seen and contact frames per visitor
+SLOW_DOWN = "the server is busy; your message was not stored and will be sent again shortly"
 
 
 class WebchatChannel:
@@ -69,10 +72,12 @@ class WebchatChannel:
     def __init__(self, host: Host, settings: WebchatSettings, *, clock: Any = time.monotonic) -> None:
         self.host = host
         self.settings = settings
+        self.clock = clock
         self.documents = WidgetDocuments(host, settings)
         self._threads: dict[tuple[int, str], Thread] = {}
         self._by_conversation: dict[int, tuple[int, str]] = {}
         self._pushed: dict[int, None] = {}  # insertion-ordered set
+        self._inboxes: dict[int, InboxInfo] = {}  # one shared copy per inbox for all its sockets
         self._visitor_limit = protocol.RateLimiter(settings.visitor_messages_per_minute, 60.0, clock)
         self._ip_limit = protocol.RateLimiter(settings.ip_messages_per_minute, 60.0, clock)
         self._signal_limit = protocol.RateLimiter(SIGNALS_PER_MINUTE, 60.0, clock)
@@ -178,6 +183,12 @@ class WebchatChannel:
         inbox = await find_inbox(self.host, ws.query_params.get("key"))
         if inbox is None:
             raise Refused(CLOSE_NOT_FOUND, "unknown_key", "key: no chat widget has this key")
+        # Each lookup builds a fresh copy (settings dict and all); the sockets of an inbox share one.
+        known = self._inboxes.get(inbox.id)
+        if known == inbox:
+            inbox = known
+        else:
+            self._inboxes[inbox.id] = inbox
         widget = WidgetSettings.of(inbox.settings)
         origin = ws.headers.get("origin")
         if not protocol.origin_allowed(origin, widget.allowed_origins, own_origin(ws)):
@@ -234,8 +245,15 @@ class WebchatChannel:
         )
 
     async def _serve(self, connection: Connection, thread: Thread) -> None:
+        ws = connection.ws
         while True:
-            raw = await self._receive(connection.ws)
+            # `_receive` inlined: an idle socket then holds one coroutine frame less.
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            raw = message.get("text")
+            if raw is None:
+                raw = bytes(message.get("bytes") or b"").decode("utf-8", errors="replace")
             if len(raw.encode()) > self.settings.max_frame_bytes:
                 raise Refused(CLOSE_TOO_LARGE, "too_large", f"frame: larger than {self.settings.max_frame_bytes} bytes")
             try:
@@ -264,7 +282,18 @@ class WebchatChannel:
                     }
                 )
                 return
-            view = await self._deliver(inbox, visitor, frame.client_id, frame.body, ())
+            try:
+                held = connection.hold_until - self.clock()
+                if held > 0:  # rounded up: a resend after `retry_after` finds the hold over
+                    raise Overloaded(math.ceil(held * 100) / 100)
+                view = await self._deliver(inbox, visitor, frame.client_id, frame.body, ())
+            except Overloaded as busy:
+                self._give_back(visitor.thread_key, connection.ip)
+                connection.hold_until = max(connection.hold_until, self.clock() + busy.retry_after)
+                await connection.send(
+                    {**error_frame("slow_down", SLOW_DOWN, client_id=frame.client_id), "retry_after": busy.retry_after}
+                )
+                return
             await connection.send({"type": "ack", "client_id": frame.client_id, "message": view})
             await self._broadcast(thread, {"type": "message", "message": view}, skip=connection)
         elif not isinstance(frame, protocol.Ping) and self._signal_limit.take(visitor.thread_key) is not None:
@@ -342,6 +371,9 @@ class WebchatChannel:
             view = await self._deliver(inbox, visitor, client_id, body, [attachment])
         except FrameError as exc:
             return http_error(409, exc.code, exc.detail)
+        except Overloaded as busy:
+            self._give_back(visitor.thread_key, request.client.host if request.client else "")
+            return http_error(503, "slow_down", SLOW_DOWN, retry_after=busy.retry_after)
         if thread is not None:
             await self._broadcast(thread, {"type": "message", "message": view})
         return JSONResponse({"type": "ack", "client_id": client_id, "message": view}, status_code=201)
@@ -396,6 +428,11 @@ class WebchatChannel:
 
     def _throttle(self, thread_key: str, ip: str) -> float | None:
         return self._visitor_limit.take(thread_key) or self._ip_limit.take(ip)
+
+    def _give_back(self, thread_key: str, ip: str) -> None:
+        """A refused message costs the visitor nothing against the rate limits: it is sent again later."""
+        self._visitor_limit.give_back(thread_key)
+        self._ip_limit.give_back(ip)
 
     def _remember(self, inbox_id: int, thread_key: str, conversation_id: int) -> None:
         thread = self._threads.get((inbox_id, thread_key))

@@ -37,7 +37,7 @@ class Refused(Exception):
         self.detail = detail
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)  # slots: one per open socket, thousands per process
 class Connection:
     """One open widget socket."""
 
@@ -46,6 +46,9 @@ class Connection:
     visitor: Visitor
     ip: str
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # After a `slow_down`, messages already on the wire behind the refused one are refused too until this
+    # (monotonic) time, so the widget's resends keep the visitor's order.
+    hold_until: float = 0.0
 
     async def send(self, frame: Mapping[str, Any]) -> bool:
         """Send one frame; a socket that cannot take it within a few seconds is closed."""
@@ -59,7 +62,7 @@ class Connection:
             return False
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Thread:
     """Every open socket of one visitor thread (the tabs of one visitor), and its conversation once known."""
 

@@ -393,6 +393,12 @@ class RateLimiter:
         self._buckets[key] = (tokens - 1.0, now)
         return None
 
+    def give_back(self, key: str) -> None:
+        """Return the token of an action that did not happen after all (the server refused it as overloaded)."""
+        if key in self._buckets:
+            tokens, stamp = self._buckets[key]
+            self._buckets[key] = (min(float(self.rate), tokens + 1.0), stamp)
+
     def _forget_full(self, now: float) -> None:
         for key, (tokens, stamp) in list(self._buckets.items()):
             if tokens + (now - stamp) * self.rate / self.per >= self.rate:

@@ -1,8 +1,10 @@
 // The chat window inside the widget iframe: speaks the widget protocol (DESIGN §4) over /widget/ws.
 //
 // Messages typed while offline wait in localStorage with their client_id and are sent after every welcome
-// until acknowledged; the server stores a client_id once, so nothing is lost and nothing doubles. Every
-// text from the network is rendered with textContent, never as HTML.
+// until acknowledged; the server stores a client_id once, so nothing is lost and nothing doubles. When the
+// server is overloaded it answers `slow_down` with `retry_after`: the message stays unsent ("Sending
+// slowly…") and the queue is sent again, in order, after the delay. Every text from the network is rendered
+// with textContent, never as HTML.
 
 import { installSelfServe } from "./selfserve.js";
 import { pick, translator } from "./strings.js";
@@ -55,6 +57,11 @@ const state = {
   lastSeenSent: null,
   retries: 0,
   reconnectTimer: null,
+  inFlight: new Set(), // client_ids sent on this socket and not answered yet (not sent again meanwhile)
+  slow: false, // the server said slow_down: pending messages show "Sending slowly…"
+  slowUntil: 0,
+  slowTimer: null,
+  slowStreak: 0, // slow_downs in a row: each one doubles the wait (up to 32 times the server's retry_after)
   refused: false,
   typingSentAt: 0,
   typingTimer: null,
@@ -143,9 +150,11 @@ function render() {
       ? t("notSent", { reason: item.error })
       : !navigator.onLine || !state.welcomed
         ? t("queued")
-        : item.waitUntil > Date.now()
-          ? t("waiting")
-          : t("sending");
+        : state.slow
+          ? t("sendingSlowly")
+          : item.waitUntil > Date.now()
+            ? t("waiting")
+            : t("sending");
     const li = bubble({ author: "visitor", body: item.body, attachments: [] }, status);
     li.classList.add(item.error ? "sb-failed" : "sb-pending");
     li.dataset.clientId = item.client_id;
@@ -323,6 +332,7 @@ function connect() {
     if (state.socket !== socket) return;
     state.socket = null;
     state.welcomed = false;
+    state.inFlight.clear();
     if (event.code === 4401) {
       state.token = null; // the server no longer knows this token: start as a new visitor
       storage.set("token", null);
@@ -359,6 +369,7 @@ function receive(frame) {
       state.agentsOnline = Boolean(frame.agents_online);
       if (frame.seen_up_to !== null && frame.seen_up_to !== undefined) state.seenUpTo = frame.seen_up_to;
       for (const message of frame.messages) remember(message, false);
+      state.inFlight.clear();
       connectionNotice();
       if (state.profile.name || state.profile.email) {
         send({ type: "contact", name: state.profile.name || null, email: state.profile.email || null });
@@ -369,6 +380,8 @@ function receive(frame) {
       selfserve.welcomed();
       break;
     case "ack":
+      state.inFlight.delete(frame.client_id);
+      state.slowStreak = 0;
       dequeue(frame.client_id);
       remember(frame.message, false);
       render();
@@ -427,17 +440,45 @@ function dequeue(clientId) {
   if (state.queue.some((item) => item.client_id === clientId)) {
     changeQueue((queue) => queue.filter((item) => item.client_id !== clientId));
   }
+  if (state.slow && !state.queue.some((item) => !item.error)) {
+    state.slow = false; // everything went through: back to normal
+    notice("");
+  }
 }
 
 function flush() {
+  if (state.slowUntil > Date.now()) return; // the server asked us to wait; the timer flushes
   for (const item of state.queue) {
-    if (item.error || item.waitUntil > Date.now()) continue;
-    send({ type: "message", client_id: item.client_id, body: item.body });
+    if (item.error || item.waitUntil > Date.now() || state.inFlight.has(item.client_id)) continue;
+    if (send({ type: "message", client_id: item.client_id, body: item.body })) state.inFlight.add(item.client_id);
   }
+}
+
+function slowDown(seconds) {
+  // Never before the server's time; refused again, back off further (many visitors retrying at once would
+  // otherwise keep the server busy refusing them); spread a little so visitors do not come back together.
+  const backoff = 2 ** Math.min(state.slowStreak, 5);
+  state.slowStreak += 1;
+  const wait = Math.min(60, Math.max(0.2, Number(seconds) || 1) * backoff) * 1000 * (1 + Math.random() * 0.25);
+  state.slow = true;
+  state.slowUntil = Math.max(state.slowUntil, Date.now() + wait);
+  notice(t("slowServer"));
+  clearTimeout(state.slowTimer);
+  state.slowTimer = setTimeout(() => {
+    state.slowUntil = 0;
+    flush();
+    render();
+  }, state.slowUntil - Date.now());
+  render();
 }
 
 function failed(frame) {
   const item = frame.client_id && state.queue.find((entry) => entry.client_id === frame.client_id);
+  if (frame.client_id) state.inFlight.delete(frame.client_id);
+  if (frame.code === "slow_down") {
+    slowDown(frame.retry_after);
+    return;
+  }
   if (frame.code === "rate_limited") {
     notice(t("rateLimited"));
     if (item) {
@@ -454,6 +495,7 @@ function failed(frame) {
     return;
   }
   if (frame.code === "unavailable") {
+    state.inFlight.clear(); // this error names no client_id: whatever was waiting is sent again
     setTimeout(flush, 2000); // the server could not store it now; the queue keeps it
     return;
   }
@@ -495,7 +537,7 @@ function submitText() {
   $("text").value = "";
   stopTyping();
   render();
-  selfserve.beforeSend().finally(() => send({ type: "message", client_id: item.client_id, body: item.body }));
+  selfserve.beforeSend().finally(() => flush()); // in order, behind anything still waiting
 }
 
 function typing() {
@@ -525,9 +567,14 @@ async function upload(file) {
     notice(t("offline"), true);
     return;
   }
+  await sendFile(file, uuid(), 0);
+}
+
+async function sendFile(file, clientId, attempt) {
+  const limits = config.limits;
   const form = new FormData();
   form.append("file", file, file.name);
-  form.append("client_id", uuid());
+  form.append("client_id", clientId);
   try {
     const response = await fetch(`/widget/upload?key=${encodeURIComponent(config.key)}`, {
       method: "POST",
@@ -535,6 +582,13 @@ async function upload(file) {
       body: form,
     });
     const data = await response.json();
+    if (response.status === 503 && data.error && data.error.code === "slow_down" && attempt < 20) {
+      // Overloaded: nothing was stored; the same client_id goes again after the delay (stored once).
+      notice(t("slowServer"));
+      const wait = Math.max(0.2, Number(data.error.retry_after) || 1) * 1000 * (1 + Math.random() * 0.25);
+      setTimeout(() => sendFile(file, clientId, attempt + 1), wait);
+      return;
+    }
     if (!response.ok) {
       const code = data.error && data.error.code;
       const known = { too_large: "fileTooLarge", unsupported_type: "fileType", rate_limited: "rateLimited" };
