@@ -118,7 +118,7 @@ class SelfServiceConfig:
 class AdmissionConfig:
     """Backpressure on inbound messages (README ## Overload and backpressure)."""
 
-    max_deliveries_in_flight: int = 32  # 0: no limit
+    max_deliveries_in_flight: int = 128  # 0: no limit; 128 = one full group-commit batch
     retry_after_seconds: float = 1.0
     max_retry_after_seconds: float = 30.0
 
