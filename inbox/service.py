@@ -131,7 +131,7 @@ class InboxService:
                 chat = await tx.get(Inbox, conversation.inbox_id)
                 if chat is None or not continuity.links(chat.settings, inbound.inbox_id):
                     conversation = None
-        contact, contact_created = await self._contact_for(tx, inbound, conversation)
+        contact, contact_created = await self.contact_for(tx, inbound, conversation)
         conversation = (
             conversation
             or (
@@ -199,7 +199,7 @@ class InboxService:
             before.append((EventType.CONVERSATION_UPDATED, {**conversation_view, "changes": ["status"]}))
         return Written(message, contact, conversation, conversation_view, before, attachments)
 
-    async def _contact_for(
+    async def contact_for(
         self, tx: AsyncSession, inbound: Inbound, threaded: Conversation | None = None
     ) -> tuple[Contact, bool]:
         """Find the contact through the sender's identity (or a verified email); create one otherwise.

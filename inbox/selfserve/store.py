@@ -162,7 +162,7 @@ async def _start(
             return Started(found.conversation_id, key(found), False)
         probe = Inbound(rule.inbox_id, external_id, thread_key, sender, "")
         # The same contact lookup as an inbound message, so the reply that follows finds the same contact.
-        contact, contact_created = await service._contact_for(tx, probe)
+        contact, contact_created = await service.contact_for(tx, probe)
         conversation = Conversation(
             inbox_id=rule.inbox_id,
             contact_id=key(contact),
