@@ -232,6 +232,10 @@ def add_backend_flags(parser: argparse.ArgumentParser) -> None:
         help="sqlite: one process on SQLite; postgres: two processes on PostgreSQL + Redis",
     )
     parser.add_argument("--server-cores", default="0", help="CPU list the server process(es) run on (taskset)")
+    parser.add_argument(
+        "--db-cores", default=None,
+        help="CPU list PostgreSQL runs on (taskset; default: the server cores, sharing them with the servers)",
+    )  # fmt: skip
 
 
 def write_config(
@@ -285,6 +289,7 @@ async def deployment(
     queue_size: int = 1000,
     prepare: Any = None,
     max_in_flight: int | None = None,
+    db_cores: str | None = None,
 ) -> AsyncIterator[Deployment]:
     """Start the database (and Redis), migrate, seed an admin + API inbox, start the server process(es)."""
     directory = Path(tempfile.mkdtemp(prefix="sb-bench-"))
@@ -294,7 +299,7 @@ async def deployment(
         if backend == "sqlite":
             db_url = f"sqlite+aiosqlite:///{directory / 'bench.db'}"
         else:
-            db_url = stack.enter_context(postgres(cores))
+            db_url = stack.enter_context(postgres(db_cores or cores))
             redis = RedisServer()
             redis.start()
             stack.callback(redis.close)

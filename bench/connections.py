@@ -83,7 +83,7 @@ async def main() -> None:
     pin_self(args.client_cores)
     raise_file_limit(args.count + 1000)
     print(f"# connections · {args.socket} sockets · {args.backend} · machine: {machine()}", flush=True)
-    async with deployment(args.backend, args.server_cores, queue_size=1000) as found:
+    async with deployment(args.backend, args.server_cores, queue_size=1000, db_cores=args.db_cores) as found:
         servers = found.servers
 
         def opener(number: int) -> Any:

@@ -313,7 +313,7 @@ async def main() -> None:
             flush=True,
         )
 
-    async with deployment(args.backend, args.server_cores, prepare=prepare) as found:
+    async with deployment(args.backend, args.server_cores, prepare=prepare, db_cores=args.db_cores) as found:
         server = found.servers[0]
         token = found.seed.token
         inbox = found.seed.inbox_id

@@ -412,10 +412,16 @@ async def main() -> None:
     pin_self(args.client_cores)
     raise_file_limit(10000)
     print(f"# realtime · {args.backend} · machine: {machine()}", flush=True)
-    print(f"# server cores {args.server_cores}, load generator cores {args.client_cores}", flush=True)
+    print(
+        f"# server cores {args.server_cores}, database cores {args.db_cores or args.server_cores},"
+        f" load generator cores {args.client_cores}",
+        flush=True,
+    )
     if args.max_in_flight is not None:
         print(f"# [admission] max_deliveries_in_flight = {args.max_in_flight}", flush=True)
-    async with deployment(args.backend, args.server_cores, max_in_flight=args.max_in_flight) as found:
+    async with deployment(
+        args.backend, args.server_cores, max_in_flight=args.max_in_flight, db_cores=args.db_cores
+    ) as found:
         # Warm up: the first message of each visitor creates its contact and conversation.
         warm = await measure_switchboard(found, argparse.Namespace(**{**vars(args), "duration": 2.0}), 100, "warm")
         print("warm-up:", json.dumps(warm), flush=True)
