@@ -85,6 +85,9 @@ class Delivered:
     conversation_id: int
     contact_id: int
     created: bool  # False when (inbox, external_id) was already stored
+    # The new message as its thread shows it (None for a duplicate): a live channel can answer the sender
+    # from it instead of reading the message back.
+    message: ThreadMessage | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from channels.base import Delivered, Inbound
+from channels.base import Delivered, Inbound, OutboundAttachment, ThreadMessage
 from inbox import views
+from inbox.blobs import BlobStore
 from inbox.events import EventType
 from inbox.models import Attachment, Contact, Conversation, Message, MessageKind, MessageStatus, Status, key
 
@@ -30,8 +31,23 @@ class Written:
         created = {**views.message(self.message, self.attachments), "conversation": self.conversation_view}
         return [*self.before, (EventType.MESSAGE_CREATED, created)]
 
-    def delivered(self) -> Delivered:
-        return Delivered(key(self.message), key(self.conversation), key(self.contact), True)
+    def delivered(self, blobs: BlobStore) -> Delivered:
+        """The answer to the channel, with the stored message (files at their paths in `blobs`)."""
+        message = self.message
+        stored = ThreadMessage(
+            id=key(message),
+            conversation_id=key(self.conversation),
+            kind=str(message.kind),
+            text=message.body,
+            sender_name=message.sender_name,
+            external_id=message.external_id,
+            created_at=message.created_at,
+            attachments=[
+                OutboundAttachment(row.filename, row.content_type, row.size, str(blobs.path(row.storage_name)))
+                for row in self.attachments
+            ],
+        )
+        return Delivered(key(message), key(self.conversation), key(self.contact), True, stored)
 
 
 def touch_conversation(conversation: Conversation, inbound: Inbound, now: datetime) -> bool:

@@ -2,7 +2,8 @@
 
 Concurrent `deliver()` calls queue here; one writer task per service (so per process) takes whatever is
 waiting (no delay when idle, at most `MAX_BATCH`), writes it in ONE transaction, commits, publishes the
-events in id order and only then answers each caller. A batch of one takes the per-message path.
+events in id order and only then answers each caller. A batch of one is written the same way (it costs fewer statements than the
+per-message path, which remains the fallback).
 
 The batch is written set-based by `inbox.ingest_batch.write_batch` (a constant number of statements per
 batch). Any error in it rolls all of it back (nothing was acknowledged) and every message is then
@@ -85,9 +86,6 @@ class DeliveryBatcher:
 
     async def _write(self, batch: list[_Job]) -> None:
         service = self.service
-        if len(batch) == 1:
-            await _one(service, batch[0])
-            return
         try:
             results, records = await write_batch(service, batch)
         except Exception:

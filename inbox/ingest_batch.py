@@ -134,7 +134,7 @@ async def write_batch(
         records = await events.append_many(tx, pending)
     for index, outcome in written:
         item = batch[index].inbound
-        found.stored[(item.inbox_id, item.external_id)] = results[index] = outcome.delivered()
+        found.stored[(item.inbox_id, item.external_id)] = results[index] = outcome.delivered(service.blobs)
     answers: list[Delivered | BaseException] = []
     for index, job in enumerate(batch):
         result = results[index]

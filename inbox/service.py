@@ -105,7 +105,7 @@ class InboxService:
                 tx, written.pending(), inbox_id=written.conversation.inbox_id, conversation_id=written.conversation.id
             )
         await self._publish(records)
-        return written.delivered()
+        return written.delivered(self.blobs)
 
     async def deliver_in(
         self, tx: AsyncSession, inbound: Inbound, stored: Sequence[tuple[Any, Any]], now: datetime

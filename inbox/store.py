@@ -14,6 +14,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from inbox import sqlite_driver
+
 # Transaction-scoped advisory lock keys (PostgreSQL; SQLite serialises writers already).
 SETUP_LOCK_KEY = 0x5B0A_2D01  # first-admin setup: two concurrent setups cannot both pass the "no agent" check
 
@@ -30,6 +32,9 @@ class Store:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
+            connect = sqlite_driver.creator(parsed, timeout=30)
+            if connect is not None:
+                kwargs["async_creator"] = connect  # one thread hop per statement (see `inbox.sqlite_driver`)
         else:
             kwargs["pool_size"] = pool_size
             kwargs["pool_pre_ping"] = True

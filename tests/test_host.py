@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
-from channels.base import Edit
+from channels.base import Edit, InboundAttachment
 from inbox.host import CoreHost
 from inbox.models import Contact
 from inbox.service import InboxService
@@ -58,3 +59,24 @@ async def test_cursors_round_trip(store: Store, service: InboxService) -> None:
     await host.save_cursor("telegram:1:42:last_update_id", "100")
     await host.save_cursor("telegram:1:42:last_update_id", "101")
     assert await host.load_cursor("telegram:1:42:last_update_id") == "101"
+
+
+async def test_a_new_message_comes_back_as_the_thread_stores_it(store: Store, service: InboxService) -> None:
+    """`Delivered.message` (what a live channel answers its sender with) is exactly what reading it back
+    gives: alone, in a concurrent batch, with files; a duplicate carries none (the channel reads it back)."""
+    host = CoreHost(store, service)
+    inbox = await make_inbox(store)
+    assert inbox.id is not None
+    first = dataclasses.replace(
+        inbound(inbox, "f1", text="with a file"),
+        attachments=[InboundAttachment("a.txt", "text/plain", b"abc")],
+    )
+    alone = await service.deliver(first)
+    batch = await asyncio.gather(*(service.deliver(inbound(inbox, f"b{n}", text=f"n{n}")) for n in range(6)))
+    for delivered in (alone, *batch):
+        assert delivered.created and delivered.message is not None
+        stored = await host.thread(inbox.id, "sender:cust-1", after=delivered.message_id - 1, limit=1)
+        assert [delivered.message] == list(stored)
+    assert alone.message is not None and alone.message.attachments[0].size == 3
+    again = await service.deliver(first)
+    assert not again.created and again.message is None and again.message_id == alone.message_id

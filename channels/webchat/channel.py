@@ -336,6 +336,9 @@ class WebchatChannel:
             )
         )
         self._remember(inbox.id, visitor.thread_key, delivered.conversation_id)
+        if delivered.message is not None:
+            return self._view(inbox.id, delivered.message, visitor.sender.value)  # new: no need to read it back
+        # A resend of a client_id already stored: answer with what was stored, if it was this visitor's.
         found = await self.host.thread(inbox.id, visitor.thread_key, after=delivered.message_id - 1, limit=1)
         if not found or found[0].id != delivered.message_id:
             raise FrameError("conflict", f"client_id {client_id}: already used for another message")
