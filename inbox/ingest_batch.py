@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Table, func, insert
+from sqlalchemy import BindParameter, Table, bindparam, func, insert
 from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
@@ -131,7 +131,7 @@ async def write_batch(
             for index, outcome in written
             for type_, data in outcome.pending()
         ]
-        records = await events.append_many(tx, pending)
+        records = await events.append_many(await tx.connection(), pending)  # after the flush: Core is enough
     for index, outcome in written:
         item = batch[index].inbound
         found.stored[(item.inbox_id, item.external_id)] = results[index] = outcome.delivered(service.blobs)
@@ -145,61 +145,79 @@ async def write_batch(
     return answers, records
 
 
-async def _look_up(tx: AsyncSession, inbounds: list[Inbound]) -> _Batch:
-    inbox_ids = {item.inbox_id for item in inbounds}
-    # Messages already stored (a channel's retry), with their conversation's contact.
-    rows = await tx.execute(
-        core_select(
-            col(Message.id),
-            col(Message.inbox_id),
-            col(Message.external_id),
-            col(Message.conversation_id),
-            col(Conversation.contact_id),
-        )
-        .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
+# The look-up statements, built once (building and keying a statement per batch cost more than running it
+# for small batches); the sets of values go in as expanding parameters.
+_INBOX_IDS: BindParameter[int] = bindparam("inbox_ids", expanding=True)
+_STORED = (
+    core_select(
+        col(Message.id),
+        col(Message.inbox_id),
+        col(Message.external_id),
+        col(Message.conversation_id),
+        col(Conversation.contact_id),
+    )
+    .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
+    .where(
+        col(Message.inbox_id).in_(_INBOX_IDS),
+        col(Message.external_id).in_(bindparam("external_ids", expanding=True)),
+    )
+)
+_INBOXES = select(Inbox.id).where(col(Inbox.id).in_(_INBOX_IDS))
+_BY_IDENTITY = (
+    select(Identity.kind, Identity.value, Contact)
+    .join(Contact, col(Contact.id) == col(Identity.contact_id))
+    .where(
+        col(Identity.kind).in_(bindparam("kinds", expanding=True)),
+        col(Identity.value).in_(bindparam("values", expanding=True)),
+    )
+)
+_NEWEST = select(Conversation).where(
+    col(Conversation.id).in_(
+        select(func.max(Conversation.id))
         .where(
-            col(Message.inbox_id).in_(inbox_ids),
-            col(Message.external_id).in_({item.external_id for item in inbounds}),
+            col(Conversation.inbox_id).in_(_INBOX_IDS),
+            col(Conversation.thread_key).in_(bindparam("thread_keys", expanding=True)),
         )
+        .group_by(col(Conversation.inbox_id), col(Conversation.thread_key))
+    )
+)
+_LABELS = (
+    select(ConversationLabel.conversation_id, Label.name)
+    .join(Label, col(Label.id) == col(ConversationLabel.label_id))
+    .where(col(ConversationLabel.conversation_id).in_(bindparam("conversation_ids", expanding=True)))
+)
+_CONTACTS = select(Contact).where(col(Contact.id).in_(bindparam("contact_ids", expanding=True)))
+
+
+async def _look_up(tx: AsyncSession, inbounds: list[Inbound]) -> _Batch:
+    inbox_ids = list({item.inbox_id for item in inbounds})
+    core = await tx.connection()  # plain rows need none of the ORM's per-statement work
+    # Messages already stored (a channel's retry), with their conversation's contact.
+    rows = await core.execute(
+        _STORED, {"inbox_ids": inbox_ids, "external_ids": list({item.external_id for item in inbounds})}
     )
     stored: dict[Seen, Delivered | BaseException] = {
         (inbox_id, external_id): Delivered(int(message_id or 0), conversation_id, contact_id, False)
         for message_id, inbox_id, external_id, conversation_id, contact_id in rows
     }
-    inboxes = set((await tx.execute(select(Inbox.id).where(col(Inbox.id).in_(inbox_ids)))).scalars())
+    inboxes = set((await core.execute(_INBOXES, {"inbox_ids": inbox_ids})).scalars())
     # Contacts by the senders' identities (ORM rows: later statements of this session reuse them).
     senders = {_sender(item) for item in inbounds}
     identities = await tx.execute(
-        select(Identity.kind, Identity.value, Contact)
-        .join(Contact, col(Contact.id) == col(Identity.contact_id))
-        .where(
-            col(Identity.kind).in_({kind for kind, _ in senders}),
-            col(Identity.value).in_({value for _, value in senders}),
-        )
+        _BY_IDENTITY, {"kinds": list({kind for kind, _ in senders}), "values": list({value for _, value in senders})}
     )
     by_identity: dict[Sender, Contact] = {(kind, value): contact for kind, value, contact in identities}
     contacts = {row.id: row for row in by_identity.values()}
     # The newest conversation of each thread, its labels and its contact.
-    newest = (
-        select(func.max(Conversation.id))
-        .where(
-            col(Conversation.inbox_id).in_(inbox_ids),
-            col(Conversation.thread_key).in_({item.thread_key for item in inbounds}),
-        )
-        .group_by(col(Conversation.inbox_id), col(Conversation.thread_key))
-    )
-    found = list((await tx.execute(select(Conversation).where(col(Conversation.id).in_(newest)))).scalars())
+    threads = list({item.thread_key for item in inbounds})
+    found = list((await tx.execute(_NEWEST, {"inbox_ids": inbox_ids, "thread_keys": threads})).scalars())
     labels: dict[int | None, list[str]] = {row.id: [] for row in found}
     if found:
-        for conversation_id, name in await tx.execute(
-            select(ConversationLabel.conversation_id, Label.name)
-            .join(Label, col(Label.id) == col(ConversationLabel.label_id))
-            .where(col(ConversationLabel.conversation_id).in_(labels))
-        ):
+        for conversation_id, name in await core.execute(_LABELS, {"conversation_ids": list(labels)}):
             labels[conversation_id].append(name)
     missing = {row.contact_id for row in found} - set(contacts)
     if missing:
-        for row in (await tx.execute(select(Contact).where(col(Contact.id).in_(missing)))).scalars():
+        for row in (await tx.execute(_CONTACTS, {"contact_ids": list(missing)})).scalars():
             contacts[row.id] = row
     by_thread = {(row.inbox_id, row.thread_key): row for row in found}
     return _Batch(stored, inboxes, by_identity, by_thread, contacts, labels)
@@ -306,7 +324,9 @@ async def _insert_messages(tx: AsyncSession, messages: list[Message]) -> None:
     """INSERT the fast path's messages with one multi-row statement; their ids come back by external id."""
     if not messages:
         return
-    returned = await tx.execute(
+    await tx.flush()  # what the ORM holds goes first (a slow-path message before these), then plain Core
+    core = await tx.connection()
+    returned = await core.execute(
         insert(MESSAGE_TABLE).returning(MESSAGE_TABLE.c.id, MESSAGE_TABLE.c.inbox_id, MESSAGE_TABLE.c.external_id),
         [_values(MESSAGE_TABLE, message) for message in messages],
     )
