@@ -236,7 +236,8 @@ class Cursor(SQLModel, table=True):
 class Quarantined(SQLModel, table=True):
     """A message a channel could not process (poison mail): kept for admins with its raw original, never
     delivered to a conversation and never fetched again; `status` quarantined | discarded (a tombstone, so the
-    same bytes arriving again stay discarded). No foreign key: deleting an inbox leaves these to the admin."""
+    same bytes arriving again stay discarded). No foreign key: an inbox with mail in quarantine cannot be
+    deleted, its tombstones are deleted with it (`inbox.quarantine.before_inbox_deleted`)."""
 
     __table_args__ = (UniqueConstraint("inbox_id", "digest"),)
 
