@@ -37,6 +37,7 @@ from inbox.api import admin, attachments, channel_status, contacts, conversation
 from inbox.auth import Authenticator, LoginThrottle, Sessions
 from inbox.blobs import BlobStore
 from inbox.broker import Broker, LocalBroker
+from inbox.clock import utcnow
 from inbox.config import Config, resolve_secret
 from inbox.continuity_worker import ContinuityWorker
 from inbox.csat import Surveys
@@ -52,6 +53,7 @@ from inbox.redis_broker import RedisBroker
 from inbox.runners import ChannelRunners
 from inbox.selfserve import api as selfserve_api
 from inbox.selfserve import pages as selfserve_pages
+from inbox.selfserve import store as selfserve_store
 from inbox.selfserve.widget import WidgetAnswers
 from inbox.service import InboxService
 from inbox.store import Store
@@ -163,6 +165,19 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
                     ),
                 ),
                 name="uploads",
+            ),
+            asyncio.create_task(
+                leases.run_exclusive(
+                    "timer:selfserve",
+                    lambda: _every(
+                        config.selfservice.prune_interval_seconds,
+                        lambda: selfserve_store.prune(
+                            store, retention_days=config.selfservice.retention_days, now=utcnow()
+                        ),
+                        "selfserve-retention",
+                    ),
+                ),
+                name="selfserve-retention",
             ),
             asyncio.create_task(runners.run(), name="channel-runners"),
             asyncio.create_task(leases.run_exclusive("timer:continuity", continuity.run), name="continuity"),

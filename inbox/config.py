@@ -112,6 +112,8 @@ class WebchatConfig:
 class SelfServiceConfig:
     widget_requests_per_minute: int = 60
     ip_requests_per_minute: int = 300
+    retention_days: int = 400  # measured visitor actions (views, searches, greetings); 0 keeps them all
+    prune_interval_seconds: float = 3600.0
 
 
 @dataclass(frozen=True, slots=True)

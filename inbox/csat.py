@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from inbox import views
@@ -135,7 +136,18 @@ class Surveys:
 
     # ── sending ─────────────────────────────────────────────────────────────────────────────
     async def on_resolved(self, conversation_id: int) -> int | None:
-        """Send a survey for this resolution when the inbox wants one; answers the survey id or None."""
+        """Send a survey for this resolution when the inbox wants one; answers the survey id or None.
+
+        Racing resolutions of one conversation (two agents, two processes) send one survey: the second
+        insert of a survey following the same customer message violates a unique constraint and its whole
+        transaction (survey, message, outbox row) rolls back."""
+        try:
+            return await self._send(conversation_id)
+        except IntegrityError:
+            log.info("conversation %s: a concurrent resolution sent its survey already", conversation_id)
+            return None
+
+    async def _send(self, conversation_id: int) -> int | None:
         now = self.clock()
         async with self.store.transaction() as tx:
             conversation = await tx.get(Conversation, conversation_id)
@@ -171,6 +183,7 @@ class Surveys:
                 agent_id=conversation.assignee_id,
                 created_at=now,
                 updated_at=now,
+                incoming_at=conversation.last_incoming_at or conversation.created_at,
             )
             tx.add(survey)
             await tx.flush()

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from inbox import continuity, views
+from inbox import continuity, quarantine, views
 from inbox.auth import hash_password, new_api_token, verify_password
 from inbox.csat import check_inbox_settings
 from inbox.errors import Conflict, Invalid, NotFound
@@ -223,6 +223,7 @@ class Directory:
             if used.first() is not None:
                 raise Conflict(f"inbox {inbox_id} has conversations and cannot be deleted")
             await _check_not_continuing(tx, inbox_id)
+            await quarantine.before_inbox_deleted(tx, inbox_id)  # mail in quarantine is not thrown away either
             view = _public(views.inbox(inbox, []))
             await tx.execute(delete(InboxMember).where(col(InboxMember.inbox_id) == inbox_id))
             await tx.delete(inbox)

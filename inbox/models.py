@@ -236,7 +236,8 @@ class Cursor(SQLModel, table=True):
 class Quarantined(SQLModel, table=True):
     """A message a channel could not process (poison mail): kept for admins with its raw original, never
     delivered to a conversation and never fetched again; `status` quarantined | discarded (a tombstone, so the
-    same bytes arriving again stay discarded). No foreign key: deleting an inbox leaves these to the admin."""
+    same bytes arriving again stay discarded). No foreign key: an inbox with mail in quarantine cannot be
+    deleted, its tombstones are deleted with it (`inbox.quarantine.before_inbox_deleted`)."""
 
     __table_args__ = (UniqueConstraint("inbox_id", "digest"),)
 
@@ -272,9 +273,15 @@ class CannedResponse(SQLModel, table=True):
 
 
 class CsatSurvey(SQLModel, table=True):
-    """One satisfaction survey, sent when a conversation was resolved; at most one answer (changeable briefly)."""
+    """One satisfaction survey, sent when a conversation was resolved; at most one answer (changeable briefly).
 
-    __table_args__ = (Index("ix_csatsurvey_created", "created_at", "inbox_id"),)
+    At most one survey follows each customer message: `(conversation_id, incoming_at)` is unique, so two
+    resolutions racing (two agents, two processes) cannot both send one."""
+
+    __table_args__ = (
+        Index("ix_csatsurvey_created", "created_at", "inbox_id"),
+        UniqueConstraint("conversation_id", "incoming_at", name="uq_csatsurvey_conversation_incoming"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", index=True)
@@ -286,6 +293,7 @@ class CsatSurvey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)  # the resolution it asks about
     responded_at: datetime | None = None  # first answer; the rating may change for a while after it
     updated_at: datetime = Field(default_factory=utcnow)
+    incoming_at: datetime | None = None  # the conversation's last customer message the survey follows
 
 
 def key(row: Any) -> int:
@@ -329,7 +337,10 @@ class ProactiveRule(SQLModel, table=True):
 class SelfServeEvent(SQLModel, table=True):
     """One measured visitor action: article view, search, deflection, proactive shown/replied."""
 
-    __table_args__ = (Index("ix_selfserveevent_kind_created", "kind", "created_at"),)
+    __table_args__ = (
+        Index("ix_selfserveevent_kind_created", "kind", "created_at"),
+        Index("ix_selfserveevent_created", "created_at"),  # retention: old rows are deleted by date
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32)

@@ -5,6 +5,12 @@ A quarantined message is stored once per `(inbox, sha256 of its bytes)` with the
 original, retry it (the channel takes the original again, after a fix) or discard it. A discarded row stays
 as a tombstone without its bytes, so the same mail arriving again (a mailbox rebuilt with a new UIDVALIDITY)
 is not quarantined again. Nothing here publishes events: the admin health page polls.
+
+An inbox with mail in quarantine cannot be deleted (like one with conversations: nothing is thrown away by
+an admin click); its tombstones go with it (`before_inbox_deleted`), so an inbox that later gets the same id
+(SQLite reuses the highest id) inherits nothing. Rows of an inbox deleted before this rule (or while a
+receiver was still quarantining) are listed as of a deleted inbox; they can be downloaded and discarded,
+not retried.
 """
 
 from __future__ import annotations
@@ -13,13 +19,14 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import func
+from sqlalchemy import delete, func
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from inbox.blobs import BlobStore
 from inbox.clock import utcnow
-from inbox.errors import NotFound
+from inbox.errors import Conflict, NotFound
 from inbox.models import Inbox, Quarantined
 from inbox.store import Store
 
@@ -30,11 +37,28 @@ DISCARDED = "discarded"
 
 @dataclass(frozen=True, slots=True)
 class Held:
-    """One quarantined message with its inbox, as the admin API shows it."""
+    """One quarantined message with its inbox (None: the inbox was deleted), as the admin API shows it."""
 
     row: Quarantined
-    inbox_name: str
-    channel: str
+    inbox_name: str | None
+    channel: str | None
+
+
+async def before_inbox_deleted(tx: AsyncSession, inbox_id: int) -> None:
+    """In the transaction deleting an inbox: refuse while mail of it is in quarantine, drop its tombstones."""
+    held = (
+        await tx.execute(
+            select(func.count())
+            .select_from(Quarantined)
+            .where(col(Quarantined.inbox_id) == inbox_id, col(Quarantined.status) == QUARANTINED)
+        )
+    ).scalar_one()
+    if held:
+        raise Conflict(
+            f"inbox {inbox_id} has {held} quarantined {'message' if held == 1 else 'messages'}: "
+            "retry or discard them first"
+        )
+    await tx.execute(delete(Quarantined).where(col(Quarantined.inbox_id) == inbox_id))
 
 
 class Quarantine:
@@ -92,7 +116,7 @@ class Quarantine:
         """Every message still in quarantine (newest first), optionally of one inbox."""
         query = (
             select(Quarantined, Inbox)
-            .join(Inbox, col(Inbox.id) == col(Quarantined.inbox_id))
+            .outerjoin(Inbox, col(Inbox.id) == col(Quarantined.inbox_id))
             .where(col(Quarantined.status) == QUARANTINED)
             .order_by(col(Quarantined.id).desc())
         )
@@ -100,7 +124,7 @@ class Quarantine:
             query = query.where(col(Quarantined.inbox_id) == inbox_id)
         async with self.store.session() as session:
             rows = (await session.execute(query)).all()
-        return [Held(row, inbox.name, inbox.channel) for row, inbox in rows]
+        return [Held(row, inbox.name if inbox else None, inbox.channel if inbox else None) for row, inbox in rows]
 
     async def get(self, quarantined_id: int) -> Quarantined:
         async with self.store.session() as session:
@@ -131,9 +155,12 @@ class Quarantine:
         await self._drop(quarantined_id, keep_tombstone=False)
 
     async def discard(self, quarantined_id: int) -> None:
-        """Drop the bytes and keep a tombstone, so the same mail is not quarantined again."""
-        await self.get(quarantined_id)
-        await self._drop(quarantined_id, keep_tombstone=True)
+        """Drop the bytes and keep a tombstone, so the same mail is not quarantined again (no tombstone for a
+        deleted inbox: nothing arrives there any more)."""
+        row = await self.get(quarantined_id)
+        async with self.store.session() as session:
+            inbox = await session.get(Inbox, row.inbox_id)
+        await self._drop(quarantined_id, keep_tombstone=inbox is not None)
 
     async def _drop(self, quarantined_id: int, *, keep_tombstone: bool) -> None:
         async with self.store.transaction() as tx:

@@ -3,6 +3,7 @@ and every refusal (bad token, bad rating, changed too late, expired) — on SQLi
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
@@ -217,3 +218,46 @@ def test_pure_helpers() -> None:
     with pytest.raises(Invalid, match="settings.csat_enabled: must be true or false"):
         check_inbox_settings({"csat_enabled": "yes"})
     assert dataclasses.asdict(CsatConfig())["change_minutes"] == 30.0
+
+
+async def test_racing_resolutions_send_one_survey(service: InboxService) -> None:
+    """Two resolutions of the same conversation at once (two agents, two processes) send ONE survey: on
+    PostgreSQL both may commit "resolved" and both survey hooks run concurrently."""
+    surveys = surveys_for(service)
+    service.on_resolved.remove(surveys.on_resolved)  # called by hand below, all at once
+    inbox = await make_inbox(service.store, csat_enabled=True)
+    for round_ in range(3):
+        conversation_id, agent = await answered_conversation(service, inbox, external_id=f"race{round_}")
+        await service.update_conversation(conversation_id, RESOLVE, by=agent)
+        sent = await asyncio.gather(*(surveys.on_resolved(conversation_id) for _ in range(4)))
+        assert len([survey_id for survey_id in sent if survey_id is not None]) == 1
+        [survey] = await survey_rows(service, conversation_id)
+        async with service.store.session() as session:
+            messages = (
+                await session.execute(
+                    select(Message).where(
+                        col(Message.conversation_id) == conversation_id, col(Message.sender_type) == "system"
+                    )
+                )
+            ).scalars()
+            outbox = (
+                await session.execute(
+                    select(Outbox).join(Message).where(col(Message.conversation_id) == conversation_id)
+                )
+            ).scalars()
+            assert [m.id for m in messages] == [survey.message_id]
+            assert len(list(outbox)) == 2  # the agent's reply and the one survey
+        # The customer writes again and it is resolved again: exactly one more survey, racing or not.
+        await service.deliver(inbound(inbox, f"race{round_}-again", sender=f"race{round_}"))
+        await service.update_conversation(conversation_id, RESOLVE, by=agent)
+        sent = await asyncio.gather(*(surveys.on_resolved(conversation_id) for _ in range(4)))
+        assert len([survey_id for survey_id in sent if survey_id is not None]) == 1
+        assert len(await survey_rows(service, conversation_id)) == 2
+
+
+async def test_racing_resolve_requests_send_one_survey(service: InboxService) -> None:
+    surveys_for(service)
+    inbox = await make_inbox(service.store, csat_enabled=True)
+    conversation_id, agent = await answered_conversation(service, inbox)
+    await asyncio.gather(*(service.update_conversation(conversation_id, RESOLVE, by=agent) for _ in range(4)))
+    assert len(await survey_rows(service, conversation_id)) == 1

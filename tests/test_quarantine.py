@@ -10,10 +10,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import delete
+from sqlmodel import col, select
 
 from channels.email import EmailChannel
 from inbox.config import EmailConfig
-from inbox.models import key
+from inbox.models import Inbox, Quarantined, key
 from inbox.outbox import inbox_info
 from tests.email_helpers import email_inbox, messages, quarantined, raw_mail
 from tests.factories import add_member, make_agent, make_token
@@ -114,3 +116,65 @@ async def test_discarded_mail_is_gone_and_stays_discarded(mail_server: LiveServe
         await channel.ingest(inbox_info(inbox), garbage + b"\r\nmore junk\r\n")
         assert len((await http.get("/api/v1/quarantine")).json()["items"]) == 1
     assert await messages(store, key(inbox)) == []
+
+
+async def test_an_inbox_with_mail_in_quarantine_is_not_deleted_and_its_tombstones_go_with_it(
+    mail_server: LiveServer,
+) -> None:
+    store = mail_server.state.store
+    inbox = await email_inbox(store)
+    boss = await make_agent(store, email="boss@example.test", name="Boss", role="admin")
+    channel: EmailChannel = mail_server.state.channels["email"]
+    garbage = (DATA / "garbage_not_mail.eml").read_bytes()
+    await channel.ingest(inbox_info(inbox), garbage)
+    await channel.ingest(inbox_info(inbox), garbage + b"\r\nother junk\r\n")
+    first, second = await quarantined(store, key(inbox))
+    headers = {"Authorization": f"Bearer {await make_token(store, boss)}"}
+    async with httpx.AsyncClient(base_url=mail_server.url, headers=headers) as http:
+        refused = await http.delete(f"/api/v1/inboxes/{key(inbox)}")
+        assert refused.status_code == 409
+        assert refused.json()["error"]["detail"] == (
+            f"inbox {key(inbox)} has 2 quarantined messages: retry or discard them first"
+        )
+        assert (await http.get(f"/api/v1/inboxes/{key(inbox)}")).status_code == 200
+        assert (await http.delete(f"/api/v1/quarantine/{first.id}")).status_code == 204
+        refused = await http.delete(f"/api/v1/inboxes/{key(inbox)}")
+        assert refused.status_code == 409 and "has 1 quarantined message:" in refused.json()["error"]["detail"]
+        assert (await http.delete(f"/api/v1/quarantine/{second.id}")).status_code == 204
+        assert (await http.delete(f"/api/v1/inboxes/{key(inbox)}")).status_code == 204
+    async with store.session() as session:  # the tombstones went with the inbox
+        left = (await session.execute(select(Quarantined).where(col(Quarantined.inbox_id) == key(inbox)))).all()
+    assert left == []
+
+
+async def test_mail_of_a_deleted_inbox_is_listed_downloadable_and_discardable_but_not_retried(
+    mail_server: LiveServer,
+) -> None:
+    """Rows left by an inbox deleted before the rule above (or quarantined by a receiver while the inbox was
+    being deleted) stay visible to admins with a clear state instead of vanishing or failing."""
+    store = mail_server.state.store
+    inbox = await email_inbox(store)
+    boss = await make_agent(store, email="boss@example.test", name="Boss", role="admin")
+    channel: EmailChannel = mail_server.state.channels["email"]
+    garbage = (DATA / "garbage_not_mail.eml").read_bytes()
+    await channel.ingest(inbox_info(inbox), garbage)
+    [held] = await quarantined(store, key(inbox))
+    async with store.transaction() as tx:  # as the old delete did: the inbox goes, its quarantine stays
+        await tx.execute(delete(Inbox).where(col(Inbox.id) == key(inbox)))
+    headers = {"Authorization": f"Bearer {await make_token(store, boss)}"}
+    async with httpx.AsyncClient(base_url=mail_server.url, headers=headers) as http:
+        [item] = (await http.get("/api/v1/quarantine")).json()["items"]
+        assert item["id"] == held.id and item["inbox_id"] == key(inbox)
+        assert item["inbox_deleted"] is True and item["inbox_name"] is None and item["channel"] is None
+        raw = await http.get(item["raw_url"])
+        assert raw.status_code == 200 and raw.content == garbage
+        retried = await http.post(f"/api/v1/quarantine/{held.id}/retry")
+        assert retried.status_code == 409
+        assert retried.json()["error"]["detail"] == (
+            f"inbox {key(inbox)} of quarantined message {held.id} was deleted: download the original or discard it"
+        )
+        assert (await http.delete(f"/api/v1/quarantine/{held.id}")).status_code == 204
+        assert (await http.get("/api/v1/quarantine")).json()["items"] == []
+    assert not mail_server.state.blobs.path(held.storage_name or "").exists()
+    async with store.session() as session:  # no tombstone for an inbox that is gone (its id may come back)
+        assert await session.get(Quarantined, held.id) is None

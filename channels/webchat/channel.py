@@ -3,8 +3,8 @@
 
 Policy lives in `protocol`, `files`, `settings` and `frame`; this module only moves bytes. Sockets are held
 per process: `send` pushes a reply to the sockets open here, `on_event` pushes replies another process sent
-when their `message.updated` event arrives, and a visitor with no open socket reads them from history in the
-next `welcome`.
+when their `message.updated` event arrives (and a visitor's emailed answer when its `message.created` does),
+and a visitor with no open socket reads them from history in the next `welcome`.
 """
 
 from __future__ import annotations
@@ -119,8 +119,12 @@ class WebchatChannel:
     async def on_event(self, event: Any) -> None:
         """Committed events from the broker (`type`, `inbox_id`, `data`): with several server processes the
         outbox may send a reply from another process than the one holding the visitor's socket; when it is
-        marked sent, the process holding the socket pushes it here."""
+        marked sent, the process holding the socket pushes it here. A customer message that reached a held
+        conversation through another inbox (an emailed answer to a continuity mail) is pushed too."""
         data = event.data
+        if event.type == "message.created" and data.get("kind") == "incoming":
+            await self._push_incoming(data)
+            return
         if event.type != "message.updated" or data.get("kind") != "outgoing" or data.get("status") != "sent":
             return
         if data.get("id") in self._pushed:
@@ -134,6 +138,16 @@ class WebchatChannel:
         card = survey_frame_of_event(data)
         if card is not None:
             await self._broadcast(thread, card)
+
+    async def _push_incoming(self, data: Mapping[str, Any]) -> None:
+        """Show the open widget a visitor message it did not send itself: one stored through another inbox
+        than the chat's. The widget's own messages (same inbox) are acked and broadcast by `_handle`."""
+        where = self._by_conversation.get(data.get("conversation_id") or 0)
+        thread = self._threads.get(where) if where else None
+        if thread is None or where is None or data.get("inbox_id") == where[0]:
+            return
+        stored = protocol.thread_message_of(data)
+        await self._broadcast(thread, {"type": "message", "message": self._view(where[0], stored, "")})
 
     async def on_signal(self, frame: Mapping[str, Any], inbox_id: int | None) -> None:
         """Ephemeral frames from agents (typing, seen) for conversations whose visitor is connected here."""

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from channels.base import DeliveryError, Reingesting
 from inbox.api.common import Id, Query, path_id
-from inbox.errors import Conflict, Invalid, NotFound
+from inbox.errors import Conflict, Invalid
 from inbox.http import Api, admin, json, parse_query
 from inbox.quarantine import Held, Quarantine
 
@@ -32,8 +32,9 @@ def view(held: Held) -> dict[str, Any]:
     return {
         "id": row.id,
         "inbox_id": row.inbox_id,
-        "inbox_name": held.inbox_name,
+        "inbox_name": held.inbox_name,  # None: the inbox was deleted (the mail can be downloaded or discarded)
         "channel": held.channel,
+        "inbox_deleted": held.inbox_name is None,
         "reason": row.reason,
         "sender": row.sender,
         "subject": row.subject,
@@ -101,7 +102,10 @@ async def retry(request: Request) -> Response:
     row, raw = await quarantine.raw(quarantined_id)
     inbox = await request.app.state.host.inbox(row.inbox_id)
     if inbox is None:
-        raise NotFound(f"inbox {row.inbox_id} of quarantined message {quarantined_id} no longer exists")
+        raise Conflict(
+            f"inbox {row.inbox_id} of quarantined message {quarantined_id} was deleted: "
+            "download the original or discard it"
+        )
     channel = request.app.state.channels.get(inbox.channel)
     if not isinstance(channel, Reingesting):
         raise Conflict(f"the {inbox.channel} channel cannot retry quarantined messages")

@@ -2,15 +2,17 @@
 actions, and the one conversation write of this feature (a visitor answering a proactive greeting).
 
 Article and rule rows are reference data (no events, like canned responses). The conversation write goes
-through `InboxService`'s transaction pattern: one commit that appends its events, then publish.
+through `InboxService`'s transaction pattern: one commit that appends its events, then publish. Measured
+visitor actions are kept `selfservice.retention_days` (`prune`, run by one process of the cluster).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import delete, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -31,6 +33,9 @@ from inbox.models import (
 )
 from inbox.selfserve import content
 from inbox.service import InboxService
+from inbox.store import Store
+
+PRUNE_BATCH = 5_000  # rows per delete: SQLite's one writer is never held for long
 
 
 class Kind:
@@ -121,6 +126,31 @@ def visible_to_visitors(inbox_id: int, locale: str) -> list[Any]:
 async def record(session: AsyncSession, kind: str, inbox_id: int, visitor: str, **fields: Any) -> None:
     """Count one visitor action (the caller commits)."""
     session.add(SelfServeEvent(kind=kind, inbox_id=inbox_id, visitor=visitor[:200], **fields))
+
+
+async def prune(store: Store, *, retention_days: int, now: datetime, batch: int = PRUNE_BATCH) -> int:
+    """Delete visitor actions older than `retention_days` (0 keeps them all); answers how many went.
+
+    Reports over ranges inside the window are unchanged; a proactive rule's `max_per_visitor` counts the
+    greetings shown within it."""
+    if retention_days <= 0:
+        return 0
+    cutoff = now - timedelta(days=retention_days)
+    removed = 0
+    while True:
+        async with store.transaction() as tx:
+            ids = list(
+                (
+                    await tx.execute(
+                        select(SelfServeEvent.id).where(col(SelfServeEvent.created_at) < cutoff).limit(batch)
+                    )
+                ).scalars()
+            )
+            if ids:
+                await tx.execute(delete(SelfServeEvent).where(col(SelfServeEvent.id).in_(ids)))
+        removed += len(ids)
+        if len(ids) < batch:
+            return removed
 
 
 @dataclass(frozen=True, slots=True)

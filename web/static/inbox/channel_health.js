@@ -74,14 +74,14 @@ function quarantined(item) {
   return h(
     "div",
     { class: "settings-row quarantined", dataset: { id: item.id } },
-    h("div", { class: "q-head" }, h("strong", {}, item.subject || "(no subject)"), " ", h("span", { class: "muted" }, `from ${item.sender || "unknown"} · ${item.inbox_name} · ${item.size} bytes`)),
+    h("div", { class: "q-head" }, h("strong", {}, item.subject || "(no subject)"), " ", h("span", { class: "muted" }, `from ${item.sender || "unknown"} · ${item.inbox_deleted ? `deleted inbox #${item.inbox_id}` : item.inbox_name} · ${item.size} bytes`)),
     h("div", { class: "q-reason" }, item.reason),
     h("div", { class: "muted small" }, `quarantined ${new Date(item.created_at).toLocaleString()}, ${item.attempts} attempt(s)`),
     h(
       "div",
       { class: "q-actions" },
       h("a", { href: item.raw_url, download: `quarantined-${item.id}.eml`, class: "q-download" }, "Download original"),
-      h("button", { type: "button", class: "q-retry", onclick: () => act(path, "retry") }, "Retry"),
+      item.inbox_deleted ? null : h("button", { type: "button", class: "q-retry", onclick: () => act(path, "retry") }, "Retry"),
       h("button", { type: "button", class: "q-discard danger", onclick: () => act(path, "discard") }, "Discard"),
     ),
   );
