@@ -181,6 +181,10 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
             ),
             asyncio.create_task(runners.run(), name="channel-runners"),
             asyncio.create_task(leases.run_exclusive("timer:continuity", continuity.run), name="continuity"),
+            # SQLite only (returns at once otherwise): WAL checkpoints off the commit path.
+            asyncio.create_task(
+                store.run_checkpoints(config.database.checkpoint_interval_seconds), name="sqlite-checkpoints"
+            ),
         ]
         if isinstance(broker, RedisBroker):
             broker.on_resume.append(hub.catch_up)

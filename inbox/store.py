@@ -5,16 +5,27 @@ Holds connection plumbing only; what gets written is decided in `inbox.service`.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from inbox import sqlite_driver
+
+log = logging.getLogger(__name__)
+
+# SQLite: the writer copies the WAL back into the database itself only past this many pages (~40 MB, a
+# backstop); normally `Store.run_checkpoints` does it in the background, off the commit path. SQLite's
+# default (1,000 pages) made every ~40th single-message commit pay for a checkpoint: p99 of a lone delivery
+# 11–19 ms with it, 5–7 ms without (the microbenchmark in BENCHMARKS.md).
+WAL_AUTOCHECKPOINT_PAGES = 10_000
 
 # Transaction-scoped advisory lock keys (PostgreSQL; SQLite serialises writers already).
 SETUP_LOCK_KEY = 0x5B0A_2D01  # first-admin setup: two concurrent setups cannot both pass the "no agent" check
@@ -26,6 +37,7 @@ class Store:
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = url
         parsed = make_url(url)
+        self._sqlite_file: str | None = None
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
@@ -34,6 +46,7 @@ class Store:
             kwargs["connect_args"] = {"timeout": 30}
             connect = sqlite_driver.creator(parsed, timeout=30)
             if connect is not None:
+                self._sqlite_file = parsed.database
                 kwargs["async_creator"] = connect  # one thread hop per statement (see `inbox.sqlite_driver`)
         else:
             kwargs["pool_size"] = pool_size
@@ -77,6 +90,31 @@ class Store:
         if not self.is_sqlite:
             await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
+    async def checkpoint(self) -> tuple[int, int] | None:
+        """SQLite: copy what the WAL holds back into the database without blocking the writer or readers
+        (a PASSIVE checkpoint, from a connection of its own). Answers (WAL frames, frames copied); None when
+        there is no WAL to checkpoint (PostgreSQL, an in-memory database)."""
+        if self._sqlite_file is None:
+            return None
+        async with (
+            aiosqlite.connect(self._sqlite_file, timeout=30, isolation_level=None) as connection,
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)") as cursor,
+        ):
+            row = await cursor.fetchone()
+        return (int(row[1]), int(row[2])) if row is not None else None
+
+    async def run_checkpoints(self, interval: float) -> None:
+        """Checkpoint every `interval` seconds until cancelled (one per process; SQLite is one process).
+        An interval of 0 or less turns it off (the writer's own checkpoint remains)."""
+        if self._sqlite_file is None or interval <= 0:
+            return
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.checkpoint()
+            except Exception:
+                log.exception("sqlite: background checkpoint failed; the writer's own checkpoint still runs")
+
     async def close(self) -> None:
         await self.engine.dispose()
         if self.write_engine is not self.engine:
@@ -94,6 +132,7 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.execute("PRAGMA cache_size=-65536")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
     cursor.close()
 
 

@@ -3,6 +3,7 @@ errors and transactions exactly as SQLAlchemy expects them from aiosqlite."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from inbox.sqlite_driver import OneHopConnection, creator
-from inbox.store import Store
+from inbox.store import WAL_AUTOCHECKPOINT_PAGES, Store
+from tests.poll import eventually
 
 
 @pytest.fixture
@@ -22,6 +24,10 @@ async def sqlite_store(tmp_path: Path) -> Any:
         await tx.execute(text("CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL)"))
     yield store
     await store.close()
+
+
+def wal_size(store: Store) -> int:
+    return Path(store.url.split("///", 1)[1] + "-wal").stat().st_size
 
 
 def count_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -114,3 +120,44 @@ def test_memory_and_uri_databases_keep_aiosqlite() -> None:
 
     assert creator(make_url("sqlite+aiosqlite:///:memory:")) is None
     assert creator(make_url("sqlite+aiosqlite:///file:x?mode=memory&uri=true")) is None
+
+
+async def test_background_checkpoints_empty_the_wal_and_commits_do_not_checkpoint(sqlite_store: Store) -> None:
+    """The writer leaves the WAL to the background task (it checkpoints only past ~40 MB); a PASSIVE
+    checkpoint then copies every frame back without blocking the next writer."""
+    async with sqlite_store.write_engine.connect() as connection:
+        pages = (await connection.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar_one()
+    assert pages == WAL_AUTOCHECKPOINT_PAGES
+    for batch in range(30):
+        async with sqlite_store.transaction() as tx:
+            await tx.execute(
+                text("INSERT INTO item (name) VALUES (:name)"),
+                [{"name": f"{batch}-{n}-{'x' * 8000}"} for n in range(20)],
+            )
+    # ~5 MB written: past SQLite's default of 1,000 pages (4 MB), but the writer did not checkpoint.
+    assert wal_size(sqlite_store) > 4_200_000
+    found = await sqlite_store.checkpoint()
+    assert found is not None
+    frames, copied = found
+    assert frames > 0 and copied == frames
+    async with sqlite_store.transaction() as tx:  # the next writer starts the WAL over
+        await tx.execute(text("INSERT INTO item (name) VALUES ('after')"))
+    async with sqlite_store.session() as session:
+        assert (await session.execute(text("SELECT count(*) FROM item"))).scalar_one() == 601
+
+
+async def test_the_checkpoint_task_runs_until_cancelled(sqlite_store: Store) -> None:
+    calls: list[tuple[int, int] | None] = []
+    original = sqlite_store.checkpoint
+
+    async def counted() -> tuple[int, int] | None:
+        calls.append(await original())
+        return calls[-1]
+
+    sqlite_store.checkpoint = counted  # type: ignore[method-assign]
+    task = asyncio.create_task(sqlite_store.run_checkpoints(0.01))
+    await eventually(lambda: len(calls) >= 2, what="two checkpoints")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.wait_for(sqlite_store.run_checkpoints(0), 5)  # 0: off, returns at once
