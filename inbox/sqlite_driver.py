@@ -15,6 +15,7 @@ SQLAlchemy reads every row of a non-streaming result anyway (its adapter calls `
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 from collections import deque
@@ -71,7 +72,7 @@ class OneHopCursor:
 
     async def _trip(self, sql: str, parameters: Any, *, many: bool) -> None:
         connection = self._connection
-        outcome: Outcome = await connection._execute(_run, connection._conn, sql, parameters, many)  # type: ignore[no-untyped-call]
+        outcome: Outcome = await connection._execute(_run, connection._conn, sql, parameters, many)
         self.description, self.rowcount, self.lastrowid, rows = outcome
         self._rows = deque(rows)
 
@@ -94,13 +95,23 @@ class OneHopCursor:
 class OneHopConnection(aiosqlite.Connection):
     """An aiosqlite connection whose cursors make one thread trip per statement (see the module doc)."""
 
+    _abandoned = False  # a trip was cancelled while its call may still run on the thread
+
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
         return OneHopCursor(self)
 
+    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+        except asyncio.CancelledError:
+            self._abandoned = True
+            raise
+
     async def rollback(self) -> None:
         """Skip the trip when no transaction is open: the pool resets every connection it gets back with a
-        rollback, right after the session's own. (Read between trips, when the thread is not using it.)"""
-        if self._connection is not None and not self._connection.in_transaction:
+        rollback, right after the session's own. The flag is read between trips, so only while the thread
+        is idle: once a trip was cancelled (its call may still be running there, e.g. a BEGIN), never."""
+        if not self._abandoned and self._connection is not None and not self._connection.in_transaction:
             return
         await super().rollback()
 

@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -161,3 +162,36 @@ async def test_the_checkpoint_task_runs_until_cancelled(sqlite_store: Store) -> 
     with pytest.raises(asyncio.CancelledError):
         await task
     await asyncio.wait_for(sqlite_store.run_checkpoints(0), 5)  # 0: off, returns at once
+
+
+async def test_after_a_cancelled_trip_rollbacks_always_make_the_trip(tmp_path: Path) -> None:
+    """A cancelled call may still run on the connection's thread (a BEGIN, say): the open-transaction flag
+    read on the loop's side is then not to be trusted, so the rollback goes to the thread, after it."""
+    from sqlalchemy.engine import make_url
+
+    connect = creator(make_url(f"sqlite+aiosqlite:///{tmp_path}/cancel.db"), isolation_level=None)
+    assert connect is not None
+    connection = await connect()
+    slow = asyncio.create_task(
+        connection.cursor().execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) SELECT count(*) FROM n"
+        )
+    )
+    await asyncio.sleep(0.05)  # the statement is running on the thread
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+    trips: list[str] = []
+    original = aiosqlite.Connection.rollback
+
+    async def counted(self: Any) -> None:
+        trips.append("rollback")
+        await original(self)
+
+    aiosqlite.Connection.rollback = counted  # type: ignore[method-assign]
+    try:
+        await connection.rollback()
+    finally:
+        aiosqlite.Connection.rollback = original  # type: ignore[method-assign]
+    assert trips == ["rollback"]
+    await connection.close()
