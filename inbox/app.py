@@ -56,6 +56,7 @@ from inbox.selfserve.widget import WidgetAnswers
 from inbox.service import InboxService
 from inbox.sockets import SocketShortcutApp
 from inbox.store import Store
+from inbox.wsserver import LeanWSProtocol
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +73,11 @@ API_MODULES: list[Api] = [
     selfserve_api.api,
 ]
 # How uvicorn serves the app: `switchboard serve`, the bench servers and the test servers all use these.
-# `wsproto` keeps ≈ 2 KiB less per open websocket than uvicorn's default (`websockets`); see BENCHMARKS.md.
-# Per-message deflate stays off (its compressor state costs far more per socket than it saves on small frames).
-# Keepalive pings and the frame size limit are uvicorn's defaults (ping every 20 s, 20 s timeout, 16 MiB).
-UVICORN_OPTIONS: dict[str, Any] = {"ws": "wsproto", "ws_per_message_deflate": False, "proxy_headers": False}
+# uvicorn's `wsproto` protocol, trimmed (`inbox.wsserver`): ≈ 5 KiB less per open websocket than uvicorn's
+# default; see BENCHMARKS.md. Per-message deflate stays off (its compressor state per socket costs more than
+# it saves on small frames). Keepalive pings and the frame size limit are uvicorn's defaults (a ping every
+# 20 s, 20 s to answer, 16 MiB per message).
+UVICORN_OPTIONS: dict[str, Any] = {"ws": LeanWSProtocol, "ws_per_message_deflate": False, "proxy_headers": False}
 
 
 def secret_key(config: Config) -> str:

@@ -83,7 +83,7 @@ def make_app() -> SocketShortcutApp:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: SocketShortcutApp) -> AsyncIterator[str]:
+async def serving(app: SocketShortcutApp) -> AsyncIterator[tuple[str, uvicorn.Server]]:
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **UVICORN_OPTIONS)
@@ -94,7 +94,7 @@ async def serving(app: SocketShortcutApp) -> AsyncIterator[str]:
             task.result()
         await asyncio.sleep(0.01)
     try:
-        yield f"ws://127.0.0.1:{port}"
+        yield f"ws://127.0.0.1:{port}", server
     finally:
         server.should_exit = True
         await task
@@ -108,7 +108,7 @@ def test_only_plain_fixed_path_socket_routes_take_the_short_path() -> None:
 
 async def test_a_socket_route_reaches_its_handler_without_the_middleware() -> None:
     Seen.paths = []
-    async with serving(make_app()) as url:
+    async with serving(make_app()) as (url, _):
         async with websockets.connect(f"{url}/ws/echo?name=ada", proxy=None) as socket:
             assert await socket.recv() == "hello ada /ws/echo"
             await socket.send("again")
@@ -120,7 +120,7 @@ async def test_a_socket_route_reaches_its_handler_without_the_middleware() -> No
 
 
 async def test_an_error_after_accept_is_logged_and_closes_with_1011(caplog: pytest.LogCaptureFixture) -> None:
-    async with serving(make_app()) as url, websockets.connect(f"{url}/ws/fails", proxy=None) as socket:
+    async with serving(make_app()) as (url, _), websockets.connect(f"{url}/ws/fails", proxy=None) as socket:
         await socket.send("go")
         with pytest.raises(ConnectionClosed) as closed:
             await socket.recv()
@@ -130,7 +130,7 @@ async def test_an_error_after_accept_is_logged_and_closes_with_1011(caplog: pyte
 
 
 async def test_a_websocket_exception_closes_with_its_own_code() -> None:
-    async with serving(make_app()) as url, websockets.connect(f"{url}/ws/refuses", proxy=None) as socket:
+    async with serving(make_app()) as (url, _), websockets.connect(f"{url}/ws/refuses", proxy=None) as socket:
         with pytest.raises(ConnectionClosed) as closed:
             await socket.recv()
     assert closed.value.rcvd is not None
@@ -138,7 +138,7 @@ async def test_a_websocket_exception_closes_with_its_own_code() -> None:
 
 
 async def test_an_error_before_accept_is_a_500_and_an_unknown_path_is_refused() -> None:
-    async with serving(make_app()) as url:
+    async with serving(make_app()) as (url, _):
         with pytest.raises(InvalidStatus) as early:
             await websockets.connect(f"{url}/ws/early", proxy=None)
         with pytest.raises(InvalidStatus) as unknown:
@@ -149,7 +149,7 @@ async def test_an_error_before_accept_is_a_500_and_an_unknown_path_is_refused() 
 
 async def test_http_takes_the_usual_way() -> None:
     Seen.paths = []
-    async with serving(make_app()) as url, httpx.AsyncClient() as client:
+    async with serving(make_app()) as (url, _), httpx.AsyncClient() as client:
         response = await client.get(url.replace("ws://", "http://") + "/page")
     assert response.text == "page"
     assert ("http", "/page") in Seen.paths
