@@ -11,7 +11,7 @@ import uvicorn
 from sqlalchemy import event
 
 from inbox import config
-from inbox.app import create_app
+from inbox.app import UVICORN_OPTIONS, create_app
 
 
 class CountSql:
@@ -99,7 +99,7 @@ if __name__ == "__main__":
         port=int(sys.argv[2]),
         log_level="warning",
         access_log=False,
-        ws_per_message_deflate=False,
-        # Bench-only: compare uvicorn's websocket implementations (`SB_BENCH_WS=websockets-sansio`).
-        ws=os.environ.get("SB_BENCH_WS", "auto"),  # type: ignore[arg-type]
+        # The real server's options; bench-only: `SB_BENCH_WS=auto` (or `websockets-sansio`) compares uvicorn's
+        # other websocket implementations.
+        **{**UVICORN_OPTIONS, "ws": os.environ.get("SB_BENCH_WS", UVICORN_OPTIONS["ws"])},
     )

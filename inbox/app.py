@@ -56,7 +56,9 @@ from inbox.selfserve import pages as selfserve_pages
 from inbox.selfserve import store as selfserve_store
 from inbox.selfserve.widget import WidgetAnswers
 from inbox.service import InboxService
+from inbox.sockets import SocketShortcutApp
 from inbox.store import Store
+from inbox.wsserver import LeanWSProtocol
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,12 @@ API_MODULES: list[Api] = [
     channel_status.api,
     selfserve_api.api,
 ]
+# How uvicorn serves the app: `switchboard serve`, the bench servers and the test servers all use these.
+# uvicorn's `wsproto` protocol, trimmed (`inbox.wsserver`): ≈ 5 KiB less per open websocket than uvicorn's
+# default; see BENCHMARKS.md. Per-message deflate stays off (its compressor state per socket costs more than
+# it saves on small frames). Keepalive pings and the frame size limit are uvicorn's defaults (a ping every
+# 20 s, 20 s to answer, 16 MiB per message).
+UVICORN_OPTIONS: dict[str, Any] = {"ws": LeanWSProtocol, "ws_per_message_deflate": False, "proxy_headers": False}
 
 
 def secret_key(config: Config) -> str:
@@ -227,7 +235,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         *(demo_page.routes if config.server.development else []),
         Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static"),
     ]
-    app = Starlette(
+    app = SocketShortcutApp(  # the widget socket and the agent stream skip the middleware (memory per socket)
         routes=routes,
         middleware=[Middleware(RequestCounter, metrics=metrics)],
         lifespan=lifespan,

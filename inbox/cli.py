@@ -150,7 +150,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from inbox.app import create_app
+    from inbox.app import UVICORN_OPTIONS, create_app
 
     config = _load(args.config)
     if args.development:
@@ -158,7 +158,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or config.server.host
     port = args.port or config.server.port
     app = create_app(config)
-    uvicorn.run(app, host=host, port=port, log_level="info", ws_per_message_deflate=False, proxy_headers=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", **UVICORN_OPTIONS)
     return 0
 
 

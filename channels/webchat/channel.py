@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from starlette.datastructures import UploadFile
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -180,6 +180,7 @@ class WebchatChannel:
         thread.connections.add(connection)
         try:
             await self._welcome(connection, thread, hello, token)
+            del hello, token  # not kept for the life of the socket
             await self._serve(connection, thread)
         except (WebSocketDisconnect, RuntimeError):
             pass
@@ -194,7 +195,10 @@ class WebchatChannel:
                     self._by_conversation.pop(thread.conversation_id, None)
 
     async def _open(self, ws: WebSocket) -> tuple[Connection, protocol.Hello, str]:
-        inbox = await find_inbox(self.host, ws.query_params.get("key"))
+        # The handshake is read through a throwaway view of the scope: `ws.query_params`, `ws.headers` and
+        # `ws.url` would be parsed and cached on the socket for its whole life (≈ 0.8 KiB per idle socket).
+        handshake = HTTPConnection(ws.scope)
+        inbox = await find_inbox(self.host, handshake.query_params.get("key"))
         if inbox is None:
             raise Refused(CLOSE_NOT_FOUND, "unknown_key", "key: no chat widget has this key")
         # Each lookup builds a fresh copy (settings dict and all); the sockets of an inbox share one.
@@ -204,8 +208,8 @@ class WebchatChannel:
         else:
             self._inboxes[inbox.id] = inbox
         widget = WidgetSettings.of(inbox.settings)
-        origin = ws.headers.get("origin")
-        if not protocol.origin_allowed(origin, widget.allowed_origins, own_origin(ws)):
+        origin = handshake.headers.get("origin")
+        if not protocol.origin_allowed(origin, widget.allowed_origins, own_origin(handshake)):
             raise Refused(CLOSE_FORBIDDEN, "origin_refused", f"Origin {origin!r} may not use this chat widget")
         try:
             raw = await asyncio.wait_for(self._receive(ws), self.settings.hello_timeout_seconds)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 
@@ -70,7 +70,7 @@ class Thread:
     conversation_id: int | None = None
 
 
-def own_origin(conn: Request | WebSocket) -> str:
+def own_origin(conn: HTTPConnection) -> str:
     scheme = "https" if conn.url.scheme in ("https", "wss") else "http"
     return f"{scheme}://{conn.headers.get('host', '')}"
 

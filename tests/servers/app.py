@@ -21,7 +21,7 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 
-from inbox.app import create_app
+from inbox.app import UVICORN_OPTIONS, create_app
 from inbox.config import Config, DatabaseConfig, OutboxConfig, ServerConfig, StorageConfig
 from inbox.migrate import upgrade
 from inbox.store import Store
@@ -77,9 +77,7 @@ async def live_server(config: Config) -> AsyncIterator[LiveServer]:
     )
     app = create_app(config)
     server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", ws_per_message_deflate=False, lifespan="on"
-        )
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **UVICORN_OPTIONS)
     )
     task = asyncio.create_task(server.serve())
     while not server.started:

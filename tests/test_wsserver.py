@@ -1,0 +1,74 @@
+"""The trimmed websocket protocol (`inbox.wsserver`): its queue and gate behave like asyncio's, and the real
+server (uvicorn with `UVICORN_OPTIONS`) uses it, with the finished handshake released after `accept`."""
+
+from __future__ import annotations
+
+import asyncio
+
+import websockets
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
+
+from inbox.sockets import SocketShortcutApp
+from inbox.wsserver import SPENT, Gate, LeanWSProtocol, Mailbox
+from tests.test_sockets import serving
+
+
+async def test_mailbox_hands_items_over_in_order_to_waiting_and_later_getters() -> None:
+    box = Mailbox()
+    box.put_nowait("a")
+    assert (box.empty(), box.qsize()) == (False, 1)
+    assert await box.get() == "a"
+    first = asyncio.create_task(box.get())
+    second = asyncio.create_task(box.get())
+    await asyncio.sleep(0)
+    assert not first.done() and not second.done()
+    box.put_nowait("b")
+    box.put_nowait("c")
+    assert sorted(await asyncio.gather(first, second)) == ["b", "c"]
+    assert box.empty() and box._waiters is None
+
+
+async def test_a_getter_cancelled_after_being_woken_passes_the_item_on() -> None:
+    box = Mailbox()
+    first = asyncio.create_task(box.get())
+    second = asyncio.create_task(box.get())
+    await asyncio.sleep(0)
+    box.put_nowait("x")  # wakes `first` …
+    first.cancel()  # … which is cancelled before it runs
+    assert await asyncio.wait_for(second, 5) == "x"
+    assert first.cancelled()
+
+
+async def test_gate_blocks_while_clear_and_opens_every_waiter() -> None:
+    gate = Gate()
+    waiters = [asyncio.create_task(gate.wait()) for _ in range(2)]
+    await asyncio.sleep(0)
+    assert not any(w.done() for w in waiters) and not gate.is_set()
+    gate.set()
+    assert await asyncio.gather(*waiters) == [True, True]
+    gate.clear()
+    late = asyncio.create_task(gate.wait())
+    await asyncio.sleep(0)
+    assert not late.done()
+    gate.set()
+    assert await late is True
+
+
+async def echo(ws: WebSocket) -> None:
+    await ws.accept()
+    while True:
+        await ws.send_text(await ws.receive_text())
+
+
+async def test_the_server_uses_the_trimmed_protocol_and_releases_the_handshake() -> None:
+    app = SocketShortcutApp(routes=[WebSocketRoute("/echo", echo)])
+    async with serving(app) as (url, server), websockets.connect(f"{url}/echo", proxy=None) as socket:
+        for text in ("one", "two", "x" * 200_000):  # a large frame goes through flow control
+            await socket.send(text)
+            assert await socket.recv() == text
+        protocols = [p for p in server.server_state.connections if isinstance(p, LeanWSProtocol)]
+        assert len(protocols) == 1
+        protocol = protocols[0]
+        assert isinstance(protocol.queue, Mailbox) and isinstance(protocol.writable, Gate)
+        assert protocol.conn.handshake is SPENT
