@@ -1,7 +1,7 @@
 """The webchat channel's I/O: the widget websocket and uploads (the loader, frame and files are served by
 `documents`), and the fan-out of agent replies, typing and "seen" to every open tab of a visitor.
 
-Policy lives in `protocol`, `files`, `settings` and `frame`; this module only moves bytes. Sockets are held
+Policy lives in `protocol`, `handshake`, `files`, `uploads`, `settings` and `frame`; this module only moves bytes. Sockets are held
 per process: `send` pushes a reply to the sockets open here, `on_event` pushes replies another process sent
 when their `message.updated` event arrives (and a visitor's emailed answer when its `message.created` does),
 and a visitor with no open socket reads them from history in the next `welcome`.
@@ -18,7 +18,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from starlette.datastructures import UploadFile
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -41,7 +40,6 @@ from channels.webchat.connection import (
     CLOSE_FORBIDDEN,
     CLOSE_NOT_FOUND,
     CLOSE_TOO_LARGE,
-    CLOSE_UNAUTHORIZED,
     Connection,
     Refused,
     Thread,
@@ -52,10 +50,12 @@ from channels.webchat.connection import (
     refuse,
 )
 from channels.webchat.documents import WidgetDocuments, find_inbox
-from channels.webchat.files import FileRefused, check_upload
+from channels.webchat.files import FileRefused
+from channels.webchat.handshake import visitor_of_hello
 from channels.webchat.protocol import FrameError, Visitor
 from channels.webchat.settings import WebchatSettings, WidgetSettings
 from channels.webchat.survey import survey_frame, survey_frame_of_event
+from channels.webchat.uploads import read_upload, ticket_holder
 
 log = logging.getLogger(__name__)
 
@@ -221,24 +221,9 @@ class WebchatChannel:
             raise Refused(CLOSE_BAD_REQUEST, exc.code, exc.detail) from exc
         if not isinstance(hello, protocol.Hello):
             raise Refused(CLOSE_BAD_REQUEST, "hello_required", 'the first frame must be {"type":"hello",…}')
-        key = self.settings.token_key
-        if hello.visitor_token is None:
-            visitor_id = protocol.new_visitor_id()
-        else:
-            found = protocol.visitor_of(key, inbox.id, hello.visitor_token)
-            if found is None:
-                raise Refused(CLOSE_UNAUTHORIZED, "invalid_token", "visitor_token: not a token this server issued")
-            visitor_id = found
-        claimed = hello.identity
-        if widget.require_identity_verification and claimed is not None:
-            if claimed.hash is None:
-                raise Refused(CLOSE_FORBIDDEN, "identity_unverified", "identity.hash: required by this inbox")
-            if not protocol.identity_ok(inbox.secret, claimed.id, claimed.hash):
-                raise Refused(CLOSE_FORBIDDEN, "identity_unverified", "identity.hash: does not match identity.id")
-        visitor = protocol.visitor_for(inbox.id, visitor_id, claimed, inbox.secret)
+        visitor, token = visitor_of_hello(self.settings.token_key, inbox, widget, hello)
         client = ws.client
-        connection = Connection(ws, inbox, visitor, client.host if client else "")
-        return connection, hello, protocol.visitor_token(key, inbox.id, visitor_id)
+        return Connection(ws, inbox, visitor, client.host if client else ""), hello, token
 
     async def _welcome(self, connection: Connection, thread: Thread, frame: protocol.Hello, token: str) -> None:
         inbox, visitor = connection.inbox, connection.visitor
@@ -365,25 +350,18 @@ class WebchatChannel:
     # ── HTTP: loader, frame, uploads, files ─────────────────────────────────────────────────
     async def upload(self, request: Request) -> Response:
         """`POST /widget/upload?key=` with the welcome's upload token: one file (and optional text) as a message."""
-        inbox = await find_inbox(self.host, request.query_params.get("key"))
-        if inbox is None:
-            return http_error(404, "unknown_key", "key: no chat widget has this key")
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        ticket = (
-            protocol.unsign(self.settings.token_key, token.strip(), "upload") if scheme.lower() == "bearer" else None
-        )
-        if ticket is None or ticket.get("i") != inbox.id or float(ticket.get("e", 0)) < time.time():
-            return http_error(401, "invalid_token", "Authorization: expected 'Bearer <upload_token from welcome>'")
+        holder = await ticket_holder(self.host, self.settings, request)
+        if isinstance(holder, Response):
+            return holder
+        inbox, visitor = holder
         limit = self.settings.max_attachment_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit + 65_536:
             return http_error(413, "too_large", f"file: larger than {limit} bytes")
         try:
-            parsed = await self._read_upload(request)
+            attachment, client_id, body = await read_upload(request, self.settings)
         except FileRefused as exc:
             return http_error(exc.status, exc.code, exc.detail)
-        attachment, client_id, body = parsed
-        visitor = protocol.visitor_of_ticket(ticket)
         retry = self._throttle(visitor.thread_key, request.client.host if request.client else "")
         if retry is not None:
             return http_error(429, "rate_limited", "too many messages; wait a moment", retry_after=round(retry, 1))
@@ -405,38 +383,11 @@ class WebchatChannel:
         Checked as for uploads: `?key=` names the inbox and `Authorization: Bearer` carries the welcome's
         upload token. The core's own widget endpoints (self-service answers) authorise visitors with this.
         """
-        inbox = await find_inbox(self.host, request.query_params.get("key"))
-        if inbox is None:
-            return http_error(404, "unknown_key", "key: no chat widget has this key")
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        ticket = (
-            protocol.unsign(self.settings.token_key, token.strip(), "upload") if scheme.lower() == "bearer" else None
-        )
-        if ticket is None or ticket.get("i") != inbox.id or float(ticket.get("e", 0)) < time.time():
-            return http_error(401, "invalid_token", "Authorization: expected 'Bearer <upload_token from welcome>'")
-        visitor = protocol.visitor_of_ticket(ticket)
+        holder = await ticket_holder(self.host, self.settings, request)
+        if isinstance(holder, Response):
+            return holder
+        inbox, visitor = holder
         return inbox, visitor.thread_key, visitor.sender
-
-    async def _read_upload(self, request: Request) -> tuple[InboundAttachment, str, str]:
-        limit = self.settings.max_attachment_bytes
-        try:
-            async with request.form(max_files=1, max_fields=4) as form:
-                upload, client_id, body = form.get("file"), form.get("client_id"), form.get("body") or ""
-                if not isinstance(upload, UploadFile):
-                    raise FileRefused(422, "invalid", "file: required")
-                if not isinstance(client_id, str) or not 0 < len(client_id) <= protocol.MAX_CLIENT_ID:
-                    raise FileRefused(422, "invalid", "client_id: expected a string of 1 to 64 characters")
-                if not isinstance(body, str) or len(body) > self.settings.max_message_chars:
-                    raise FileRefused(
-                        422, "too_long", f"body: longer than {self.settings.max_message_chars} characters"
-                    )
-                data = await upload.read(limit + 1)
-                filename, content_type = upload.filename or "", upload.content_type or ""
-        except FileRefused:
-            raise
-        except Exception as exc:
-            raise FileRefused(400, "invalid", f"body: expected multipart/form-data ({exc})") from exc
-        return check_upload(filename, content_type, data, self.settings), client_id, body
 
     # ── plumbing ────────────────────────────────────────────────────────────────────────────
     async def _receive(self, ws: WebSocket) -> str:
