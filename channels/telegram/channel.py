@@ -42,6 +42,7 @@ from channels.base import (
     Overloaded,
     Receipt,
 )
+from channels.telegram.bots import Bots
 from channels.telegram.outbound import Step, reply_steps, retry_seconds
 from channels.telegram.settings import (
     WEBHOOK_PATH,
@@ -82,12 +83,11 @@ class TelegramChannel:
         self.routes: Sequence[BaseRoute] = [
             Route(WEBHOOK_PATH.replace("{inbox_id}", "{inbox_id:int}"), self.webhook, methods=["POST"])
         ]
-        self._bots: dict[int, tuple[str, Bot]] = {}
+        self.bots = Bots(self.settings.api_base_url, self.settings.file_base_url)
         self._locks: dict[int, asyncio.Lock] = {}
         self._health: dict[int, ChannelHealth] = {}
         self._typing: dict[tuple[int, str], float] = {}
         self._attempts: dict[tuple[int, int], int] = {}
-        self._bot_lock = asyncio.Lock()
 
     # ── receiving ───────────────────────────────────────────────────────────────────────────
     async def run(self, inbox: InboxInfo) -> None:
@@ -366,23 +366,7 @@ class TelegramChannel:
 
     # ── plumbing ────────────────────────────────────────────────────────────────────────────
     async def _bot(self, inbox: InboxInfo, settings: InboxSettings) -> Bot:
-        cached = self._bots.get(inbox.id)
-        if cached is not None and cached[0] == settings.token:
-            return cached[1]
-        async with self._bot_lock:  # the receiver, the outbox and typing may all ask at once
-            cached = self._bots.get(inbox.id)
-            if cached is not None and cached[0] == settings.token:
-                return cached[1]
-            bot = Bot(settings.token, base_url=self.settings.api_base_url, base_file_url=self.settings.file_base_url)
-            try:
-                await bot.initialize()  # getMe: fails early on a wrong token
-            except BaseException:
-                await bot.shutdown()
-                raise
-            if cached is not None:
-                await cached[1].shutdown()
-            self._bots[inbox.id] = (settings.token, bot)
-            return bot
+        return await self.bots.get(inbox.id, settings.token)
 
     def _cursor_key(self, inbox: InboxInfo, settings: InboxSettings) -> str:
         return f"telegram:{inbox.id}:{settings.bot_id}:last_update_id"
@@ -411,9 +395,4 @@ class TelegramChannel:
         return list(self._health.values())
 
     async def close(self) -> None:
-        for _, bot in self._bots.values():
-            try:
-                await bot.shutdown()
-            except Exception:
-                log.exception("telegram: bot shutdown failed")
-        self._bots.clear()
+        await self.bots.close()
