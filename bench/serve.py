@@ -61,12 +61,31 @@ def trace_memory(directory: str) -> None:
     signal.signal(signal.SIGUSR1, dump)
 
 
+def start_profile(path: str) -> None:
+    """Bench-only (`SB_BENCH_CPROFILE=FILE`): cProfile in CPU time (`time.process_time`, so waiting for
+    other processes on a shared machine is not counted); SIGUSR2 writes the profile so far to FILE."""
+    import cProfile
+    import signal
+    import time
+
+    profiler = cProfile.Profile(time.process_time)
+
+    def dump(*_args: Any) -> None:
+        profiler.dump_stats(path)
+
+    signal.signal(signal.SIGUSR2, dump)
+    profiler.enable()
+
+
 if __name__ == "__main__":
     if os.environ.get("SB_BENCH_TRACEMALLOC"):
         trace_memory(os.environ["SB_BENCH_TRACEMALLOC"])
     app: Any = create_app(config.load(sys.argv[1]))
     if os.environ.get("SB_BENCH_COUNT_SQL") == "1":
         app = CountSql(app)
+    profile = os.environ.get("SB_BENCH_CPROFILE")
+    if profile:
+        start_profile(profile)
     uvicorn.run(
         app,
         host="127.0.0.1",

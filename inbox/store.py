@@ -14,6 +14,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+SINGLE_STATEMENTS = "switchboard_single_statement_reads"  # execution option, see `Store.statement_reads`
+
 # Transaction-scoped advisory lock keys (PostgreSQL; SQLite serialises writers already).
 SETUP_LOCK_KEY = 0x5B0A_2D01  # first-admin setup: two concurrent setups cannot both pass the "no agent" check
 
@@ -58,6 +60,24 @@ class Store:
             yield session
 
     @asynccontextmanager
+    async def statement_reads(self) -> AsyncIterator[AsyncSession]:
+        """A read session whose statements each stand alone: each reads its own snapshot, so on SQLite no
+        BEGIN is sent (one statement and its thread hand-offs fewer). For reads that need no common
+        snapshot across their statements, such as a request that checks its caller and then reads a page."""
+        async with self.sessions() as session:
+            await session.connection(execution_options={SINGLE_STATEMENTS: True})
+            yield session
+
+    @asynccontextmanager
+    async def reading(self, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+        """`session` if the caller already holds one (left open), else a new read session for the block."""
+        if session is not None:
+            yield session
+            return
+        async with self.sessions() as fresh:
+            yield fresh
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session whose work commits on success and rolls back on any error."""
         async with self.write_sessions() as session, session.begin():
@@ -97,4 +117,6 @@ def _begin_immediate(connection: Any) -> None:
 
 
 def _begin_deferred(connection: Any) -> None:
+    if connection.get_execution_options().get(SINGLE_STATEMENTS):
+        return  # autocommit mode: every statement is its own read transaction
     connection.exec_driver_sql("BEGIN")
