@@ -61,11 +61,13 @@ class Store:
 
     @asynccontextmanager
     async def statement_reads(self) -> AsyncIterator[AsyncSession]:
-        """A read session whose statements each stand alone: each reads its own snapshot, so on SQLite no
-        BEGIN is sent (one statement and its thread hand-offs fewer). For reads that need no common
-        snapshot across their statements, such as a request that checks its caller and then reads a page."""
+        """A read session whose statements each stand alone: each reads its own snapshot, so no BEGIN is
+        sent (SQLite: one statement and its thread hand-offs fewer; PostgreSQL: autocommit, no BEGIN and
+        ROLLBACK round trips). For reads that need no common snapshot across their statements, such as
+        a request that checks its caller and then reads a page in one statement."""
+        options = {SINGLE_STATEMENTS: True} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"}
         async with self.sessions() as session:
-            await session.connection(execution_options={SINGLE_STATEMENTS: True})
+            await session.connection(execution_options=options)
             yield session
 
     @asynccontextmanager
