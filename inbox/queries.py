@@ -1,7 +1,8 @@
 """Read-side queries of the HTTP API: keyset pages of conversations, messages and contacts, and details.
 
 A page costs a constant number of statements whatever its size: one for the rows (contacts joined in),
-one per batched lookup (labels, attachments, identities). Pages never use OFFSET; cursors are opaque
+one per batched lookup (labels, attachments, identities) — the conversation list's labels come in its one
+statement (`inbox.listing`). Pages never use OFFSET; cursors are opaque
 URL-safe base64 of the last row's sort key. This module only reads; writes go through `inbox.service`.
 """
 
