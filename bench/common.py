@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import json
 import os
 import platform
 import pwd
@@ -172,6 +174,7 @@ class Server:
     port: int
     cores: str | None
     process: subprocess.Popen[bytes] | None = None
+    tree: Path = ROOT  # the source tree it runs from (another checkout: an A/B against older code)
 
     @property
     def url(self) -> str:
@@ -186,7 +189,7 @@ class Server:
         if self.cores:
             command = ["taskset", "-c", self.cores, *command]
         log = open(self.config_path.with_suffix(".log"), "ab")  # noqa: SIM115  (owned by the child)
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(command, cwd=self.tree, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -290,26 +293,40 @@ async def deployment(
     prepare: Any = None,
     max_in_flight: int | None = None,
     db_cores: str | None = None,
+    sqlite_file: Path | None = None,
 ) -> AsyncIterator[Deployment]:
-    """Start the database (and Redis), migrate, seed an admin + API inbox, start the server process(es)."""
+    """Start the database (and Redis), migrate, seed an admin + API inbox, start the server process(es).
+
+    `sqlite_file` (SQLite only) keeps the database: seeded on the first run, reused as it is by the next
+    ones (the seed's token and ids are kept beside it in `<file>.seed.json`), so runs can be repeated
+    against the same rows."""
     directory = Path(tempfile.mkdtemp(prefix="sb-bench-"))
     count = processes or (1 if backend == "sqlite" else 2)
     with contextlib.ExitStack() as stack:
         redis: RedisServer | None = None
         if backend == "sqlite":
-            db_url = f"sqlite+aiosqlite:///{directory / 'bench.db'}"
+            db_url = f"sqlite+aiosqlite:///{sqlite_file or directory / 'bench.db'}"
         else:
+            if sqlite_file:
+                raise SystemExit("--db keeps a SQLite file: use it with --backend sqlite")
             db_url = stack.enter_context(postgres(db_cores or cores))
             redis = RedisServer()
             redis.start()
             stack.callback(redis.close)
-        store = Store(db_url)
-        await upgrade(store)
-        seeded = await seed(store, webhook_url=None)
-        widget_key = await _webchat_inbox(store, seeded.agent_id)
-        await store.close()
-        if prepare is not None:  # e.g. bulk rows, before any server starts
-            await prepare(db_url, seeded.agent_id, seeded.inbox_id)
+        reused = _kept_seed(sqlite_file) if sqlite_file else None
+        if reused is not None:
+            seeded, widget_key = reused
+            print(f"# reusing the seeded database {sqlite_file}", flush=True)
+        else:
+            store = Store(db_url)
+            await upgrade(store)
+            seeded = await seed(store, webhook_url=None)
+            widget_key = await _webchat_inbox(store, seeded.agent_id)
+            await store.close()
+            if prepare is not None:  # e.g. bulk rows, before any server starts
+                await prepare(db_url, seeded.agent_id, seeded.inbox_id)
+            if sqlite_file is not None:
+                _keep_seed(sqlite_file, seeded, widget_key)
         found = Deployment(backend, db_url, seeded, widget_key, redis=redis, directory=directory)
         for number in range(count):
             port = free_port()
@@ -331,6 +348,22 @@ async def deployment(
             for server in found.servers:
                 server.stop()
             shutil.rmtree(directory, ignore_errors=True)
+
+
+def _seed_file(sqlite_file: Path) -> Path:
+    return sqlite_file.with_name(sqlite_file.name + ".seed.json")
+
+
+def _kept_seed(sqlite_file: Path) -> tuple[Seed, str] | None:
+    """The seed of a kept SQLite file (`--db`), if it was seeded completely before."""
+    if not (sqlite_file.exists() and _seed_file(sqlite_file).exists()):
+        return None
+    saved = json.loads(_seed_file(sqlite_file).read_text())
+    return Seed(**saved["seed"]), str(saved["widget_key"])
+
+
+def _keep_seed(sqlite_file: Path, seeded: Seed, widget_key: str) -> None:
+    _seed_file(sqlite_file).write_text(json.dumps({"seed": dataclasses.asdict(seeded), "widget_key": widget_key}))
 
 
 async def _webchat_inbox(store: Store, agent_id: int) -> str:

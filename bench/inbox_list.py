@@ -8,6 +8,11 @@ requests are sent one at a time so the count is exact up to the app's own timers
 
     .venv/bin/python -m bench.inbox_list --backend sqlite --scale 0.1
     .venv/bin/python -m bench.inbox_list --backend postgres --scale 0.1
+
+Each row also gives the server's CPU time per request (from /proc, the app's idle background loops
+included). `--db FILE` keeps the seeded SQLite file for later runs; `--compare DIR` starts a second server
+from another source tree (e.g. `git worktree add /tmp/before <commit>`) on the same database and alternates
+requests between the two, one at a time, so both codes are measured under the same load.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import statistics
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -30,7 +36,16 @@ import httpx
 from sqlalchemy import JSON, insert, text
 from sqlalchemy.engine import make_url
 
-from bench.common import add_backend_flags, cpu_pressure, deployment, machine, percentiles, pin_self
+from bench.common import (
+    Server,
+    add_backend_flags,
+    cpu_pressure,
+    deployment,
+    free_port,
+    machine,
+    percentiles,
+    pin_self,
+)
 from inbox.models import Agent, Contact, Conversation, ConversationLabel, Inbox, InboxMember, Label
 from inbox.store import Store
 
@@ -125,7 +140,9 @@ async def seed(db_url: str, conversations: int, messages_per: int, agent_id: int
                     "assignee_id": rng.choice(agents) if rng.random() < 0.7 else None,
                     "subject": f"Question about my {word} #{number}",
                     "preview": f"Hi, my {word} is not right",
-                    "snoozed_until": at + timedelta(days=30) if status == "snoozed" else None,
+                    # Still snoozed when the bench runs: an expired snooze would be woken (a write per
+                    # conversation) by the server holding the snooze timer while the list is measured.
+                    "snoozed_until": now + timedelta(days=30) if status == "snoozed" else None,
                     "unread_count": 1,
                     "created_at": at,
                     "updated_at": at,
@@ -290,6 +307,39 @@ async def depth_cursor(db_url: str, where: str, depth: int) -> str | None:
     return cursor_at(activity, int(row[1]))
 
 
+async def measure(
+    name: str, depth: int, url: str, servers: dict[str, Server], clients: dict[str, httpx.AsyncClient], requests: int
+) -> None:
+    """`requests` sequential GETs of `url` per server (alternating between servers), one JSON line each."""
+    timings: dict[str, list[float]] = {code: [] for code in servers}
+    counts: dict[str, Counter[int]] = {code: Counter() for code in servers}
+    bodies: dict[str, bytes] = {}
+    cpu = {code: server.stat().cpu_seconds for code, server in servers.items()}
+    for _ in range(requests):
+        for code, http in clients.items():
+            started = time.perf_counter()
+            response = await http.get(url)
+            timings[code].append((time.perf_counter() - started) * 1000)
+            if response.status_code != 200:
+                raise SystemExit(f"{code} {url}: {response.status_code} {response.text[:300]}")
+            counts[code][int(response.headers.get("x-sql-count", "-1"))] += 1
+            bodies[code] = response.content
+    for code, server in servers.items():
+        result = {
+            "filter": name,
+            "depth": depth,
+            **({"code": code} if len(servers) > 1 else {}),
+            "items": len(json.loads(bodies[code])["items"]),
+            "ms": {k: round(v, 2) for k, v in percentiles(timings[code]).items()},
+            "mean_ms": round(statistics.fmean(timings[code]), 2),
+            "server_cpu_ms_per_request": round((server.stat().cpu_seconds - cpu[code]) * 1000 / requests, 2),
+            "sql_statements_per_page": counts[code].most_common(1)[0][0],
+        }
+        if len(servers) > 1:
+            result["same_body_as_this"] = bodies[code] == bodies["this"]
+        print(json.dumps(result), flush=True)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_backend_flags(parser)
@@ -297,6 +347,9 @@ async def main() -> None:
     parser.add_argument("--scale", type=float, default=0.1, help="1.0 = 1M conversations, 10M messages")
     parser.add_argument("--messages-per-conversation", type=int, default=10)
     parser.add_argument("--requests", type=int, default=200, help="requests per (filter, depth)")
+    parser.add_argument("--db", type=Path, help="SQLite only: keep the seeded file here and reuse it next time")
+    parser.add_argument("--compare", type=Path, help="another source tree: its server answers every other request")
+    parser.add_argument("--only", help="comma-separated filter names to run (default: all)")
     args = parser.parse_args()
     pin_self(args.client_cores)
     conversations = int(1_000_000 * args.scale)
@@ -313,8 +366,23 @@ async def main() -> None:
             flush=True,
         )
 
-    async with deployment(args.backend, args.server_cores, prepare=prepare, db_cores=args.db_cores) as found:
-        server = found.servers[0]
+    async with deployment(
+        args.backend, args.server_cores, prepare=prepare, db_cores=args.db_cores, sqlite_file=args.db
+    ) as found:
+        servers = {"this": found.servers[0]}
+        if args.compare:
+            other = Server(found.servers[0].config_path, 0, args.server_cores, tree=args.compare.resolve())
+            config = found.servers[0].config_path.read_text()
+            other.port = free_port()
+            other.config_path = found.directory / "compare.toml"
+            other.config_path.write_text(
+                config.replace(f"127.0.0.1:{found.servers[0].port}", f"127.0.0.1:{other.port}").replace(
+                    "state-0", "state-compare"
+                )
+            )
+            await asyncio.to_thread(other.start)
+            servers["compare"] = other
+            print(f"# compare: {args.compare} answers every other request", flush=True)
         token = found.seed.token
         inbox = found.seed.inbox_id
         filters: list[tuple[str, str, str]] = [
@@ -326,12 +394,20 @@ async def main() -> None:
             ("q=refund", "q=refund", ""),
         ]
         depths = [0, conversations // 10, conversations // 2, int(conversations * 0.9)]
-        results = []
-        async with httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as http:
-            probe = await http.get("/api/v1/conversations", params={"limit": 25})
-            if probe.status_code != 200:
-                raise SystemExit(f"GET /api/v1/conversations answered {probe.status_code}: {probe.text[:300]}")
+        clients = {
+            name: httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+            for name, server in servers.items()
+        }
+        try:
+            for name, http in clients.items():
+                probe = await http.get("/api/v1/conversations", params={"limit": 25})
+                if probe.status_code != 200:
+                    raise SystemExit(
+                        f"{name}: GET /api/v1/conversations answered {probe.status_code}: {probe.text[:300]}"
+                    )
             for name, query, where in filters:
+                if args.only and name not in args.only.split(","):
+                    continue
                 for depth in depths:
                     if depth and not where and name != "all":
                         continue  # deep cursors are computed for the plain column filters only
@@ -341,25 +417,12 @@ async def main() -> None:
                     url = "/api/v1/conversations?limit=25" + (f"&{query}" if query else "")
                     if cursor:
                         url += f"&cursor={cursor}"
-                    timings, counts, items = [], Counter(), 0
-                    for _ in range(args.requests):
-                        started = time.perf_counter()
-                        response = await http.get(url)
-                        timings.append((time.perf_counter() - started) * 1000)
-                        if response.status_code != 200:
-                            raise SystemExit(f"{url}: {response.status_code} {response.text[:300]}")
-                        counts[int(response.headers.get("x-sql-count", "-1"))] += 1
-                        items = len(response.json()["items"])
-                    result = {
-                        "filter": name,
-                        "depth": depth,
-                        "items": items,
-                        "ms": {k: round(v, 2) for k, v in percentiles(timings).items()},
-                        "mean_ms": round(statistics.fmean(timings), 2),
-                        "sql_statements_per_page": counts.most_common(1)[0][0],
-                    }
-                    results.append(result)
-                    print(json.dumps(result), flush=True)
+                    await measure(name, depth, url, servers, clients, args.requests)
+        finally:
+            for http in clients.values():
+                await http.aclose()
+            if "compare" in servers:
+                servers["compare"].stop()
     print(f"# done · load average now {os.getloadavg()[0]:.2f} · {cpu_pressure()}", flush=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from inbox.errors import NotFound
@@ -9,11 +10,11 @@ from inbox.models import Agent, Conversation, InboxMember
 from inbox.store import Store
 
 
-async def inbox_ids(store: Store, agent: Agent) -> frozenset[int] | None:
-    """The inboxes `agent` may see, or None for "all" (admins)."""
+async def inbox_ids(store: Store, agent: Agent, db: AsyncSession | None = None) -> frozenset[int] | None:
+    """The inboxes `agent` may see, or None for "all" (admins); `db`: the request's read session, if any."""
     if agent.role == "admin":
         return None
-    async with store.session() as session:
+    async with store.reading(db) as session:
         rows = await session.execute(select(InboxMember.inbox_id).where(col(InboxMember.agent_id) == agent.id))
         return frozenset(rows.scalars())
 

@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 from starlette.requests import HTTPConnection
 
@@ -106,37 +107,40 @@ class Authenticator:
         self.store = store
         self.sessions = sessions
 
-    async def caller(self, conn: HTTPConnection) -> Caller | None:
+    async def caller(self, conn: HTTPConnection, db: AsyncSession | None = None) -> Caller | None:
+        """The agent behind the request's bearer token or session cookie.
+
+        `db`: a read session of the request to look it up in (one session per request instead of two)."""
         header = conn.headers.get("authorization", "")
         if header:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthorized("Authorization: expected 'Bearer <token>'")
-            agent = await self.agent_for_token(token.strip())
+            agent = await self.agent_for_token(token.strip(), db)
             if agent is None:
                 raise Unauthorized("invalid or revoked API token")
             return Caller(agent, via_cookie=False)
         cookie = conn.cookies.get(SESSION_COOKIE)
         if cookie:
-            agent = await self.agent_for_cookie(cookie)
+            agent = await self.agent_for_cookie(cookie, db)
             if agent is not None:
                 return Caller(agent, via_cookie=True, cookie=cookie)
         return None
 
-    async def agent_for_cookie(self, cookie: str) -> Agent | None:
+    async def agent_for_cookie(self, cookie: str, db: AsyncSession | None = None) -> Agent | None:
         session = self.sessions.read(cookie)
         if session is None:
             return None
-        async with self.store.session() as db:
-            agent = await db.get(Agent, session.agent_id)
+        async with self.store.reading(db) as reader:
+            agent = await reader.get(Agent, session.agent_id)
         if agent is None or not agent.active or agent.session_version != session.version:
             return None
         return agent
 
-    async def agent_for_token(self, token: str) -> Agent | None:
-        async with self.store.session() as db:
+    async def agent_for_token(self, token: str, db: AsyncSession | None = None) -> Agent | None:
+        async with self.store.reading(db) as reader:
             row = (
-                await db.execute(
+                await reader.execute(
                     select(Agent, ApiToken)
                     .join(ApiToken, col(ApiToken.agent_id) == Agent.id)
                     .where(col(ApiToken.token_hash) == hash_token(token))

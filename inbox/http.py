@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
@@ -94,17 +95,19 @@ class BadJson(Invalid):
     code = "malformed_json"
 
 
-async def optional_caller(conn: HTTPConnection) -> Caller | None:
-    """The authenticated agent, if any (looked up once per request; a bad bearer token is a 401)."""
+async def optional_caller(conn: HTTPConnection, db: AsyncSession | None = None) -> Caller | None:
+    """The authenticated agent, if any (looked up once per request; a bad bearer token is a 401).
+
+    `db`: a read session the handler holds anyway, to look the caller up in."""
     if "caller" not in conn.scope:
-        conn.scope["caller"] = await conn.app.state.authenticator.caller(conn)
+        conn.scope["caller"] = await conn.app.state.authenticator.caller(conn, db)
     found: Caller | None = conn.scope["caller"]
     return found
 
 
-async def caller(request: Request) -> Caller:
+async def caller(request: Request, db: AsyncSession | None = None) -> Caller:
     """The authenticated agent; 401 when there is none, 403 for a cookie write without CSRF token."""
-    found = await optional_caller(request)
+    found = await optional_caller(request, db)
     if found is None:
         raise Unauthorized("authentication required: log in or send 'Authorization: Bearer <token>'")
     if found.via_cookie and request.method in UNSAFE_METHODS:

@@ -1,7 +1,8 @@
 """Read-side queries of the HTTP API: keyset pages of conversations, messages and contacts, and details.
 
 A page costs a constant number of statements whatever its size: one for the rows (contacts joined in),
-one per batched lookup (labels, attachments, identities). Pages never use OFFSET; cursors are opaque
+one per batched lookup (labels, attachments, identities) — the conversation list's labels come in its one
+statement (`inbox.listing`). Pages never use OFFSET; cursors are opaque
 URL-safe base64 of the last row's sort key. This module only reads; writes go through `inbox.service`.
 """
 
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
-from inbox import views
+from inbox import listing, views
 from inbox.clock import parse_iso
 from inbox.errors import Invalid
 from inbox.models import Attachment, Contact, Conversation, ConversationLabel, Identity, Label, Message, key
@@ -162,21 +163,18 @@ async def conversation_page(
         if where.visible is not None:  # one inbox asked for: the caller checked it is visible
             conditions.append(col(Conversation.inbox_id).in_(sorted(where.visible)))
         page = conditions
-    statement = (
-        select(Conversation, Contact)
-        .join(Contact, col(Contact.id) == Conversation.contact_id)
-        .where(*page)
-        .order_by(*NEWEST_FIRST)
-        .limit(limit + 1)
-    )
-    rows = [(conversation, contact) for conversation, contact in (await session.execute(statement)).all()]
+    dialect = session.get_bind().dialect
+    statement = listing.page_statement(page, NEWEST_FIRST, limit + 1, dialect)
+    # Core execution on the session's connection: plain rows, no ORM result processing.
+    rows = list((await (await session.connection()).execute(statement)).all())
     more = len(rows) > limit
     rows = rows[:limit]
-    items = await conversation_views(session, rows)
+    stamps = listing.Stamps(dialect)
+    items = [listing.conversation(row, stamps) for row in rows]
     next_cursor = None
     if more:
-        last = rows[-1][0]
-        next_cursor = encode_cursor([last.last_activity_at.isoformat(), key(last)])
+        last = rows[-1]
+        next_cursor = encode_cursor([stamps.datetime(last.last_activity_at).isoformat(), last.id])
     return items, next_cursor
 
 

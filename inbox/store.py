@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 # 11–19 ms with it, 5–7 ms without (the microbenchmark in BENCHMARKS.md).
 WAL_AUTOCHECKPOINT_PAGES = 10_000
 
+SINGLE_STATEMENTS = "switchboard_single_statement_reads"  # execution option, see `Store.statement_reads`
+
 # Transaction-scoped advisory lock keys (PostgreSQL; SQLite serialises writers already).
 SETUP_LOCK_KEY = 0x5B0A_2D01  # first-admin setup: two concurrent setups cannot both pass the "no agent" check
 
@@ -74,6 +76,26 @@ class Store:
         """A read session; nothing it does is committed."""
         async with self.sessions() as session:
             yield session
+
+    @asynccontextmanager
+    async def statement_reads(self) -> AsyncIterator[AsyncSession]:
+        """A read session whose statements each stand alone: each reads its own snapshot, so no BEGIN is
+        sent (SQLite: one statement and its thread hand-offs fewer; PostgreSQL: autocommit, no BEGIN and
+        ROLLBACK round trips). For reads that need no common snapshot across their statements, such as
+        a request that checks its caller and then reads a page in one statement."""
+        options = {SINGLE_STATEMENTS: True} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"}
+        async with self.sessions() as session:
+            await session.connection(execution_options=options)
+            yield session
+
+    @asynccontextmanager
+    async def reading(self, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+        """`session` if the caller already holds one (left open), else a new read session for the block."""
+        if session is not None:
+            yield session
+            return
+        async with self.sessions() as fresh:
+            yield fresh
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -141,4 +163,6 @@ def _begin_immediate(connection: Any) -> None:
 
 
 def _begin_deferred(connection: Any) -> None:
+    if connection.get_execution_options().get(SINGLE_STATEMENTS):
+        return  # autocommit mode: every statement is its own read transaction
     connection.exec_driver_sql("BEGIN")

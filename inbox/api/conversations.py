@@ -114,24 +114,26 @@ def _service(request: Request) -> InboxService:
     response=ConversationPage,
 )
 async def list_conversations(request: Request) -> Response:
-    who = await caller(request)
-    query = parse_query(request, ConversationQuery)
     store = request.app.state.store
-    visible = await access.inbox_ids(store, who.agent)
-    if query.inbox_id is not None and visible is not None and query.inbox_id not in visible:
-        raise NotFound(f"inbox {query.inbox_id} not found")
-    where = queries.ConversationFilter(
-        visible=visible,
-        status=str(query.status) if query.status else None,
-        inbox_id=query.inbox_id,
-        assignee_id=_assignee(query.assignee, who.agent.id),
-        unassigned=query.assignee == "none",
-        team_id=query.team_id,
-        label=query.label,
-        q=query.q.strip() if query.q else None,
-    )
-    after = queries.activity_cursor(query.cursor) if query.cursor else None
-    async with store.session() as session:
+    # One read session for the caller, their inboxes and the page (the hottest read of the API). Each of
+    # its statements stands alone (the page is one statement, labels included), so none needs a BEGIN.
+    async with store.statement_reads() as session:
+        who = await caller(request, session)
+        query = parse_query(request, ConversationQuery)
+        visible = await access.inbox_ids(store, who.agent, session)
+        if query.inbox_id is not None and visible is not None and query.inbox_id not in visible:
+            raise NotFound(f"inbox {query.inbox_id} not found")
+        where = queries.ConversationFilter(
+            visible=visible,
+            status=str(query.status) if query.status else None,
+            inbox_id=query.inbox_id,
+            assignee_id=_assignee(query.assignee, who.agent.id),
+            unassigned=query.assignee == "none",
+            team_id=query.team_id,
+            label=query.label,
+            q=query.q.strip() if query.q else None,
+        )
+        after = queries.activity_cursor(query.cursor) if query.cursor else None
         items, next_cursor = await queries.conversation_page(session, where, after, query.limit)
     return json({"items": items, "next_cursor": next_cursor})
 
