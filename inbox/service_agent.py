@@ -35,7 +35,8 @@ from inbox.models import (
     Team,
     key,
 )
-from inbox.service_base import UNSET, ServiceBase, _attachments_of, _get
+from inbox.queries import attachments_of
+from inbox.service_base import UNSET, ServiceBase, _get
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class AgentWrites(ServiceBase):
                 return None
             if message.conversation_id != conversation_id:
                 raise Conflict(f"client_id {client_id} was already used in another conversation")
-            attachments = await _attachments_of(session, [key(message)])
+            attachments = await attachments_of(session, [key(message)])
             return views.message(message, attachments.get(key(message), []))
 
     async def _write_agent_message(

@@ -15,7 +15,6 @@ from inbox.broker import Broker
 from inbox.errors import NotFound
 from inbox.events import EventRecord, EventType
 from inbox.models import (
-    Attachment,
     Contact,
     Conversation,
     ConversationLabel,
@@ -102,14 +101,3 @@ async def _get(session: AsyncSession, model: Any, key: Any) -> Any:
     if row is None:
         raise NotFound(f"{model.__tablename__} {key} not found")
     return row
-
-
-async def _attachments_of(session: AsyncSession, message_ids: Sequence[int]) -> dict[int, list[Attachment]]:
-    if not message_ids:
-        return {}
-    rows = (
-        await session.execute(
-            select(Attachment).where(col(Attachment.message_id).in_(message_ids)).order_by(col(Attachment.id))
-        )
-    ).scalars()
-    return dict(views.group((row.message_id, row) for row in rows if row.message_id is not None))

@@ -28,7 +28,8 @@ from inbox.models import (
     Message,
     key,
 )
-from inbox.service_base import ServiceBase, _attachments_of, _get
+from inbox.queries import attachments_of
+from inbox.service_base import ServiceBase, _get
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +237,7 @@ class InboundWrites(ServiceBase):
             message.html = inbound.html
             message.meta = {**message.meta, **inbound.metadata, "edited_at": (edited_at or now).isoformat()}
             message.updated_at = now
-            attachments = await _attachments_of(tx, [key(message)])
+            attachments = await attachments_of(tx, [key(message)])
             records = await self._append(
                 tx,
                 [(EventType.MESSAGE_UPDATED, views.message(message, attachments.get(key(message), [])))],

@@ -26,7 +26,8 @@ from inbox.models import (
     MessageStatus,
     Outbox,
 )
-from inbox.service_base import ServiceBase, _attachments_of, _get
+from inbox.queries import attachments_of
+from inbox.service_base import ServiceBase, _get
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class DeliveryResults(ServiceBase):
             elif error is not None:
                 values["last_error"] = error
             await tx.execute(update(Outbox).where(col(Outbox.message_id) == message_id).values(**values))
-            attachments = await _attachments_of(tx, [message_id])
+            attachments = await attachments_of(tx, [message_id])
             view = views.message(message, attachments.get(message_id, []))
             conversation = await _get(tx, Conversation, message.conversation_id)
             records = await self._append(
