@@ -94,6 +94,23 @@ def incoming_message(inbound: Inbound, contact: Contact, conversation: Conversat
     )
 
 
+def opened_conversation(inbound: Inbound, contact_id: int, now: datetime) -> Conversation:
+    """The row of a conversation an inbound message opens, inserted with that message's activity already
+    set (the message does not touch it again)."""
+    return Conversation(
+        inbox_id=inbound.inbox_id,
+        contact_id=contact_id,
+        thread_key=inbound.thread_key,
+        subject=inbound.subject,
+        created_at=now,
+        updated_at=now,
+        last_activity_at=now,
+        last_incoming_at=now,
+        unread_count=1,
+        preview=preview(inbound.text),
+    )
+
+
 def preview(text: str) -> str:
     """A conversation's one-line preview of its latest message."""
     flat = " ".join(text.split())

@@ -26,7 +26,7 @@ from inbox import events, views
 from inbox.clock import utcnow
 from inbox.errors import NotFound
 from inbox.events import EventRecord, EventType
-from inbox.inbound import Written, incoming_message, preview, touch_conversation
+from inbox.inbound import Written, incoming_message, opened_conversation, touch_conversation
 from inbox.listing import label_names
 from inbox.models import Contact, Conversation, ConversationLabel, Identity, Inbox, Label, Message, key
 
@@ -287,19 +287,7 @@ async def _open(tx: AsyncSession, batch: Sequence[Job], found: _Batch, now: date
     if new_threads:
         # Inserted as their first message leaves them (that message does not touch them again).
         opened = [
-            Conversation(
-                inbox_id=item.inbox_id,
-                contact_id=key(found.by_identity[_sender(item)]),
-                thread_key=item.thread_key,
-                subject=item.subject,
-                created_at=now,
-                updated_at=now,
-                last_activity_at=now,
-                last_incoming_at=now,
-                unread_count=1,
-                preview=preview(item.text),
-            )
-            for item in new_threads.values()
+            opened_conversation(item, key(found.by_identity[_sender(item)]), now) for item in new_threads.values()
         ]
         returned = await tx.execute(
             insert(CONVERSATION_TABLE).returning(

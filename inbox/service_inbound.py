@@ -17,7 +17,7 @@ from inbox import continuity, views
 from inbox.clock import utcnow
 from inbox.errors import NotFound
 from inbox.events import EventType
-from inbox.inbound import Written, incoming_message, preview, touch_conversation
+from inbox.inbound import Written, incoming_message, opened_conversation, touch_conversation
 from inbox.ingest import DeliveryBatcher
 from inbox.models import (
     Attachment,
@@ -117,18 +117,7 @@ class InboundWrites(ServiceBase):
             if await tx.get(Inbox, inbound.inbox_id) is None:
                 raise NotFound(f"inbox {inbound.inbox_id} not found")
             # Inserted with its first activity already set (no UPDATE after the message).
-            conversation = Conversation(
-                inbox_id=inbound.inbox_id,
-                contact_id=key(contact),
-                thread_key=inbound.thread_key,
-                subject=inbound.subject,
-                created_at=now,
-                updated_at=now,
-                last_activity_at=now,
-                last_incoming_at=now,
-                unread_count=1,
-                preview=preview(inbound.text),
-            )
+            conversation = opened_conversation(inbound, key(contact), now)
             tx.add(conversation)
             await tx.flush()
         else:
