@@ -101,7 +101,46 @@ def start_profile(path: str) -> None:
     profiler.enable()
 
 
+def log_gc_pauses(path: str) -> None:
+    """Bench-only (`SB_BENCH_GCLOG=FILE`): how long each garbage collection stopped the server, to tell collector
+    pauses from the rest of the latency tail. Every 200 collections one JSON line goes to FILE: per generation
+    the count, the total and the longest pauses."""
+    import gc
+    import json
+    import time
+
+    pauses: list[tuple[int, float]] = []
+    started = [0.0]
+
+    def write() -> None:
+        by_gen: dict[str, Any] = {}
+        for generation in (0, 1, 2):
+            took = sorted(ms for gen, ms in pauses if gen == generation)
+            if took:
+                by_gen[str(generation)] = {
+                    "count": len(took),
+                    "total_ms": round(sum(took), 1),
+                    "longest_ms": [round(ms, 2) for ms in took[-3:]],
+                }
+        with open(path, "a") as out:
+            out.write(json.dumps({"gc": by_gen, "threshold": gc.get_threshold(), "frozen": gc.get_freeze_count()}))
+            out.write("\n")
+        pauses.clear()
+
+    def timed(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        pauses.append((int(info["generation"]), (time.perf_counter() - started[0]) * 1000))
+        if len(pauses) >= 200:
+            write()
+
+    gc.callbacks.append(timed)
+
+
 if __name__ == "__main__":
+    if os.environ.get("SB_BENCH_GCLOG"):
+        log_gc_pauses(os.environ["SB_BENCH_GCLOG"])
     if os.environ.get("SB_BENCH_CPROFILE_AT"):
         profile_cpu_window(os.environ["SB_BENCH_CPROFILE_AT"])
     if os.environ.get("SB_BENCH_TRACEMALLOC"):
