@@ -107,6 +107,12 @@ class OneHopConnection(aiosqlite.Connection):
             self._abandoned = True
             raise
 
+    async def rows(self, sql: str, parameters: Any = None, *, many: bool = False) -> list[Any]:
+        """Run one statement (`many`: once per parameter set) and answer its rows, in one trip; for callers
+        that use the driver connection directly (`inbox.ingest_direct`)."""
+        outcome: Outcome = await self._execute(_run, self._conn, sql, parameters, many)
+        return outcome[3]
+
     async def rollback(self) -> None:
         """Skip the trip when no transaction is open: the pool resets every connection it gets back with a
         rollback, right after the session's own. The flag is read between trips, so only while the thread

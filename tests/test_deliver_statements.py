@@ -65,6 +65,7 @@ async def test_events_carry_activity_and_labels_on_new_and_follow_up(
 
 
 async def test_follow_up_statement_count(store: Store, service: InboxService) -> None:
+    service.batcher.direct = False  # SQLite's direct path has its own count (tests/test_ingest_direct.py)
     inbox = await make_inbox(store)
     await service.deliver(inbound(inbox, "1"))
     statements: list[str] = []

@@ -208,6 +208,7 @@ async def test_many_producers_across_batches(store: Store, service: InboxService
 async def test_a_batch_that_fails_part_way_loses_nothing(
     store: Store, service: InboxService, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    service.batcher.direct = False  # the general path's crash (SQLite's direct path: tests/test_ingest_direct.py)
     inbox = await make_inbox(store)
     await service.deliver(inbound(inbox, "seed", sender="known"))
     first_event = await last_event_id(store) + 1
@@ -260,6 +261,7 @@ async def test_the_fallback_fails_only_the_bad_message(
 
 
 async def test_a_batch_costs_a_constant_number_of_statements(store: Store, service: InboxService) -> None:
+    service.batcher.direct = False  # the general path (SQLite's direct path: tests/test_ingest_direct.py)
     inbox = await make_inbox(store)
     senders = [f"s{number}" for number in range(12)]
     counts: dict[str, list[int]] = {"new customers": [], "follow-ups": []}

@@ -1,0 +1,215 @@
+"""`inbox.ingest_direct`: plain inbound batches on SQLite written on the driver connection. It must write the
+same rows and publish the same events as the general batch path, hand everything else to that path
+untouched, and leave nothing behind when it fails half-way."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from channels.base import Identity, IdentityKind, Inbound
+from inbox import ingest_direct
+from inbox.blobs import BlobStore
+from inbox.broker import LocalBroker
+from inbox.migrate import upgrade
+from inbox.models import Inbox
+from inbox.service import ConversationChanges, InboxService
+from inbox.sqlite_driver import OneHopConnection
+from inbox.store import Store
+from tests.conftest import Recorder
+from tests.factories import inbound, make_agent, make_inbox, make_label
+
+TABLES = ("contact", "identity", "conversation", "conversationlabel", "message", "event")
+
+
+def plain(inbox: Inbox, external_id: str, sender: str, *, name: str = "", email: str | None = None) -> Inbound:
+    assert inbox.id is not None
+    kind = IdentityKind.EMAIL if email else IdentityKind.EXTERNAL
+    return Inbound(
+        inbox_id=inbox.id,
+        external_id=external_id,
+        thread_key=f"sender:{sender}",
+        sender=Identity(kind, email or sender, name=name, email=email, verified=email is not None),
+        text=f"text of {external_id}",
+    )
+
+
+async def scenario(store: Store, service: InboxService) -> None:
+    """Every kind of inbound the direct path takes or hands over, lone and in concurrent batches."""
+    inbox = await make_inbox(store)
+    admin = await make_agent(store, role="admin")
+    await make_label(store, "vip")
+    first = await service.deliver(inbound(inbox, "1", sender="ann"))  # new contact and conversation
+    await service.deliver(inbound(inbox, "2", sender="ann", text="again"))  # a follow-up
+    changes = ConversationChanges(labels=["vip"], status="resolved")
+    await service.update_conversation(first.conversation_id, changes, by=admin)
+    await service.deliver(inbound(inbox, "3", sender="ann"))  # reopens it; its view carries the label
+    await service.deliver(inbound(inbox, "3", sender="ann"))  # a resend: the general path answers
+    await asyncio.gather(  # one batch: a new sender twice, a follow-up, a resend
+        service.deliver(inbound(inbox, "4", sender="bob")),
+        service.deliver(inbound(inbox, "5", sender="bob")),
+        service.deliver(inbound(inbox, "6", sender="ann")),
+        service.deliver(inbound(inbox, "2", sender="ann")),
+    )
+    await asyncio.gather(*(service.deliver(inbound(inbox, f"c{n}", sender=f"crowd-{n}")) for n in range(5)))
+    await asyncio.gather(*(service.deliver(inbound(inbox, f"d{n}", sender=f"crowd-{n}")) for n in range(5)))
+    await service.deliver(inbound(inbox, "7", sender="ann", thread="another-thread"))  # known sender, new thread
+    await service.deliver(plain(inbox, "8", "nameless"))
+    await service.deliver(plain(inbox, "9", "nameless", name="Now Named"))  # the contact learns a name
+    await service.deliver(plain(inbox, "10", "ignored", email="carol@example.com"))  # verified: may join a contact
+    await service.deliver(plain(inbox, "11", "ignored", email="carol@example.com"))
+
+
+async def snapshot(store: Store) -> dict[str, list[dict[str, Any]]]:
+    """Every row the scenario wrote, timestamps left out (the two runs happen at different times)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    async with store.session() as session:
+        for table in TABLES:
+            rows = (await session.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2"))).mappings()
+            found[table] = [{k: v for k, v in row.items() if not k.endswith("_at")} for row in rows]
+    for row in found["event"]:
+        row["payload"] = _without_times(row["payload"])
+    return found
+
+
+def _without_times(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_times(v) for k, v in value.items() if not k.endswith("_at")}
+    if isinstance(value, list):
+        return [_without_times(v) for v in value]
+    if isinstance(value, str) and value.startswith("{"):
+        import json
+
+        return _without_times(json.loads(value))
+    return value
+
+
+async def run(tmp_path: Path, name: str, *, direct: bool) -> tuple[Any, list[tuple[str, Any]], InboxService]:
+    store = Store(f"sqlite+aiosqlite:///{tmp_path}/{name}.db")
+    await upgrade(store)
+    recorder = Recorder()
+    broker = LocalBroker()
+    broker.subscribe(recorder.on_event, recorder.on_ephemeral)
+    service = InboxService(store, broker, BlobStore(tmp_path / f"{name}-blobs"))
+    service.batcher.direct = direct
+    try:
+        await scenario(store, service)
+        events = [(event.type, _without_times(event.data)) for event in recorder.events]
+        return await snapshot(store), events, service
+    finally:
+        await store.close()
+
+
+async def test_the_same_rows_and_events_as_the_general_path(tmp_path: Path) -> None:
+    direct_rows, direct_events, direct = await run(tmp_path, "direct", direct=True)
+    general_rows, general_events, general = await run(tmp_path, "general", direct=False)
+    assert general.batcher.direct_batches == 0
+    # The lone new and follow-up messages, the reopening, the crowd batches and the new thread went direct;
+    # the resends, the batch with a new sender twice, the name and the verified address did not.
+    assert direct.batcher.direct_batches >= 6
+    assert direct.batcher.direct_batches < direct.batcher.batches
+    assert direct_rows == general_rows
+    assert direct_events == general_events
+    assert [type_ for type_, _ in direct_events].count("contact.created") == len(direct_rows["contact"])
+
+
+def count_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    trips: list[str] = []
+    original = OneHopConnection._execute
+
+    async def counted(self: OneHopConnection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        sql = args[1] if len(args) > 1 and isinstance(args[1], str) else getattr(fn, "__name__", "call")
+        trips.append(" ".join(sql.split()[:3]))
+        return await original(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(OneHopConnection, "_execute", counted)
+    return trips
+
+
+async def test_a_follow_up_is_eight_trips_and_a_new_visitor_ten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(f"sqlite+aiosqlite:///{tmp_path}/trips.db")
+    await upgrade(store)
+    service = InboxService(store, LocalBroker(), BlobStore(tmp_path / "blobs"))
+    inbox = await make_inbox(store)
+    try:
+        trips = count_trips(monkeypatch)
+        await service.deliver(inbound(inbox, "1"))
+        assert trips == [
+            "BEGIN IMMEDIATE",
+            "SELECT message.id FROM",  # stored before?
+            "SELECT identity.kind, identity.value,",  # the sender's contact
+            "SELECT conversation.id, conversation.inbox_id,",  # the thread's newest conversation, its labels
+            "INSERT INTO contact",
+            "INSERT INTO identity",
+            "INSERT INTO conversation",
+            "INSERT INTO message",
+            "INSERT INTO event",
+            "COMMIT",
+        ], trips
+        trips.clear()
+        await service.deliver(inbound(inbox, "2"))
+        assert [trip for trip in trips if trip.startswith(("INSERT", "UPDATE"))] == [
+            "INSERT INTO message",
+            "UPDATE conversation SET",
+            "INSERT INTO event",
+        ], trips
+        assert len(trips) == 8
+        # A batch costs the same trips whatever its size: multi-row INSERTs, one executemany UPDATE.
+        sizes = []
+        for size in (4, 12):
+            trips.clear()
+            await asyncio.gather(
+                *(service.deliver(inbound(inbox, f"{size}-{n}", sender=f"s{size}-{n}")) for n in range(size))
+            )
+            sizes.append(len(trips))
+            trips.clear()
+            await asyncio.gather(
+                *(service.deliver(inbound(inbox, f"{size}+{n}", sender=f"s{size}-{n}")) for n in range(size))
+            )
+            sizes.append(len(trips))
+        assert sizes == [10, 8, 10, 8], sizes
+        assert service.batcher.direct_batches == 6
+    finally:
+        await store.close()
+
+
+async def test_a_failure_half_way_leaves_nothing_and_each_message_is_stored_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(f"sqlite+aiosqlite:///{tmp_path}/crash.db")
+    await upgrade(store)
+    recorder = Recorder()
+    broker = LocalBroker()
+    broker.subscribe(recorder.on_event, recorder.on_ephemeral)
+    service = InboxService(store, broker, BlobStore(tmp_path / "blobs"))
+    inbox = await make_inbox(store)
+
+    async def crash(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("disk went away after the message rows")
+
+    try:
+        await service.deliver(inbound(inbox, "1"))
+        monkeypatch.setattr(ingest_direct, "_append_events", crash)
+        recorder.events.clear()
+        delivered = await asyncio.gather(*(service.deliver(inbound(inbox, f"m{n}")) for n in range(3)))
+        # The direct write rolled back whole; each message was then written on its own, once.
+        assert [item.created for item in delivered] == [True, True, True]
+        async with store.session() as session:
+            stored = (await session.execute(text("SELECT external_id FROM message ORDER BY id"))).scalars().all()
+            unread = (await session.execute(text("SELECT unread_count FROM conversation"))).scalar_one()
+        assert stored == ["1", "m0", "m1", "m2"]
+        assert unread == 4
+        assert [event.type for event in recorder.events] == ["message.created"] * 3
+        raw_open = []
+        async with store.write_engine.connect() as connection:
+            raw = (await connection.get_raw_connection()).driver_connection
+            raw_open.append(raw.in_transaction)
+        assert raw_open == [False]
+    finally:
+        await store.close()
