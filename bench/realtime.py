@@ -62,6 +62,7 @@ class Run:
     attempt_at: dict[str, float] = field(default_factory=dict)  # external_id -> time of its latest send
     refused: set[str] = field(default_factory=set)  # messages refused (slow_down / 503) at least once
     refusals: int = 0
+    timeline: str = ""  # --timeline FILE: each message's send offset (s) and time to last agent (ms)
 
     def refuse(self, external_id: str) -> None:
         self.refusals += 1
@@ -69,6 +70,7 @@ class Run:
 
     def report(self, extra: dict[str, Any]) -> dict[str, Any]:
         latencies, accepted, lost = [], [], 0
+        points: list[tuple[float, float]] = []
         for external_id in self.acked:
             arrivals = [agent.get(external_id) for agent in self.seen]
             if any(arrival is None for arrival in arrivals):
@@ -76,8 +78,13 @@ class Run:
                 continue
             last = max(arrival for arrival in arrivals if arrival is not None)
             latencies.append((last - self.scheduled[external_id]) * 1000)
+            if self.timeline:
+                points.append((self.scheduled[external_id] - self.started, latencies[-1]))
             accepted.append((last - self.attempt_at.get(external_id, self.scheduled[external_id])) * 1000)
         elapsed = self.send_finished - self.started
+        if self.timeline:
+            with open(self.timeline, "a") as out:
+                out.writelines(f"{self.label} {at:.4f} {ms:.2f}\n" for at, ms in sorted(points))
         return {
             "label": self.label,
             "target_rate": self.rate,
@@ -141,7 +148,7 @@ async def wait_for_arrivals(run: Run) -> None:
 
 
 async def measure_switchboard(found: Deployment, args: argparse.Namespace, rate: float, label: str) -> dict[str, Any]:
-    run = Run(label, rate, args.duration, args.agents)
+    run = Run(label, rate, args.duration, args.agents, timeline=args.timeline)
     connections = []
     readers = []
     for number in range(args.agents):
@@ -406,6 +413,7 @@ async def main() -> None:
         "--drain", type=float, default=30.0,
         help="seconds after the last scheduled send to wait for acknowledgements (refused messages are resent)",
     )  # fmt: skip
+    parser.add_argument("--timeline", default="", help="append each message's send time and latency to FILE")
     parser.add_argument("--profile", default="", help="py-spy the (first) server during the main run into FILE")
     parser.add_argument("--find-max", action="store_true", help="raise the rate until p99 > 1 s or a loss")
     args = parser.parse_args()

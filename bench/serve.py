@@ -131,7 +131,11 @@ def log_gc_pauses(path: str) -> None:
         if phase == "start":
             started[0] = time.perf_counter()
             return
-        pauses.append((int(info["generation"]), (time.perf_counter() - started[0]) * 1000))
+        generation, took = int(info["generation"]), (time.perf_counter() - started[0]) * 1000
+        pauses.append((generation, took))
+        if generation == 2:  # the long ones, each with the time it happened
+            with open(path, "a") as out:
+                out.write(json.dumps({"full_collection_ms": round(took, 1), "at": time.time()}) + "\n")
         if len(pauses) >= 200:
             write()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import hashlib
 import hmac
 import logging
@@ -203,6 +204,11 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
             )
         if email_channel is not None:
             loops.append(asyncio.create_task(email_channel.serve(), name="email"))
+        # What startup loaded (modules, the models' metadata, compiled statements, the app) lives as long as
+        # the process: keep it out of the collector's full passes, which otherwise walk all of it each time
+        # and stop the event loop for tens of ms (`SB_BENCH_GCLOG` in bench/serve.py measures them).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

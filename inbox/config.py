@@ -37,7 +37,7 @@ class DatabaseConfig:
     url: str = "sqlite+aiosqlite:///var/switchboard.db"
     pool_size: int = 10
     echo: bool = False
-    checkpoint_interval_seconds: float = 1.0
+    checkpoint_interval_seconds: float = 0.25
 
 
 @dataclass(frozen=True, slots=True)

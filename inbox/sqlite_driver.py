@@ -143,4 +143,19 @@ def creator(url: URL, **options: Any) -> Callable[[], Coroutine[Any, Any, OneHop
     return connect
 
 
-__all__: Sequence[str] = ("OneHopConnection", "OneHopCursor", "creator")
+async def background(path: str, **options: Any) -> OneHopConnection:
+    """A connection of its own for background work (WAL checkpoints), in autocommit mode. (Its thread keeps
+    the normal CPU priority: a niced thread that is descheduled while it holds the GIL stalls the event loop
+    behind it, which measured worse than sharing the core.)"""
+
+    def connector() -> sqlite3.Connection:
+        connection: sqlite3.Connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, **options)
+        return connection
+
+    connection = OneHopConnection(connector, 64)
+    connection._thread.daemon = True
+    await connection
+    return connection
+
+
+__all__: Sequence[str] = ("OneHopConnection", "OneHopCursor", "background", "creator")

@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -112,30 +111,38 @@ class Store:
         if not self.is_sqlite:
             await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
-    async def checkpoint(self) -> tuple[int, int] | None:
+    async def checkpoint(self, connection: sqlite_driver.OneHopConnection | None = None) -> tuple[int, int] | None:
         """SQLite: copy what the WAL holds back into the database without blocking the writer or readers
-        (a PASSIVE checkpoint, from a connection of its own). Answers (WAL frames, frames copied); None when
-        there is no WAL to checkpoint (PostgreSQL, an in-memory database)."""
+        (a PASSIVE checkpoint, from `connection` or a connection of its own). Answers (WAL frames, frames
+        copied); None when there is no WAL to checkpoint (PostgreSQL, an in-memory database)."""
         if self._sqlite_file is None:
             return None
-        async with (
-            aiosqlite.connect(self._sqlite_file, timeout=30, isolation_level=None) as connection,
-            connection.execute("PRAGMA wal_checkpoint(PASSIVE)") as cursor,
-        ):
-            row = await cursor.fetchone()
-        return (int(row[1]), int(row[2])) if row is not None else None
+        if connection is None:
+            own = await sqlite_driver.background(self._sqlite_file, timeout=30)
+            try:
+                return await self.checkpoint(own)
+            finally:
+                await own.close()
+        rows = await connection.rows("PRAGMA wal_checkpoint(PASSIVE)")
+        return (int(rows[0][1]), int(rows[0][2])) if rows else None
 
     async def run_checkpoints(self, interval: float) -> None:
-        """Checkpoint every `interval` seconds until cancelled (one per process; SQLite is one process).
+        """Checkpoint every `interval` seconds until cancelled (one per process; SQLite is one process), on a
+        connection kept for it. Small, frequent checkpoints: each copies what a fraction of a second wrote, so
+        none holds the core (which the server often has alone) for long.
         An interval of 0 or less turns it off (the writer's own checkpoint remains)."""
         if self._sqlite_file is None or interval <= 0:
             return
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.checkpoint()
-            except Exception:
-                log.exception("sqlite: background checkpoint failed; the writer's own checkpoint still runs")
+        connection = await sqlite_driver.background(self._sqlite_file, timeout=30)
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await self.checkpoint(connection)
+                except Exception:
+                    log.exception("sqlite: background checkpoint failed; the writer's own checkpoint still runs")
+        finally:
+            await connection.close()
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -151,8 +151,8 @@ async def test_the_checkpoint_task_runs_until_cancelled(sqlite_store: Store) -> 
     calls: list[tuple[int, int] | None] = []
     original = sqlite_store.checkpoint
 
-    async def counted() -> tuple[int, int] | None:
-        calls.append(await original())
+    async def counted(connection: Any = None) -> tuple[int, int] | None:
+        calls.append(await original(connection))
         return calls[-1]
 
     sqlite_store.checkpoint = counted  # type: ignore[method-assign]
