@@ -1,6 +1,7 @@
 """Two `switchboard serve` processes sharing PostgreSQL and Redis (real servers, real websockets).
 
-An agent on one process sees what arrived through the other and answers it; SIGKILL of one process during a
+An agent on one process sees what arrived through the other and answers it; a visitor's tabs on the two
+processes show each other's messages; SIGKILL of one process during a
 burst loses and doubles nothing; a Redis restart mid-run leaves no gap in an open agent stream.
 In the burst test the test itself also acts as a third process writing agent replies (an `InboxService` on a
 `RedisBroker`), so replies keep coming while a server dies.
@@ -12,6 +13,7 @@ import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlmodel import col
+from websockets.asyncio.client import connect
 
 from inbox.blobs import BlobStore
 from inbox.migrate import upgrade
@@ -27,11 +30,13 @@ from inbox.redis_broker import RedisBroker
 from inbox.service import InboxService
 from inbox.store import Store
 from tests.conftest import fresh_postgres_database
+from tests.factories import make_inbox
 from tests.poll import eventually
 from tests.servers.app import ServerProcess, free_port
 from tests.servers.cluster import AgentStream, Seed, agent_stream, seed, write_config
 from tests.servers.redis import RedisServer
 from tests.servers.webhook import WebhookReceiver, webhook_receiver
+from tests.webchat_client import Socket
 
 LEASE_SECONDS = 2.0
 
@@ -239,3 +244,37 @@ async def test_redis_restart_mid_run_leaves_no_gap(cluster: Cluster) -> None:
         assert not agent.closed.is_set(), "the agent had to reconnect"
         ids = event_ids(agent)
         assert ids == sorted(set(ids))
+
+
+async def test_a_visitor_tab_on_one_process_shows_what_their_tab_on_the_other_sent(cluster: Cluster) -> None:
+    """Behind a load balancer a visitor's two tabs may land on different processes: each shows what the
+    other sent, once; a tab is never sent its own message twice."""
+    a, b = cluster.processes
+    inbox = await make_inbox(cluster.store, channel="webchat", name="Website")
+
+    @asynccontextmanager
+    async def tab(process: ServerProcess, token: str | None) -> AsyncIterator[tuple[Socket, str]]:
+        async with connect(
+            f"{cluster.ws(process)}/widget/ws?key={inbox.public_key}",
+            additional_headers={"Origin": process.url},
+            proxy=None,
+        ) as connection:
+            socket = Socket(connection)
+            await socket.send({"type": "hello", "visitor_token": token, "after": None, "identity": None})
+            welcome = await socket.expect_type("welcome")
+            yield socket, str(welcome["visitor_token"])
+
+    async with tab(a, None) as (first, token), tab(b, token) as (second, _):
+        await first.send({"type": "message", "client_id": "from-a", "body": "sent in the tab on process a"})
+        ack = await first.expect_type("ack")
+        shown = await second.expect(lambda frame: frame.get("type") == "message")
+        assert shown["message"]["id"] == ack["message"]["id"]
+        assert shown["message"]["body"] == "sent in the tab on process a"
+        assert shown["message"]["author"] == "visitor" and shown["message"]["client_id"] == "from-a"
+        await second.send({"type": "message", "client_id": "from-b", "body": "and one from process b"})
+        answer = await second.expect_type("ack")
+        echoed = await first.expect(lambda frame: frame.get("type") == "message")
+        assert echoed["message"]["id"] == answer["message"]["id"]
+        # Neither tab gets its own message pushed back on top of its ack.
+        await first.nothing(lambda frame: frame.get("message", {}).get("id") == ack["message"]["id"])
+        await second.nothing(lambda frame: frame.get("message", {}).get("id") == answer["message"]["id"])

@@ -77,6 +77,7 @@ class WebchatChannel:
         self._threads: dict[tuple[int, str], Thread] = {}
         self._by_conversation: dict[int, tuple[int, str]] = {}
         self._pushed: dict[int, None] = {}  # insertion-ordered set
+        self._delivering: set[str] = set()  # external ids this process is storing now (its tabs are told here)
         self._inboxes: dict[int, InboxInfo] = {}  # one shared copy per inbox for all its sockets
         self._visitor_limit = protocol.RateLimiter(settings.visitor_messages_per_minute, 60.0, clock)
         self._ip_limit = protocol.RateLimiter(settings.ip_messages_per_minute, 60.0, clock)
@@ -140,14 +141,21 @@ class WebchatChannel:
             await self._broadcast(thread, card)
 
     async def _push_incoming(self, data: Mapping[str, Any]) -> None:
-        """Show the open widget a visitor message it did not send itself: one stored through another inbox
-        than the chat's. The widget's own messages (same inbox) are acked and broadcast by `_handle`."""
-        where = self._by_conversation.get(data.get("conversation_id") or 0)
-        thread = self._threads.get(where) if where else None
-        if thread is None or where is None or data.get("inbox_id") == where[0]:
+        """Show the visitor's open tabs here a message of theirs that this process did not take: one stored
+        through another inbox than the chat's (an emailed answer), or one the visitor sent from a tab held by
+        another server process. What a tab here sent is acked and broadcast by `_handle` instead."""
+        if data.get("external_id") in self._delivering:
             return
-        stored = protocol.thread_message_of(data)
-        await self._broadcast(thread, {"type": "message", "message": self._view(where[0], stored, "")})
+        sender = protocol.webchat_sender_of(data)
+        where = self._by_conversation.get(data.get("conversation_id") or 0)
+        if where is None and sender is not None:  # a tab that opened before the conversation existed
+            where = (int(data.get("inbox_id") or 0), protocol.thread_key_of(int(data.get("inbox_id") or 0), sender))
+        thread = self._threads.get(where) if where else None
+        if thread is None or where is None:
+            return
+        self._remember(where[0], where[1], int(data["conversation_id"]))
+        stored = replace(protocol.thread_message_of(data), external_id=data.get("external_id"))
+        await self._broadcast(thread, {"type": "message", "message": self._view(where[0], stored, sender or "")})
 
     async def on_signal(self, frame: Mapping[str, Any], inbox_id: int | None) -> None:
         """Ephemeral frames from agents (typing, seen) for conversations whose visitor is connected here."""
@@ -327,17 +335,22 @@ class WebchatChannel:
     async def _deliver(
         self, inbox: InboxInfo, visitor: Visitor, client_id: str, body: str, files: Sequence[InboundAttachment]
     ) -> dict[str, Any]:
-        delivered = await self.host.deliver(
-            Inbound(
-                inbox_id=inbox.id,
-                external_id=protocol.external_id(visitor.sender.value, client_id),
-                thread_key=visitor.thread_key,
-                sender=visitor.sender,
-                text=body,
-                attachments=files,
-                metadata={"webchat": {"verified": visitor.verified}},
+        external_id = protocol.external_id(visitor.sender.value, client_id)
+        self._delivering.add(external_id)  # its event reaches `on_event` before `deliver` returns
+        try:
+            delivered = await self.host.deliver(
+                Inbound(
+                    inbox_id=inbox.id,
+                    external_id=external_id,
+                    thread_key=visitor.thread_key,
+                    sender=visitor.sender,
+                    text=body,
+                    attachments=files,
+                    metadata={"webchat": {"verified": visitor.verified}},
+                )
             )
-        )
+        finally:
+            self._delivering.discard(external_id)
         self._remember(inbox.id, visitor.thread_key, delivered.conversation_id)
         if delivered.message is not None:
             return self._view(inbox.id, delivered.message, visitor.sender.value)  # new: no need to read it back

@@ -117,6 +117,22 @@ def visitor_for(inbox_id: int, visitor_id: str, claimed: ClaimedIdentity | None,
     return Visitor(f"visitor:{visitor_id}", sender, False)
 
 
+def thread_key_of(inbox_id: int, sender_value: str) -> str:
+    """The thread of a widget sender's identity value (`visitor_for` builds the one from the other)."""
+    prefix = f"{inbox_id}:"
+    return sender_value[len(prefix) :] if sender_value.startswith(prefix) else sender_value
+
+
+def webchat_sender_of(data: Mapping[str, Any]) -> str | None:
+    """The widget identity value a stored message's event names as its sender (`meta.identity`), if any."""
+    meta = data.get("meta")
+    identity = meta.get("identity") if isinstance(meta, Mapping) else None
+    if not isinstance(identity, Mapping) or identity.get("kind") != str(IdentityKind.WEBCHAT):
+        return None
+    value = identity.get("value")
+    return value if isinstance(value, str) else None
+
+
 def upload_ticket(key: str, inbox_id: int, visitor: Visitor, expires: float) -> str:
     """Lets the widget upload files over HTTP as this visitor until `expires` (a Unix time)."""
     sender = visitor.sender
