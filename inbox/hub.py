@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from inbox.events import EventRecord, LogRead
+from inbox.wsserver import text_frame
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ class Hub:
         self._lock = asyncio.Lock()
         self.gaps_filled = 0
         self._encoded: dict[int, str] = {}  # event id -> frame JSON, shared by every connection
+        self._framed: dict[int, bytes] = {}  # event id -> the websocket frame carrying it (`wsserver.text_frame`)
 
     def start(self, last_id: int) -> None:
         """Begin after `last_id` (the log's newest id when the process starts)."""
@@ -170,6 +172,15 @@ class Hub:
             if len(self._encoded) > ENCODED_CACHE:
                 del self._encoded[next(iter(self._encoded))]
         return text
+
+    def framed(self, event: EventRecord) -> bytes:
+        """The event's websocket frame, made once however many connections send it."""
+        frame = self._framed.get(event.id)
+        if frame is None:
+            frame = self._framed[event.id] = text_frame(self.encode(event).encode())
+            if len(self._framed) > ENCODED_CACHE:
+                del self._framed[next(iter(self._framed))]
+        return frame
 
     def _route(self, event: EventRecord) -> None:
         self.last_id = event.id if self.last_id is None else max(self.last_id, event.id)

@@ -22,6 +22,7 @@ from inbox.events import EventRecord
 from inbox.http import optional_caller
 from inbox.hub import OVERFLOW, Subscription
 from inbox.models import Agent
+from inbox.wsserver import PREPARED
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,9 @@ async def _replay(ws: WebSocket, subscription: Subscription, after: int | None) 
 
 
 async def _forward(ws: WebSocket, subscription: Subscription, last: int) -> None:
+    hub = ws.app.state.hub
+    # The server's own websocket protocol takes frames made once for every agent (`inbox.wsserver`).
+    prepared = ws.scope.get("extensions", {}).get(PREPARED)
     while True:
         item = await subscription.queue.get()
         if item is OVERFLOW:
@@ -147,7 +151,10 @@ async def _forward(ws: WebSocket, subscription: Subscription, last: int) -> None
             if item.id <= last:
                 continue  # already sent during replay
             last = item.id
-            await ws.send_text(ws.app.state.hub.encode(item))
+            if prepared is not None:
+                await prepared(hub.framed(item))
+            else:
+                await ws.send_text(hub.encode(item))
         else:
             await _send(ws, item)
 

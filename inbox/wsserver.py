@@ -10,6 +10,10 @@ same keepalive pings, size limit and flow control.
 
 Each replacement checks that uvicorn/wsproto still have the shape it expects; if an upgrade changed them,
 that part is left as uvicorn made it (the socket works, it only keeps the larger objects).
+
+It also offers the app a way to send a frame serialised once for many sockets (`PREPARED`, `text_frame`):
+the agent stream sends each event to every agent, and a server's frames are not masked, so the bytes are the
+same for all of them. uvicorn would encode and frame the text again for each socket.
 """
 
 from __future__ import annotations
@@ -18,9 +22,24 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
 from wsproto.connection import ConnectionState
 from wsproto.handshake import H11Handshake
+
+PREPARED = "switchboard.prepared_frames"  # scope["extensions"][PREPARED]: async send of `text_frame` bytes
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A complete, unmasked text frame (RFC 6455 §5.2) carrying `payload` (UTF-8), as a server sends it."""
+    length = len(payload)
+    if length < 126:
+        header = bytes((0x81, length))
+    elif length < 1 << 16:
+        header = bytes((0x81, 126)) + length.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + length.to_bytes(8, "big")
+    return header + payload
 
 
 class Mailbox:
@@ -137,10 +156,27 @@ class LeanWSProtocol(WSProtocol):
                 gate.set()
             self.writable = gate  # type: ignore[assignment]
 
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        extensions: Any = self.scope.get("extensions")
+        if isinstance(extensions, dict) and not self.config.ws_per_message_deflate:
+            extensions[PREPARED] = self.send_prepared  # compressed frames would differ per socket
+
     async def send(self, message: Any) -> None:
         await super().send(message)
         if message.get("type") == "websocket.accept":
             self._release_handshake()
+
+    async def send_prepared(self, frame: bytes) -> None:
+        """Send a frame made by `text_frame`: uvicorn's `websocket.send` without encoding it again (same flow
+        control, same silence once the socket is closing)."""
+        await self.writable.wait()
+        if self.disconnected:
+            raise ClientDisconnected()
+        if not self.handshake_complete or self.response_started:
+            raise RuntimeError("send_prepared before the websocket was accepted")
+        if not self.close_sent and not self.transport.is_closing():
+            self.transport.write(frame)
 
     def _release_handshake(self) -> None:
         handshake = getattr(self.conn, "handshake", None)

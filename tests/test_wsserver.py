@@ -8,9 +8,10 @@ import asyncio
 import websockets
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
+from wsproto.frame_protocol import FrameProtocol
 
 from inbox.sockets import SocketShortcutApp
-from inbox.wsserver import SPENT, Gate, LeanWSProtocol, Mailbox
+from inbox.wsserver import PREPARED, SPENT, Gate, LeanWSProtocol, Mailbox, text_frame
 from tests.test_sockets import serving
 
 
@@ -72,3 +73,29 @@ async def test_the_server_uses_the_trimmed_protocol_and_releases_the_handshake()
         protocol = protocols[0]
         assert isinstance(protocol.queue, Mailbox) and isinstance(protocol.writable, Gate)
         assert protocol.conn.handshake is SPENT
+
+
+def test_a_prepared_frame_is_the_frame_wsproto_makes() -> None:
+    """`text_frame` makes the bytes wsproto would send for the same text, at every length encoding."""
+    for text in ("", "a", "é" * 62, "x" * 125, "x" * 126, "x" * 65_535, "x" * 65_536, "ü" * 70_000):
+        expected = FrameProtocol(client=False, extensions=[]).send_data(text, fin=True)
+        assert text_frame(text.encode()) == expected, len(text)
+
+
+async def broadcast(ws: WebSocket) -> None:
+    """Accept, then send each text the client sends as one prepared frame, and a plain text after it."""
+    await ws.accept()
+    prepared = ws.scope["extensions"][PREPARED]
+    while True:
+        text = await ws.receive_text()
+        await prepared(text_frame(text.encode()))
+        await ws.send_text(f"after {text}")
+
+
+async def test_a_prepared_frame_reaches_the_client_in_order_with_plain_sends() -> None:
+    app = SocketShortcutApp(routes=[WebSocketRoute("/broadcast", broadcast)])
+    async with serving(app) as (url, _server), websockets.connect(f"{url}/broadcast", proxy=None) as socket:
+        for text in ("one", "ünïcode", "x" * 200_000):
+            await socket.send(text)
+            assert await socket.recv() == text
+            assert await socket.recv() == f"after {text}"
