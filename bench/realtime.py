@@ -62,6 +62,7 @@ class Run:
     attempt_at: dict[str, float] = field(default_factory=dict)  # external_id -> time of its latest send
     refused: set[str] = field(default_factory=set)  # messages refused (slow_down / 503) at least once
     refusals: int = 0
+    acked_at: dict[str, float] = field(default_factory=dict)  # external_id -> when its sender got the ack
     timeline: str = ""  # --timeline FILE: each message's send offset (s) and time to last agent (ms)
 
     def refuse(self, external_id: str) -> None:
@@ -70,6 +71,10 @@ class Run:
 
     def report(self, extra: dict[str, Any]) -> dict[str, Any]:
         latencies, accepted, lost = [], [], 0
+        to_ack = [
+            (at - self.attempt_at.get(external_id, self.scheduled[external_id])) * 1000
+            for external_id, at in self.acked_at.items()
+        ]
         points: list[tuple[float, float]] = []
         for external_id in self.acked:
             arrivals = [agent.get(external_id) for agent in self.seen]
@@ -100,6 +105,7 @@ class Run:
             "lost": lost,
             "time_to_last_agent_ms": {k: round(v, 2) for k, v in percentiles(latencies).items()},
             "accepted_attempt_to_last_agent_ms": {k: round(v, 2) for k, v in percentiles(accepted).items()},
+            "accepted_attempt_to_ack_ms": {k: round(v, 2) for k, v in percentiles(to_ack).items()},
             **extra,
         }
 
@@ -248,6 +254,7 @@ async def measure_switchboard(found: Deployment, args: argparse.Namespace, rate:
                     external_id = pending_acks.pop(frame["client_id"], None)
                     if external_id is not None:
                         run.acked.add(external_id)
+                        run.acked_at[external_id] = time.monotonic()
                 elif frame.get("type") == "error" and frame.get("code") == "slow_down":
                     # Overloaded: as the widget does, the same client_id again after retry_after.
                     external_id = pending_acks.get(frame.get("client_id") or "")
@@ -413,6 +420,9 @@ async def main() -> None:
         "--drain", type=float, default=30.0,
         help="seconds after the last scheduled send to wait for acknowledgements (refused messages are resent)",
     )  # fmt: skip
+    parser.add_argument(
+        "--processes", type=int, default=None, help="server processes (default: 1 on sqlite, 2 on postgres)"
+    )
     parser.add_argument("--timeline", default="", help="append each message's send time and latency to FILE")
     parser.add_argument("--profile", default="", help="py-spy the (first) server during the main run into FILE")
     parser.add_argument("--find-max", action="store_true", help="raise the rate until p99 > 1 s or a loss")
@@ -428,7 +438,11 @@ async def main() -> None:
     if args.max_in_flight is not None:
         print(f"# [admission] max_deliveries_in_flight = {args.max_in_flight}", flush=True)
     async with deployment(
-        args.backend, args.server_cores, max_in_flight=args.max_in_flight, db_cores=args.db_cores
+        args.backend,
+        args.server_cores,
+        max_in_flight=args.max_in_flight,
+        db_cores=args.db_cores,
+        processes=args.processes,
     ) as found:
         # Warm up: the first message of each visitor creates its contact and conversation.
         warm = await measure_switchboard(found, argparse.Namespace(**{**vars(args), "duration": 2.0}), 100, "warm")
