@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, bindparam, func, insert, type_coerce, update
+from sqlalchemy import Integer, String, and_, bindparam, column, func, insert, type_coerce, update, values
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import ClauseElement
@@ -55,40 +55,33 @@ TOUCHED = (
 _PREPARED: dict[tuple[str, str, int, int], Prepared] = {}
 
 
-def _in(column: Any, prefix: str, count: int) -> Any:
-    return column.in_([bindparam(f"{prefix}{index}") for index in range(count)])
-
-
-def _params(prefix: str, values: Sequence[Any]) -> dict[str, Any]:
-    return {f"{prefix}{index}": value for index, value in enumerate(values)}
-
-
 CONTACT_COLUMNS = tuple(CONTACT_TABLE.columns)
 CONVERSATION_COLUMNS = tuple(CONVERSATION_TABLE.columns)
 CONTACT_NAMES = tuple(column.name for column in CONTACT_COLUMNS)
 CONVERSATION_NAMES = tuple(column.name for column in CONVERSATION_COLUMNS)
+ITEM_FIELDS = (("inbox_id", Integer), ("external_id", String), ("kind", String), ("value", String), ("thread", String))
 
 
-def _stored(inboxes: int, count: int) -> tuple[ClauseElement, list[Any]]:
-    """Whether a message is stored under one of the batch's external ids (the batch then goes the other way)."""
-    columns = MESSAGE_TABLE.c
-    query = core_select(columns.id).where(_in(columns.inbox_id, "i", inboxes), _in(columns.external_id, "x", count))
-    return query, [columns.id.type]
-
-
-def _contacts(kinds: int, values: int) -> tuple[ClauseElement, list[Any]]:
-    identity = IDENTITY_TABLE.c
-    query = (
-        core_select(identity.kind, identity.value, *CONTACT_COLUMNS)
-        .join_from(IDENTITY_TABLE, CONTACT_TABLE, CONTACT_TABLE.c.id == identity.contact_id)
-        .where(_in(identity.kind, "k", kinds), _in(identity.value, "v", values))
+def _look_up(sqlite: bool, count: int) -> tuple[ClauseElement, list[Any]]:
+    """Everything the batch needs to know, in one statement (one round trip on PostgreSQL): for each message,
+    in order, whether it is stored already, its sender's contact and its thread's newest conversation with the
+    conversation's label names (NULL columns where there is none)."""
+    rows = [tuple(bindparam(f"{name}_{index}", type_=kind) for name, kind in ITEM_FIELDS) for index in range(count)]
+    item = values(*(column(name, kind) for name, kind in ITEM_FIELDS), name="item").data(rows).cte("item")
+    message, identity, contact, conversation = MESSAGE_TABLE.c, IDENTITY_TABLE.c, CONTACT_TABLE.c, CONVERSATION_TABLE.c
+    stored = (
+        core_select(func.count())
+        .where(message.inbox_id == item.c.inbox_id, message.external_id == item.c.external_id)
+        .correlate(item)
+        .scalar_subquery()
     )
-    return query, [identity.kind.type, identity.value.type, *(column.type for column in CONTACT_COLUMNS)]
-
-
-def _conversations(sqlite: bool, inboxes: int, threads: int) -> tuple[ClauseElement, list[Any]]:
-    """The newest conversation of each thread with its label names (as `inbox.ingest_batch` reads them)."""
-    conversation = CONVERSATION_TABLE.c
+    latest = CONVERSATION_TABLE.alias("latest").c
+    newest = (
+        core_select(func.max(latest.id))
+        .where(latest.inbox_id == item.c.inbox_id, latest.thread_key == item.c.thread)
+        .correlate(item)
+        .scalar_subquery()
+    )
     label, tagged = TABLES["label"].c, TABLES["conversationlabel"].c
     names = func.json_group_array if sqlite else func.json_agg
     labels = (
@@ -97,13 +90,15 @@ def _conversations(sqlite: bool, inboxes: int, threads: int) -> tuple[ClauseElem
         .where(tagged.conversation_id == conversation.id)
         .scalar_subquery()
     )
-    newest = (
-        core_select(func.max(conversation.id))
-        .where(_in(conversation.inbox_id, "i", inboxes), _in(conversation.thread_key, "t", threads))
-        .group_by(conversation.inbox_id, conversation.thread_key)
+    query = (
+        core_select(stored, *CONTACT_COLUMNS, *CONVERSATION_COLUMNS, labels)
+        .select_from(item)
+        .outerjoin(IDENTITY_TABLE, and_(identity.kind == item.c.kind, identity.value == item.c.value))
+        .outerjoin(CONTACT_TABLE, contact.id == identity.contact_id)
+        .outerjoin(CONVERSATION_TABLE, conversation.id == newest)
     )
-    query = core_select(*CONVERSATION_COLUMNS, labels).where(conversation.id.in_(newest))
-    return query, [*(column.type for column in CONVERSATION_COLUMNS), String()]
+    types = [Integer(), *(column.type for column in CONTACT_COLUMNS), *(column.type for column in CONVERSATION_COLUMNS)]
+    return query, [*types, String()]
 
 
 def _insert_rows(table: Any, count: int) -> tuple[ClauseElement, list[Any]]:
@@ -124,9 +119,7 @@ def _touch() -> tuple[ClauseElement, list[Any]]:
 
 # name -> (SQLite?, first count, second count) -> (statement, its result types)
 BUILDERS: dict[str, Callable[[bool, int, int], tuple[ClauseElement, list[Any]]]] = {
-    "stored": lambda _sqlite, inboxes, count: _stored(inboxes, count),
-    "contacts": lambda _sqlite, kinds, values: _contacts(kinds, values),
-    "conversations": _conversations,
+    "look_up": lambda sqlite, count, _: _look_up(sqlite, count),
     "message": lambda _sqlite, count, _: _insert_rows(MESSAGE_TABLE, count),
     "contact": lambda _sqlite, count, _: _insert_rows(CONTACT_TABLE, count),
     "identity": lambda _sqlite, count, _: _insert_rows(IDENTITY_TABLE, count),
@@ -208,12 +201,10 @@ def _sender_of(item: Inbound) -> tuple[str, str]:
 
 
 async def _write(run: _Statements, items: list[Inbound]) -> tuple[list[Written], list[EventRecord]] | None:
-    inboxes = sorted({item.inbox_id for item in items})
-    external_ids = [item.external_id for item in items]
-    if await run.rows("stored", {**_params("i", inboxes), **_params("x", external_ids)}, len(inboxes), len(items)):
+    found = await _look_up_items(run, items)
+    if found is None:
         return None  # a resend (or an id shared with another inbox): the general path sorts it out
-    contacts = await _contacts_of(run, items)
-    conversations, labels = await _conversations_of(run, items)
+    contacts, conversations, labels = found
     now = utcnow()
     # Senders and threads seen for the first time get their contact and conversation here: each at most
     # once per batch (a second message from a new sender in the same batch goes the general way).
@@ -276,31 +267,37 @@ async def _write(run: _Statements, items: list[Inbound]) -> tuple[list[Written],
     return outcomes, await _append_events(run, pending, now)
 
 
-async def _contacts_of(run: _Statements, items: list[Inbound]) -> dict[tuple[str, str], Contact]:
-    kinds = sorted({str(item.sender.kind) for item in items})
-    values = sorted({item.sender.value for item in items})
-    found: dict[tuple[str, str], Contact] = {}
-    for kind, value, *columns in await run.rows(
-        "contacts", {**_params("k", kinds), **_params("v", values)}, len(kinds), len(values)
-    ):
-        found[(kind, value)] = Contact(**dict(zip(CONTACT_NAMES, columns, strict=True)))
-    return found
-
-
-async def _conversations_of(
+async def _look_up_items(
     run: _Statements, items: list[Inbound]
-) -> tuple[dict[tuple[int, str], Conversation], dict[int | None, list[str]]]:
-    inboxes = sorted({item.inbox_id for item in items})
-    threads = sorted({item.thread_key for item in items})
-    found: dict[tuple[int, str], Conversation] = {}
+) -> tuple[dict[tuple[str, str], Contact], dict[tuple[int, str], Conversation], dict[int | None, list[str]]] | None:
+    """The senders' contacts and the threads' conversations (one object each, however many messages share
+    it), or None when a message is stored already."""
+    values: dict[str, Any] = {}
+    for index, item in enumerate(items):
+        kind, value = _sender_of(item)
+        fields = (item.inbox_id, item.external_id, kind, value, item.thread_key)
+        values.update({f"{name}_{index}": field for (name, _), field in zip(ITEM_FIELDS, fields, strict=True)})
+    contacts: dict[tuple[str, str], Contact] = {}
+    conversations: dict[tuple[int, str], Conversation] = {}
     labels: dict[int | None, list[str]] = {}
-    for *columns, names in await run.rows(
-        "conversations", {**_params("i", inboxes), **_params("t", threads)}, len(inboxes), len(threads)
-    ):
-        row = Conversation(**dict(zip(CONVERSATION_NAMES, columns, strict=True)))
-        found[(row.inbox_id, row.thread_key)] = row
-        labels[row.id] = label_names(names)
-    return found, labels
+    known: dict[int, Contact] = {}
+    width = len(CONTACT_NAMES)
+    rows = await run.rows("look_up", values, len(items))
+    for item, (stored, *columns) in zip(items, rows, strict=True):
+        if stored:
+            return None
+        contact_columns, conversation_columns, names = columns[:width], columns[width:-1], columns[-1]
+        if contact_columns[0] is not None:
+            contact = known.get(contact_columns[0])
+            if contact is None:
+                contact = known[contact_columns[0]] = Contact(**dict(zip(CONTACT_NAMES, contact_columns, strict=True)))
+            contacts[_sender_of(item)] = contact
+        thread = (item.inbox_id, item.thread_key)
+        if conversation_columns[0] is not None and thread not in conversations:
+            row = Conversation(**dict(zip(CONVERSATION_NAMES, conversation_columns, strict=True)))
+            conversations[thread] = row
+            labels[row.id] = label_names(names)
+    return contacts, conversations, labels
 
 
 async def _insert_new(
