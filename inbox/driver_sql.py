@@ -57,7 +57,10 @@ def prepare(statement: ClauseElement, dialect: Dialect, result_types: Sequence[A
 
 
 class Driver(Protocol):
-    """One transaction on a driver connection."""
+    """Statements, and at most one transaction, on a driver connection. `locks_first`: the transaction is to
+    begin before the first read (SQLite's single writer takes its lock); otherwise reads may come first."""
+
+    locks_first: bool
 
     async def begin(self) -> None: ...
     async def rows(self, statement: Prepared, values: Mapping[str, Any]) -> list[list[Any]]: ...
@@ -70,11 +73,14 @@ class SqliteDriver:
     """On `OneHopConnection`: BEGIN IMMEDIATE (the single writer's lock, as the write engine takes it), one
     thread trip per statement."""
 
+    locks_first = True
+
     def __init__(self, connection: OneHopConnection) -> None:
         self.connection = connection
 
     async def begin(self) -> None:
-        await self.connection.rows("BEGIN IMMEDIATE")
+        if not self.connection.in_transaction:
+            await self.connection.rows("BEGIN IMMEDIATE")
 
     async def rows(self, statement: Prepared, values: Mapping[str, Any]) -> list[list[Any]]:
         return [statement.row(row) for row in await self.connection.rows(statement.sql, statement.args(values))]
@@ -83,7 +89,8 @@ class SqliteDriver:
         await self.connection.rows(statement.sql, [statement.args(item) for item in values], many=True)
 
     async def commit(self) -> None:
-        await self.connection.rows("COMMIT")
+        if self.connection.in_transaction:
+            await self.connection.rows("COMMIT")
 
     async def rollback(self) -> None:
         if self.connection.in_transaction:
@@ -92,7 +99,9 @@ class SqliteDriver:
 
 class AsyncpgDriver:
     """On the asyncpg connection under SQLAlchemy's adapter (its JSON codecs, set by SQLAlchemy, included);
-    asyncpg keeps each statement prepared on its connection."""
+    asyncpg keeps each statement prepared on its connection. Statements outside `begin` run in autocommit."""
+
+    locks_first = False
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
@@ -109,11 +118,14 @@ class AsyncpgDriver:
         await self.connection.executemany(statement.sql, [statement.args(item) for item in values])
 
     async def commit(self) -> None:
-        await self.transaction.commit()
+        if self.transaction is not None:
+            await self.transaction.commit()
+            self.transaction = None
 
     async def rollback(self) -> None:
         if self.transaction is not None and self.connection.is_in_transaction():
             await self.transaction.rollback()
+        self.transaction = None
 
 
 async def driver_of(connection: AsyncConnection) -> Driver | None:

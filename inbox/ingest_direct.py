@@ -17,7 +17,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, String, and_, bindparam, column, func, insert, type_coerce, update, values
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    column,
+    func,
+    insert,
+    literal_column,
+    type_coerce,
+    update,
+    values,
+)
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import ClauseElement
@@ -90,20 +102,48 @@ def _look_up(sqlite: bool, count: int) -> tuple[ClauseElement, list[Any]]:
         .where(tagged.conversation_id == conversation.id)
         .scalar_subquery()
     )
+    # PostgreSQL: each message's id, taken now, so that a batch of follow-ups is then written in one statement.
+    next_id = f"nextval(pg_get_serial_sequence('{MESSAGE_TABLE.name}', 'id'))"
+    message_id = [] if sqlite else [literal_column(next_id, Integer)]
     query = (
-        core_select(stored, *CONTACT_COLUMNS, *CONVERSATION_COLUMNS, labels)
+        core_select(stored, *CONTACT_COLUMNS, *CONVERSATION_COLUMNS, labels, *message_id)
         .select_from(item)
         .outerjoin(IDENTITY_TABLE, and_(identity.kind == item.c.kind, identity.value == item.c.value))
         .outerjoin(CONTACT_TABLE, contact.id == identity.contact_id)
         .outerjoin(CONVERSATION_TABLE, conversation.id == newest)
     )
     types = [Integer(), *(column.type for column in CONTACT_COLUMNS), *(column.type for column in CONVERSATION_COLUMNS)]
-    return query, [*types, String()]
+    return query, [*types, String(), *([] if sqlite else [Integer()])]
 
 
-def _insert_rows(table: Any, count: int) -> tuple[ClauseElement, list[Any]]:
-    """A multi-row INSERT of every column but the id, answering the new ids."""
-    columns = [column for column in table.columns if column.name != "id"]
+def _follow_ups(messages: int, conversations: int, events: int) -> tuple[ClauseElement, list[Any]]:
+    """PostgreSQL: a batch of follow-ups in ONE statement (so one round trip and no transaction of its own):
+    the messages (ids taken by the look-up) and the conversations' activity in data-modifying CTEs, then the
+    events, whose INSERT takes their ids as every event INSERT does (`inbox.events` relies on that)."""
+    columns = MESSAGE_TABLE.columns
+    rows = [
+        {column.name: bindparam(f"m_{column.name}_{index}", type_=column.type) for column in columns}
+        for index in range(messages)
+    ]
+    inserted = insert(MESSAGE_TABLE).values(rows).returning(MESSAGE_TABLE.c.id).cte("new_messages")
+    statement: Any = _insert_rows(EVENT_TABLE, events)[0]
+    statement = statement.add_cte(inserted)
+    conversation = CONVERSATION_TABLE.c
+    for index in range(conversations):
+        touched = (
+            update(CONVERSATION_TABLE)
+            .where(conversation.id == bindparam(f"u_id_{index}", type_=conversation.id.type))
+            .values({name: bindparam(f"u_{name}_{index}", type_=conversation[name].type) for name in TOUCHED})
+            .returning(conversation.id)
+            .cte(f"touched_{index}")
+        )
+        statement = statement.add_cte(touched)
+    return statement, [EVENT_TABLE.c.id.type]
+
+
+def _insert_rows(table: Any, count: int, *, with_id: bool = False) -> tuple[ClauseElement, list[Any]]:
+    """A multi-row INSERT of every column (but the id, unless `with_id`), answering the ids."""
+    columns = [column for column in table.columns if with_id or column.name != "id"]
     rows = [
         {column.name: bindparam(f"{column.name}_{index}", type_=column.type) for column in columns}
         for index in range(count)
@@ -121,12 +161,14 @@ def _touch() -> tuple[ClauseElement, list[Any]]:
 BUILDERS: dict[str, Callable[[bool, int, int], tuple[ClauseElement, list[Any]]]] = {
     "look_up": lambda sqlite, count, _: _look_up(sqlite, count),
     "message": lambda _sqlite, count, _: _insert_rows(MESSAGE_TABLE, count),
+    "message_with_id": lambda _sqlite, count, _: _insert_rows(MESSAGE_TABLE, count, with_id=True),
     "contact": lambda _sqlite, count, _: _insert_rows(CONTACT_TABLE, count),
     "identity": lambda _sqlite, count, _: _insert_rows(IDENTITY_TABLE, count),
     "conversation": lambda _sqlite, count, _: _insert_rows(CONVERSATION_TABLE, count),
     "event": lambda _sqlite, count, _: _insert_rows(EVENT_TABLE, count),
     "touch": lambda _sqlite, _a, _b: _touch(),
 }
+FOLLOW_UPS: dict[tuple[str, int, int, int], Prepared] = {}
 
 
 def prepared(dialect: Dialect, name: str, first: int = 0, second: int = 0) -> Prepared:
@@ -159,7 +201,8 @@ async def write_direct(
         driver = await driver_of(connection)
         if driver is None:
             return None
-        await driver.begin()
+        if driver.locks_first:
+            await driver.begin()  # SQLite: the one writer's lock, before reading what it will write
         try:
             written = await _write(_Statements(driver, connection.dialect), items)
             if written is None:
@@ -186,14 +229,20 @@ class _Statements:
     async def many(self, name: str, values: list[dict[str, Any]]) -> None:
         await self.driver.many(prepared(self.dialect, name), values)
 
-    async def insert(self, table: Any, rows: Sequence[Any]) -> list[int]:
-        """One multi-row INSERT; the new ids in the order of `rows` (one statement numbers its rows in order)."""
+    async def insert(self, table: Any, rows: Sequence[Any], *, with_id: bool = False) -> list[int]:
+        """One multi-row INSERT; the new ids in the order of `rows` (one statement numbers its rows in order).
+        `with_id`: the rows carry their ids already."""
         values: dict[str, Any] = {}
         for index, row in enumerate(rows):
             values.update(
-                {f"{column.name}_{index}": getattr(row, column.name) for column in table.columns if column.name != "id"}
+                {
+                    f"{column.name}_{index}": getattr(row, column.name)
+                    for column in table.columns
+                    if with_id or column.name != "id"
+                }
             )
-        return sorted(row[0] for row in await self.rows(table.name, values, len(rows)))
+        name = f"{table.name}_with_id" if with_id else table.name
+        return sorted(row[0] for row in await self.rows(name, values, len(rows)))
 
 
 def _sender_of(item: Inbound) -> tuple[str, str]:
@@ -204,7 +253,7 @@ async def _write(run: _Statements, items: list[Inbound]) -> tuple[list[Written],
     found = await _look_up_items(run, items)
     if found is None:
         return None  # a resend (or an id shared with another inbox): the general path sorts it out
-    contacts, conversations, labels = found
+    contacts, conversations, labels, message_ids = found
     now = utcnow()
     # Senders and threads seen for the first time get their contact and conversation here: each at most
     # once per batch (a second message from a new sender in the same batch goes the general way).
@@ -227,7 +276,10 @@ async def _write(run: _Statements, items: list[Inbound]) -> tuple[list[Written],
             new_conversations[thread] = opened_conversation(item, key(contact) if contact else 0, now)
         elif contact is None or conversation.contact_id != contact.id:
             return None
-    await _insert_new(run, items, new_contacts, new_conversations, now)
+    at_once = message_ids is not None and not new_contacts and not new_conversations
+    if not at_once:
+        await run.driver.begin()  # (again on SQLite: no-op) the look-up read committed rows; writes go together
+        await _insert_new(run, items, new_contacts, new_conversations, now)
     outcomes: list[Written] = []
     for item in items:
         sender, thread = _sender_of(item), (item.inbox_id, item.thread_key)
@@ -249,8 +301,17 @@ async def _write(run: _Statements, items: list[Inbound]) -> tuple[list[Written],
         message = incoming_message(item, contact, conversation, now)
         outcomes.append(Written(message, contact, conversation, view, before, []))
     messages = [outcome.message for outcome in outcomes]
-    for message, message_id in zip(messages, await run.insert(MESSAGE_TABLE, messages), strict=True):
-        message.id = message_id
+    if at_once and message_ids is not None:
+        for message, message_id in zip(messages, message_ids, strict=True):
+            message.id = message_id
+        return outcomes, await _write_at_once(run, outcomes, list(conversations.values()), now)
+    if message_ids is not None:  # PostgreSQL: the ids the look-up took
+        for message, message_id in zip(messages, message_ids, strict=True):
+            message.id = message_id
+        await run.insert(MESSAGE_TABLE, messages, with_id=True)
+    else:
+        for message, message_id in zip(messages, await run.insert(MESSAGE_TABLE, messages), strict=True):
+            message.id = message_id
     if conversations:
         await run.many(
             "touch",
@@ -267,11 +328,14 @@ async def _write(run: _Statements, items: list[Inbound]) -> tuple[list[Written],
     return outcomes, await _append_events(run, pending, now)
 
 
-async def _look_up_items(
-    run: _Statements, items: list[Inbound]
-) -> tuple[dict[tuple[str, str], Contact], dict[tuple[int, str], Conversation], dict[int | None, list[str]]] | None:
+LookedUp = tuple[
+    dict[tuple[str, str], Contact], dict[tuple[int, str], Conversation], dict[int | None, list[str]], list[int] | None
+]
+
+
+async def _look_up_items(run: _Statements, items: list[Inbound]) -> LookedUp | None:
     """The senders' contacts and the threads' conversations (one object each, however many messages share
-    it), or None when a message is stored already."""
+    it), and on PostgreSQL the messages' ids; None when a message is stored already."""
     values: dict[str, Any] = {}
     for index, item in enumerate(items):
         kind, value = _sender_of(item)
@@ -282,10 +346,14 @@ async def _look_up_items(
     labels: dict[int | None, list[str]] = {}
     known: dict[int, Contact] = {}
     width = len(CONTACT_NAMES)
+    sqlite = run.dialect.name == "sqlite"
     rows = await run.rows("look_up", values, len(items))
+    message_ids: list[int] | None = None if sqlite else [int(row[-1]) for row in rows]
     for item, (stored, *columns) in zip(items, rows, strict=True):
         if stored:
             return None
+        if not sqlite:
+            columns = columns[:-1]
         contact_columns, conversation_columns, names = columns[:width], columns[width:-1], columns[-1]
         if contact_columns[0] is not None:
             contact = known.get(contact_columns[0])
@@ -297,7 +365,7 @@ async def _look_up_items(
             row = Conversation(**dict(zip(CONVERSATION_NAMES, conversation_columns, strict=True)))
             conversations[thread] = row
             labels[row.id] = label_names(names)
-    return contacts, conversations, labels
+    return contacts, conversations, labels, message_ids
 
 
 async def _insert_new(
@@ -336,12 +404,36 @@ async def _insert_new(
             conversation.id = conversation_id
 
 
-async def _append_events(
-    run: _Statements,
-    items: Sequence[tuple[EventType, dict[str, Any], int | None, int | None]],
-    now: datetime,
+async def _write_at_once(
+    run: _Statements, outcomes: list[Written], touched: list[Conversation], now: datetime
 ) -> list[EventRecord]:
-    """`inbox.events.append_many` on the driver connection."""
+    """PostgreSQL: the messages, the conversations' activity and the events of a batch of follow-ups in one
+    statement (`_follow_ups`), outside any transaction: a statement is atomic by itself."""
+    pending = [
+        (type_, data, outcome.conversation.inbox_id, outcome.conversation.id)
+        for outcome in outcomes
+        for type_, data in outcome.pending()
+    ]
+    shape = (run.dialect.name, len(outcomes), len(touched), len(pending))
+    statement = FOLLOW_UPS.get(shape)
+    if statement is None:
+        built, result_types = _follow_ups(*shape[1:])
+        statement = FOLLOW_UPS[shape] = prepare(built, run.dialect, result_types)
+    values = _event_values(pending, now)
+    for index, outcome in enumerate(outcomes):
+        message = outcome.message
+        values.update({f"m_{column.name}_{index}": getattr(message, column.name) for column in MESSAGE_TABLE.columns})
+    for index, row in enumerate(touched):
+        values.update({f"u_{name}_{index}": getattr(row, name) for name in TOUCHED})
+        values[f"u_id_{index}"] = row.id
+    ids = sorted(row[0] for row in await run.driver.rows(statement, values))
+    return _records(ids, pending, now)
+
+
+Pending = Sequence[tuple[EventType, dict[str, Any], int | None, int | None]]
+
+
+def _event_values(items: Pending, now: datetime) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for index, (type_, data, inbox_id, conversation_id) in enumerate(items):
         values.update(
@@ -353,9 +445,19 @@ async def _append_events(
                 f"created_at_{index}": now,
             }
         )
-    ids = sorted(row[0] for row in await run.rows("event", values, len(items)))
+    return values
+
+
+def _records(ids: list[int], items: Pending, now: datetime) -> list[EventRecord]:
+    """The committed events (one INSERT numbers its rows in the order given)."""
     created_at = iso(now)
     return [
         EventRecord(event_id, str(type_), inbox_id, conversation_id, data, created_at)
         for event_id, (type_, data, inbox_id, conversation_id) in zip(ids, items, strict=True)
     ]
+
+
+async def _append_events(run: _Statements, items: Pending, now: datetime) -> list[EventRecord]:
+    """`inbox.events.append_many` on the driver connection."""
+    ids = sorted(row[0] for row in await run.rows("event", _event_values(items, now), len(items)))
+    return _records(ids, items, now)

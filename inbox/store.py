@@ -52,6 +52,9 @@ class Store:
         else:
             kwargs["pool_size"] = pool_size
             kwargs["pool_pre_ping"] = True
+            # The most recently returned connection first: asyncpg keeps prepared statements per connection,
+            # so a few busy connections with warm caches beat every connection preparing every statement.
+            kwargs["pool_use_lifo"] = True
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self.write_engine: AsyncEngine = self.engine
         if self.is_sqlite:
