@@ -6,12 +6,17 @@ It takes plain messages (no attachments, no channel threading, none stored befor
 batch) from known senders into their existing conversations, and from new senders, whose contact,
 identity and conversation it opens. Anything else — a resend, a merged contact, a contact that learns its
 name, a verified email address (it may join an existing contact), a new sender twice in one batch — is
-found by the look-ups, before anything is written; the transaction is then rolled back untouched and
-`inbox.ingest_batch` writes the batch instead. The rows and events are the general path's (tested).
+found by the look-up, before anything is written, and `inbox.ingest_batch` writes that batch instead. The
+rows and events are the general path's (tested on both databases).
+
+Statements: SQLite, in a BEGIN IMMEDIATE transaction: the look-up, then multi-row INSERTs and one
+executemany UPDATE. PostgreSQL, where each statement is a round trip: the look-up (which also takes the new
+rows' ids), then the whole batch in one statement (`_at_once`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +27,7 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    case,
     column,
     func,
     insert,
@@ -71,7 +77,14 @@ CONTACT_COLUMNS = tuple(CONTACT_TABLE.columns)
 CONVERSATION_COLUMNS = tuple(CONVERSATION_TABLE.columns)
 CONTACT_NAMES = tuple(column.name for column in CONTACT_COLUMNS)
 CONVERSATION_NAMES = tuple(column.name for column in CONVERSATION_COLUMNS)
-ITEM_FIELDS = (("inbox_id", Integer), ("external_id", String), ("kind", String), ("value", String), ("thread", String))
+ITEM_FIELDS = (
+    ("inbox_id", Integer),
+    ("external_id", String),
+    ("kind", String),
+    ("value", String),
+    ("thread", String),
+    ("opens", Integer),  # 1: it may open a contact and conversation here (PostgreSQL takes their ids for it)
+)
 
 
 def _look_up(sqlite: bool, count: int) -> tuple[ClauseElement, list[Any]]:
@@ -102,32 +115,55 @@ def _look_up(sqlite: bool, count: int) -> tuple[ClauseElement, list[Any]]:
         .where(tagged.conversation_id == conversation.id)
         .scalar_subquery()
     )
-    # PostgreSQL: each message's id, taken now, so that a batch of follow-ups is then written in one statement.
-    next_id = f"nextval(pg_get_serial_sequence('{MESSAGE_TABLE.name}', 'id'))"
-    message_id = [] if sqlite else [literal_column(next_id, Integer)]
+    # PostgreSQL: the ids of what the batch will insert, taken now (a new contact and conversation only where
+    # there is none), so that the batch is then written in one statement.
+    nothing = literal_column("0")  # constants in the SQL itself: every parameter is named for `Prepared`
+    taken = [] if sqlite else _ids_taken(and_(item.c.opens != nothing, stored == nothing))
     query = (
-        core_select(stored, *CONTACT_COLUMNS, *CONVERSATION_COLUMNS, labels, *message_id)
+        core_select(stored, *CONTACT_COLUMNS, *CONVERSATION_COLUMNS, labels, *taken)
         .select_from(item)
         .outerjoin(IDENTITY_TABLE, and_(identity.kind == item.c.kind, identity.value == item.c.value))
         .outerjoin(CONTACT_TABLE, contact.id == identity.contact_id)
         .outerjoin(CONVERSATION_TABLE, conversation.id == newest)
     )
     types = [Integer(), *(column.type for column in CONTACT_COLUMNS), *(column.type for column in CONVERSATION_COLUMNS)]
-    return query, [*types, String(), *([] if sqlite else [Integer()])]
+    return query, [*types, String(), *(Integer() for _ in taken)]
 
 
-def _follow_ups(messages: int, conversations: int, events: int) -> tuple[ClauseElement, list[Any]]:
-    """PostgreSQL: a batch of follow-ups in ONE statement (so one round trip and no transaction of its own):
-    the messages (ids taken by the look-up) and the conversations' activity in data-modifying CTEs, then the
-    events, whose INSERT takes their ids as every event INSERT does (`inbox.events` relies on that)."""
-    columns = MESSAGE_TABLE.columns
-    rows = [
-        {column.name: bindparam(f"m_{column.name}_{index}", type_=column.type) for column in columns}
-        for index in range(messages)
+def _ids_taken(opens: Any) -> list[Any]:
+    """A new contact's and conversation's ids only where one will be opened (so that a batch handed over to
+    the general path leaves no gap in them), and the message's."""
+
+    def next_id(table: Any) -> Any:
+        return literal_column(f"nextval(pg_get_serial_sequence('{table.name}', 'id'))", Integer)
+
+    return [
+        case((and_(opens, IDENTITY_TABLE.c.id.is_(None)), next_id(CONTACT_TABLE)), else_=None),
+        case((and_(opens, CONVERSATION_TABLE.c.id.is_(None)), next_id(CONVERSATION_TABLE)), else_=None),
+        next_id(MESSAGE_TABLE),
     ]
-    inserted = insert(MESSAGE_TABLE).values(rows).returning(MESSAGE_TABLE.c.id).cte("new_messages")
+
+
+Shape = tuple[int, int, int, int, int]  # messages, conversations touched, events, new contacts, new conversations
+
+
+def _at_once(shape: Shape) -> tuple[ClauseElement, list[Any]]:
+    """PostgreSQL: a whole batch in ONE statement (one round trip, no transaction of its own: a statement is
+    atomic). The new contacts, their identities, the new conversations and the messages (all with the ids the
+    look-up took) and the conversations' activity go in data-modifying CTEs (foreign keys are checked at the
+    end of the statement); then the events, whose INSERT takes their ids itself as every event INSERT does
+    (`inbox.events` relies on that)."""
+    messages, conversations, events, new_contacts, new_conversations = shape
     statement: Any = _insert_rows(EVENT_TABLE, events)[0]
-    statement = statement.add_cte(inserted)
+    for table, count, prefix, with_id in (
+        (CONTACT_TABLE, new_contacts, "c_", True),
+        (IDENTITY_TABLE, new_contacts, "i_", False),
+        (CONVERSATION_TABLE, new_conversations, "v_", True),
+        (MESSAGE_TABLE, messages, "m_", True),
+    ):
+        if count:
+            inserted, _ = _insert_rows(table, count, with_id=with_id, prefix=prefix)
+            statement = statement.add_cte(inserted.cte(f"new_{table.name}"))  # type: ignore[attr-defined]
     conversation = CONVERSATION_TABLE.c
     for index in range(conversations):
         touched = (
@@ -141,11 +177,12 @@ def _follow_ups(messages: int, conversations: int, events: int) -> tuple[ClauseE
     return statement, [EVENT_TABLE.c.id.type]
 
 
-def _insert_rows(table: Any, count: int, *, with_id: bool = False) -> tuple[ClauseElement, list[Any]]:
-    """A multi-row INSERT of every column (but the id, unless `with_id`), answering the ids."""
+def _insert_rows(table: Any, count: int, *, with_id: bool = False, prefix: str = "") -> tuple[ClauseElement, list[Any]]:
+    """A multi-row INSERT of every column (but the id, unless `with_id`), answering the ids; its parameters
+    are named `<prefix><column>_<row>`."""
     columns = [column for column in table.columns if with_id or column.name != "id"]
     rows = [
-        {column.name: bindparam(f"{column.name}_{index}", type_=column.type) for column in columns}
+        {column.name: bindparam(f"{prefix}{column.name}_{index}", type_=column.type) for column in columns}
         for index in range(count)
     ]
     return insert(table).values(rows).returning(table.c.id), [table.c.id.type]
@@ -161,14 +198,13 @@ def _touch() -> tuple[ClauseElement, list[Any]]:
 BUILDERS: dict[str, Callable[[bool, int, int], tuple[ClauseElement, list[Any]]]] = {
     "look_up": lambda sqlite, count, _: _look_up(sqlite, count),
     "message": lambda _sqlite, count, _: _insert_rows(MESSAGE_TABLE, count),
-    "message_with_id": lambda _sqlite, count, _: _insert_rows(MESSAGE_TABLE, count, with_id=True),
     "contact": lambda _sqlite, count, _: _insert_rows(CONTACT_TABLE, count),
     "identity": lambda _sqlite, count, _: _insert_rows(IDENTITY_TABLE, count),
     "conversation": lambda _sqlite, count, _: _insert_rows(CONVERSATION_TABLE, count),
     "event": lambda _sqlite, count, _: _insert_rows(EVENT_TABLE, count),
     "touch": lambda _sqlite, _a, _b: _touch(),
 }
-FOLLOW_UPS: dict[tuple[str, int, int, int], Prepared] = {}
+AT_ONCE: dict[tuple[str, Shape], Prepared] = {}
 
 
 def prepared(dialect: Dialect, name: str, first: int = 0, second: int = 0) -> Prepared:
@@ -229,20 +265,14 @@ class _Statements:
     async def many(self, name: str, values: list[dict[str, Any]]) -> None:
         await self.driver.many(prepared(self.dialect, name), values)
 
-    async def insert(self, table: Any, rows: Sequence[Any], *, with_id: bool = False) -> list[int]:
-        """One multi-row INSERT; the new ids in the order of `rows` (one statement numbers its rows in order).
-        `with_id`: the rows carry their ids already."""
+    async def insert(self, table: Any, rows: Sequence[Any]) -> list[int]:
+        """One multi-row INSERT; the new ids in the order of `rows` (one statement numbers its rows in order)."""
         values: dict[str, Any] = {}
         for index, row in enumerate(rows):
             values.update(
-                {
-                    f"{column.name}_{index}": getattr(row, column.name)
-                    for column in table.columns
-                    if with_id or column.name != "id"
-                }
+                {f"{column.name}_{index}": getattr(row, column.name) for column in table.columns if column.name != "id"}
             )
-        name = f"{table.name}_with_id" if with_id else table.name
-        return sorted(row[0] for row in await self.rows(name, values, len(rows)))
+        return sorted(row[0] for row in await self.rows(table.name, values, len(rows)))
 
 
 def _sender_of(item: Inbound) -> tuple[str, str]:
@@ -253,32 +283,35 @@ async def _write(run: _Statements, items: list[Inbound]) -> tuple[list[Written],
     found = await _look_up_items(run, items)
     if found is None:
         return None  # a resend (or an id shared with another inbox): the general path sorts it out
-    contacts, conversations, labels, message_ids = found
+    contacts, conversations, labels, taken = found
     now = utcnow()
     # Senders and threads seen for the first time get their contact and conversation here: each at most
     # once per batch (a second message from a new sender in the same batch goes the general way).
     new_contacts: dict[tuple[str, str], Contact] = {}
     new_conversations: dict[tuple[int, str], Conversation] = {}
-    for item in items:
+    for index, item in enumerate(items):
         sender, thread = _sender_of(item), (item.inbox_id, item.thread_key)
         contact, conversation = contacts.get(sender), conversations.get(thread)
         if contact is None:
             if sender in new_contacts or conversation is not None or (item.sender.email and item.sender.verified):
                 return None  # a verified address may belong to an existing contact: the general path merges
             email = item.sender.email.lower() if item.sender.email else None
-            new_contacts[sender] = Contact(name=item.sender.name, email=email, created_at=now, updated_at=now)
+            contact_id = taken[index][0] if taken else None  # PostgreSQL: taken by the look-up
+            new_contacts[sender] = Contact(
+                id=contact_id, name=item.sender.name, email=email, created_at=now, updated_at=now
+            )
         elif contact.merged_into_id is not None or (item.sender.name and not contact.name):
             return None  # a merged contact, or one that learns its name: updates of their own
         if conversation is None:
             if thread in new_conversations:
                 return None
-            # A new contact's id is set once it is inserted.
-            new_conversations[thread] = opened_conversation(item, key(contact) if contact else 0, now)
+            # A new contact's id is set once it is inserted (on PostgreSQL it was taken already).
+            opener = contact or new_contacts[sender]
+            new_conversations[thread] = opened_conversation(item, opener.id or 0, now)
+            new_conversations[thread].id = taken[index][1] if taken else None
         elif contact is None or conversation.contact_id != contact.id:
             return None
-    at_once = message_ids is not None and not new_contacts and not new_conversations
-    if not at_once:
-        await run.driver.begin()  # (again on SQLite: no-op) the look-up read committed rows; writes go together
+    if not taken:  # SQLite, in the transaction its look-up began
         await _insert_new(run, items, new_contacts, new_conversations, now)
     outcomes: list[Written] = []
     for item in items:
@@ -301,17 +334,13 @@ async def _write(run: _Statements, items: list[Inbound]) -> tuple[list[Written],
         message = incoming_message(item, contact, conversation, now)
         outcomes.append(Written(message, contact, conversation, view, before, []))
     messages = [outcome.message for outcome in outcomes]
-    if at_once and message_ids is not None:
-        for message, message_id in zip(messages, message_ids, strict=True):
+    if taken:
+        for message, (_, _, message_id) in zip(messages, taken, strict=True):
             message.id = message_id
-        return outcomes, await _write_at_once(run, outcomes, list(conversations.values()), now)
-    if message_ids is not None:  # PostgreSQL: the ids the look-up took
-        for message, message_id in zip(messages, message_ids, strict=True):
-            message.id = message_id
-        await run.insert(MESSAGE_TABLE, messages, with_id=True)
-    else:
-        for message, message_id in zip(messages, await run.insert(MESSAGE_TABLE, messages), strict=True):
-            message.id = message_id
+        new = _NewRows(items, new_contacts, new_conversations, now)
+        return outcomes, await _write_at_once(run, outcomes, list(conversations.values()), new, now)
+    for message, message_id in zip(messages, await run.insert(MESSAGE_TABLE, messages), strict=True):
+        message.id = message_id
     if conversations:
         await run.many(
             "touch",
@@ -328,18 +357,24 @@ async def _write(run: _Statements, items: list[Inbound]) -> tuple[list[Written],
     return outcomes, await _append_events(run, pending, now)
 
 
+Taken = list[tuple[int | None, int | None, int]]  # PostgreSQL, per message: new contact, new conversation, message
 LookedUp = tuple[
-    dict[tuple[str, str], Contact], dict[tuple[int, str], Conversation], dict[int | None, list[str]], list[int] | None
+    dict[tuple[str, str], Contact], dict[tuple[int, str], Conversation], dict[int | None, list[str]], Taken | None
 ]
 
 
 async def _look_up_items(run: _Statements, items: list[Inbound]) -> LookedUp | None:
     """The senders' contacts and the threads' conversations (one object each, however many messages share
-    it), and on PostgreSQL the messages' ids; None when a message is stored already."""
+    it), and on PostgreSQL the ids taken for what the batch inserts; None when a message is stored already."""
     values: dict[str, Any] = {}
+    senders = Counter(_sender_of(item) for item in items)
+    threads = Counter((item.inbox_id, item.thread_key) for item in items)
     for index, item in enumerate(items):
         kind, value = _sender_of(item)
-        fields = (item.inbox_id, item.external_id, kind, value, item.thread_key)
+        # Never where `_write` hands the batch over whatever it finds: a verified address, a repeated sender.
+        opens = not (item.sender.email and item.sender.verified)
+        opens = opens and senders[(kind, value)] == 1 and threads[(item.inbox_id, item.thread_key)] == 1
+        fields = (item.inbox_id, item.external_id, kind, value, item.thread_key, int(opens))
         values.update({f"{name}_{index}": field for (name, _), field in zip(ITEM_FIELDS, fields, strict=True)})
     contacts: dict[tuple[str, str], Contact] = {}
     conversations: dict[tuple[int, str], Conversation] = {}
@@ -348,12 +383,12 @@ async def _look_up_items(run: _Statements, items: list[Inbound]) -> LookedUp | N
     width = len(CONTACT_NAMES)
     sqlite = run.dialect.name == "sqlite"
     rows = await run.rows("look_up", values, len(items))
-    message_ids: list[int] | None = None if sqlite else [int(row[-1]) for row in rows]
+    taken: Taken | None = None if sqlite else [(row[-3], row[-2], int(row[-1])) for row in rows]
     for item, (stored, *columns) in zip(items, rows, strict=True):
         if stored:
             return None
         if not sqlite:
-            columns = columns[:-1]
+            columns = columns[:-3]
         contact_columns, conversation_columns, names = columns[:width], columns[width:-1], columns[-1]
         if contact_columns[0] is not None:
             contact = known.get(contact_columns[0])
@@ -365,7 +400,7 @@ async def _look_up_items(run: _Statements, items: list[Inbound]) -> LookedUp | N
             row = Conversation(**dict(zip(CONVERSATION_NAMES, conversation_columns, strict=True)))
             conversations[thread] = row
             labels[row.id] = label_names(names)
-    return contacts, conversations, labels, message_ids
+    return contacts, conversations, labels, taken
 
 
 async def _insert_new(
@@ -404,25 +439,53 @@ async def _insert_new(
             conversation.id = conversation_id
 
 
+@dataclass(frozen=True, slots=True)
+class _NewRows:
+    """The contacts (with identities) and conversations a batch opens, with the ids the look-up took."""
+
+    items: list[Inbound]
+    contacts: dict[tuple[str, str], Contact]
+    conversations: dict[tuple[int, str], Conversation]
+    now: datetime
+
+    def identities(self) -> list[Identity]:
+        by_sender = {_sender_of(item): item for item in self.items}
+        return [
+            Identity(
+                contact_id=key(contact),
+                kind=sender[0],
+                value=sender[1],
+                name=by_sender[sender].sender.name,
+                verified=by_sender[sender].sender.verified,
+                created_at=self.now,
+            )
+            for sender, contact in self.contacts.items()
+        ]
+
+
 async def _write_at_once(
-    run: _Statements, outcomes: list[Written], touched: list[Conversation], now: datetime
+    run: _Statements, outcomes: list[Written], touched: list[Conversation], new: _NewRows, now: datetime
 ) -> list[EventRecord]:
-    """PostgreSQL: the messages, the conversations' activity and the events of a batch of follow-ups in one
-    statement (`_follow_ups`), outside any transaction: a statement is atomic by itself."""
+    """PostgreSQL: the whole batch in one statement (`_at_once`)."""
     pending = [
         (type_, data, outcome.conversation.inbox_id, outcome.conversation.id)
         for outcome in outcomes
         for type_, data in outcome.pending()
     ]
-    shape = (run.dialect.name, len(outcomes), len(touched), len(pending))
-    statement = FOLLOW_UPS.get(shape)
+    shape = (len(outcomes), len(touched), len(pending), len(new.contacts), len(new.conversations))
+    statement = AT_ONCE.get((run.dialect.name, shape))
     if statement is None:
-        built, result_types = _follow_ups(*shape[1:])
-        statement = FOLLOW_UPS[shape] = prepare(built, run.dialect, result_types)
+        built, result_types = _at_once(shape)
+        statement = AT_ONCE[(run.dialect.name, shape)] = prepare(built, run.dialect, result_types)
     values = _event_values(pending, now)
-    for index, outcome in enumerate(outcomes):
-        message = outcome.message
-        values.update({f"m_{column.name}_{index}": getattr(message, column.name) for column in MESSAGE_TABLE.columns})
+    for prefix, table, rows in (
+        ("c_", CONTACT_TABLE, list(new.contacts.values())),
+        ("i_", IDENTITY_TABLE, new.identities()),
+        ("v_", CONVERSATION_TABLE, list(new.conversations.values())),
+        ("m_", MESSAGE_TABLE, [outcome.message for outcome in outcomes]),
+    ):
+        for index, row in enumerate(rows):
+            values.update({f"{prefix}{column.name}_{index}": getattr(row, column.name) for column in table.columns})
     for index, row in enumerate(touched):
         values.update({f"u_{name}_{index}": getattr(row, name) for name in TOUCHED})
         values[f"u_id_{index}"] = row.id
