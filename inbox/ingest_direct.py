@@ -17,204 +17,39 @@ rows' ids), then the whole batch in one statement (`_at_once`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    Integer,
-    String,
-    and_,
-    bindparam,
-    case,
-    column,
-    func,
-    insert,
-    literal_column,
-    type_coerce,
-    update,
-    values,
-)
-from sqlalchemy import select as core_select
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql.expression import ClauseElement
 
 from channels.base import Delivered, Inbound
 from inbox import views
 from inbox.clock import iso, utcnow
-from inbox.driver_sql import Driver, Prepared, driver_of, prepare
-from inbox.events import EVENT_TABLE, EventRecord, EventType
+from inbox.driver_sql import Driver, driver_of
+from inbox.events import EventRecord, EventType
 from inbox.inbound import Written, incoming_message, opened_conversation, touch_conversation
+from inbox.ingest_sql import (
+    CONTACT_NAMES,
+    CONTACT_TABLE,
+    CONVERSATION_NAMES,
+    CONVERSATION_TABLE,
+    IDENTITY_TABLE,
+    ITEM_FIELDS,
+    MESSAGE_TABLE,
+    TOUCHED,
+    prepared,
+    prepared_at_once,
+)
 from inbox.listing import label_names
-from inbox.models import Contact, Conversation, Identity, Message, key
+from inbox.models import Contact, Conversation, Identity, key
 
 if TYPE_CHECKING:
     from inbox.ingest_batch import Job
     from inbox.service import InboxService
 
 MAX_DIRECT = 16  # larger batches already spread SQLAlchemy's per-statement cost thin
-TABLES = Message.metadata.tables
-MESSAGE_TABLE = TABLES["message"]
-CONVERSATION_TABLE = TABLES["conversation"]
-CONTACT_TABLE = TABLES["contact"]
-IDENTITY_TABLE = TABLES["identity"]
-# What an incoming message changes on its conversation (`inbox.inbound.touch_conversation`).
-TOUCHED = (
-    "status",
-    "snoozed_until",
-    "resolved_at",
-    "last_activity_at",
-    "last_incoming_at",
-    "updated_at",
-    "unread_count",
-    "preview",
-)
-_PREPARED: dict[tuple[str, str, int, int], Prepared] = {}
-
-
-CONTACT_COLUMNS = tuple(CONTACT_TABLE.columns)
-CONVERSATION_COLUMNS = tuple(CONVERSATION_TABLE.columns)
-CONTACT_NAMES = tuple(column.name for column in CONTACT_COLUMNS)
-CONVERSATION_NAMES = tuple(column.name for column in CONVERSATION_COLUMNS)
-ITEM_FIELDS = (
-    ("inbox_id", Integer),
-    ("external_id", String),
-    ("kind", String),
-    ("value", String),
-    ("thread", String),
-    ("opens", Integer),  # 1: it may open a contact and conversation here (PostgreSQL takes their ids for it)
-)
-
-
-def _look_up(sqlite: bool, count: int) -> tuple[ClauseElement, list[Any]]:
-    """Everything the batch needs to know, in one statement (one round trip on PostgreSQL): for each message,
-    in order, whether it is stored already, its sender's contact and its thread's newest conversation with the
-    conversation's label names (NULL columns where there is none)."""
-    rows = [tuple(bindparam(f"{name}_{index}", type_=kind) for name, kind in ITEM_FIELDS) for index in range(count)]
-    item = values(*(column(name, kind) for name, kind in ITEM_FIELDS), name="item").data(rows).cte("item")
-    message, identity, contact, conversation = MESSAGE_TABLE.c, IDENTITY_TABLE.c, CONTACT_TABLE.c, CONVERSATION_TABLE.c
-    stored = (
-        core_select(func.count())
-        .where(message.inbox_id == item.c.inbox_id, message.external_id == item.c.external_id)
-        .correlate(item)
-        .scalar_subquery()
-    )
-    latest = CONVERSATION_TABLE.alias("latest").c
-    newest = (
-        core_select(func.max(latest.id))
-        .where(latest.inbox_id == item.c.inbox_id, latest.thread_key == item.c.thread)
-        .correlate(item)
-        .scalar_subquery()
-    )
-    label, tagged = TABLES["label"].c, TABLES["conversationlabel"].c
-    names = func.json_group_array if sqlite else func.json_agg
-    labels = (
-        core_select(type_coerce(names(label.name), String))
-        .join_from(TABLES["conversationlabel"], TABLES["label"], label.id == tagged.label_id)
-        .where(tagged.conversation_id == conversation.id)
-        .scalar_subquery()
-    )
-    # PostgreSQL: the ids of what the batch will insert, taken now (a new contact and conversation only where
-    # there is none), so that the batch is then written in one statement.
-    nothing = literal_column("0")  # constants in the SQL itself: every parameter is named for `Prepared`
-    taken = [] if sqlite else _ids_taken(and_(item.c.opens != nothing, stored == nothing))
-    query = (
-        core_select(stored, *CONTACT_COLUMNS, *CONVERSATION_COLUMNS, labels, *taken)
-        .select_from(item)
-        .outerjoin(IDENTITY_TABLE, and_(identity.kind == item.c.kind, identity.value == item.c.value))
-        .outerjoin(CONTACT_TABLE, contact.id == identity.contact_id)
-        .outerjoin(CONVERSATION_TABLE, conversation.id == newest)
-    )
-    types = [Integer(), *(column.type for column in CONTACT_COLUMNS), *(column.type for column in CONVERSATION_COLUMNS)]
-    return query, [*types, String(), *(Integer() for _ in taken)]
-
-
-def _ids_taken(opens: Any) -> list[Any]:
-    """A new contact's and conversation's ids only where one will be opened (so that a batch handed over to
-    the general path leaves no gap in them), and the message's."""
-
-    def next_id(table: Any) -> Any:
-        return literal_column(f"nextval(pg_get_serial_sequence('{table.name}', 'id'))", Integer)
-
-    return [
-        case((and_(opens, IDENTITY_TABLE.c.id.is_(None)), next_id(CONTACT_TABLE)), else_=None),
-        case((and_(opens, CONVERSATION_TABLE.c.id.is_(None)), next_id(CONVERSATION_TABLE)), else_=None),
-        next_id(MESSAGE_TABLE),
-    ]
-
-
-Shape = tuple[int, int, int, int, int]  # messages, conversations touched, events, new contacts, new conversations
-
-
-def _at_once(shape: Shape) -> tuple[ClauseElement, list[Any]]:
-    """PostgreSQL: a whole batch in ONE statement (one round trip, no transaction of its own: a statement is
-    atomic). The new contacts, their identities, the new conversations and the messages (all with the ids the
-    look-up took) and the conversations' activity go in data-modifying CTEs (foreign keys are checked at the
-    end of the statement); then the events, whose INSERT takes their ids itself as every event INSERT does
-    (`inbox.events` relies on that)."""
-    messages, conversations, events, new_contacts, new_conversations = shape
-    statement: Any = _insert_rows(EVENT_TABLE, events)[0]
-    for table, count, prefix, with_id in (
-        (CONTACT_TABLE, new_contacts, "c_", True),
-        (IDENTITY_TABLE, new_contacts, "i_", False),
-        (CONVERSATION_TABLE, new_conversations, "v_", True),
-        (MESSAGE_TABLE, messages, "m_", True),
-    ):
-        if count:
-            inserted, _ = _insert_rows(table, count, with_id=with_id, prefix=prefix)
-            statement = statement.add_cte(inserted.cte(f"new_{table.name}"))  # type: ignore[attr-defined]
-    conversation = CONVERSATION_TABLE.c
-    for index in range(conversations):
-        touched = (
-            update(CONVERSATION_TABLE)
-            .where(conversation.id == bindparam(f"u_id_{index}", type_=conversation.id.type))
-            .values({name: bindparam(f"u_{name}_{index}", type_=conversation[name].type) for name in TOUCHED})
-            .returning(conversation.id)
-            .cte(f"touched_{index}")
-        )
-        statement = statement.add_cte(touched)
-    return statement, [EVENT_TABLE.c.id.type]
-
-
-def _insert_rows(table: Any, count: int, *, with_id: bool = False, prefix: str = "") -> tuple[ClauseElement, list[Any]]:
-    """A multi-row INSERT of every column (but the id, unless `with_id`), answering the ids; its parameters
-    are named `<prefix><column>_<row>`."""
-    columns = [column for column in table.columns if with_id or column.name != "id"]
-    rows = [
-        {column.name: bindparam(f"{prefix}{column.name}_{index}", type_=column.type) for column in columns}
-        for index in range(count)
-    ]
-    return insert(table).values(rows).returning(table.c.id), [table.c.id.type]
-
-
-def _touch() -> tuple[ClauseElement, list[Any]]:
-    conversation = CONVERSATION_TABLE.c
-    values = {name: bindparam(f"new_{name}", type_=conversation[name].type) for name in TOUCHED}
-    return update(CONVERSATION_TABLE).where(conversation.id == bindparam("conversation_id")).values(values), []
-
-
-# name -> (SQLite?, first count, second count) -> (statement, its result types)
-BUILDERS: dict[str, Callable[[bool, int, int], tuple[ClauseElement, list[Any]]]] = {
-    "look_up": lambda sqlite, count, _: _look_up(sqlite, count),
-    "message": lambda _sqlite, count, _: _insert_rows(MESSAGE_TABLE, count),
-    "contact": lambda _sqlite, count, _: _insert_rows(CONTACT_TABLE, count),
-    "identity": lambda _sqlite, count, _: _insert_rows(IDENTITY_TABLE, count),
-    "conversation": lambda _sqlite, count, _: _insert_rows(CONVERSATION_TABLE, count),
-    "event": lambda _sqlite, count, _: _insert_rows(EVENT_TABLE, count),
-    "touch": lambda _sqlite, _a, _b: _touch(),
-}
-AT_ONCE: dict[tuple[str, Shape], Prepared] = {}
-
-
-def prepared(dialect: Dialect, name: str, first: int = 0, second: int = 0) -> Prepared:
-    """The statement `name` for these counts of values, compiled the first time it is asked for."""
-    key = (dialect.name, name, first, second)
-    found = _PREPARED.get(key)
-    if found is None:
-        statement, result_types = BUILDERS[name](dialect.name == "sqlite", first, second)
-        found = _PREPARED[key] = prepare(statement, dialect, result_types)
-    return found
 
 
 def _plain(job: Job) -> bool:
@@ -473,10 +308,7 @@ async def _write_at_once(
         for type_, data in outcome.pending()
     ]
     shape = (len(outcomes), len(touched), len(pending), len(new.contacts), len(new.conversations))
-    statement = AT_ONCE.get((run.dialect.name, shape))
-    if statement is None:
-        built, result_types = _at_once(shape)
-        statement = AT_ONCE[(run.dialect.name, shape)] = prepare(built, run.dialect, result_types)
+    statement = prepared_at_once(run.dialect, shape)
     values = _event_values(pending, now)
     for prefix, table, rows in (
         ("c_", CONTACT_TABLE, list(new.contacts.values())),
