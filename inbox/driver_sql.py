@@ -67,6 +67,7 @@ class Driver(Protocol):
     async def many(self, statement: Prepared, values: Sequence[Mapping[str, Any]]) -> None: ...
     async def commit(self) -> None: ...
     async def rollback(self) -> None: ...
+    def broken(self) -> bool: ...
 
 
 class SqliteDriver:
@@ -95,6 +96,9 @@ class SqliteDriver:
     async def rollback(self) -> None:
         if self.connection.in_transaction:
             await self.connection.rows("ROLLBACK")
+
+    def broken(self) -> bool:
+        return False  # a file: nothing between us and it to lose
 
 
 class AsyncpgDriver:
@@ -126,6 +130,9 @@ class AsyncpgDriver:
         if self.transaction is not None and self.connection.is_in_transaction():
             await self.transaction.rollback()
         self.transaction = None
+
+    def broken(self) -> bool:
+        return bool(self.connection.is_closed())
 
 
 async def driver_of(connection: AsyncConnection) -> Driver | None:

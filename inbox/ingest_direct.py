@@ -68,7 +68,7 @@ async def write_direct(
         or len({(item.inbox_id, item.external_id) for item in items}) != len(items)
     ):
         return None
-    async with service.store.write_engine.connect() as connection:
+    async with service.store.direct_engine.connect() as connection:
         driver = await driver_of(connection)
         if driver is None:
             return None
@@ -81,7 +81,10 @@ async def write_direct(
                 return None
             await driver.commit()
         except BaseException:
-            await driver.rollback()
+            if driver.broken():  # SQLAlchemy never saw the error: keep the dead connection out of its pool
+                await connection.invalidate()
+            else:
+                await driver.rollback()
             raise
     outcomes, records = written
     return [outcome.delivered(service.blobs) for outcome in outcomes], records

@@ -66,6 +66,14 @@ class Store:
             event.listen(self.engine.sync_engine, "begin", _begin_deferred)
             event.listen(self.write_engine.sync_engine, "connect", _tune_sqlite)
             event.listen(self.write_engine.sync_engine, "begin", _begin_immediate)
+        # The direct inbound writer's connections (`inbox.ingest_direct`). On PostgreSQL a pool of its own
+        # without the ping before each use: a batch there is two round trips, and the ping made it three. A
+        # connection found dead is dropped by the writer, whose batch the per-message path then stores.
+        self.direct_engine: AsyncEngine = self.write_engine
+        if not self.is_sqlite:
+            self.direct_engine = create_async_engine(
+                url, **{**kwargs, "pool_size": 2, "max_overflow": 2, "pool_pre_ping": False}
+            )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
 
@@ -151,6 +159,8 @@ class Store:
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
+        if self.direct_engine is not self.write_engine:
+            await self.direct_engine.dispose()
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -284,3 +284,29 @@ async def test_postgresql_writes_a_batch_in_one_statement_without_a_transaction(
         assert (unread, stored, events) == (4, 4, 6)
     finally:
         await store.close()
+
+
+async def test_a_dead_postgresql_connection_fails_one_batch_and_leaves_the_pool(
+    postgres_url_only: str, tmp_path: Path
+) -> None:
+    """The direct write talks to asyncpg itself, so SQLAlchemy does not see a connection die under it: the
+    write drops that connection from the pool; the batch is stored by the per-message path meanwhile."""
+    store = Store(await fresh_postgres_database(postgres_url_only))
+    await upgrade(store)
+    service = InboxService(store, LocalBroker(), BlobStore(tmp_path / "blobs"))
+    inbox = await make_inbox(store)
+    try:
+        await service.deliver(inbound(inbox, "1"))
+        async with store.direct_engine.connect() as connection:
+            raw = (await connection.get_raw_connection()).driver_connection
+            await raw.close()  # as when PostgreSQL restarts: the pooled connection is gone
+        assert (await service.deliver(inbound(inbox, "2"))).created
+        assert (await service.deliver(inbound(inbox, "3"))).created
+        async with store.session() as session:
+            stored = (await session.execute(text("SELECT external_id FROM message ORDER BY id"))).scalars().all()
+        assert stored == ["1", "2", "3"]
+        # The first batch and the third went direct; the second found the dead connection (no ping first),
+        # dropped it, and was stored by the per-message path.
+        assert service.batcher.direct_batches == 2
+    finally:
+        await store.close()
