@@ -30,6 +30,7 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_REQUEST = 4400
 CLOSE_TOO_SLOW = 4408
 REPLAY_BATCH = 500
+FORWARD_BATCH = 64  # queued frames sent in one write at most
 
 
 async def _send(ws: WebSocket, frame: dict[str, Any]) -> None:
@@ -139,24 +140,36 @@ async def _replay(ws: WebSocket, subscription: Subscription, after: int | None) 
 
 
 async def _forward(ws: WebSocket, subscription: Subscription, last: int) -> None:
+    """Send what the hub queued, in order. The server's own websocket protocol takes frames made once for every
+    agent (`inbox.wsserver`); the events queued together (a batch's publish queues them all at once) go out
+    in one write, so the writer wakes once per batch, not once per event."""
     hub = ws.app.state.hub
-    # The server's own websocket protocol takes frames made once for every agent (`inbox.wsserver`).
     prepared = ws.scope.get("extensions", {}).get(PREPARED)
+    queue = subscription.queue
     while True:
-        item = await subscription.queue.get()
-        if item is OVERFLOW:
-            await _fail(ws, CLOSE_TOO_SLOW, "too_slow", "the stream fell behind; reconnect with after=<last id>")
-            return
-        if isinstance(item, EventRecord):
-            if item.id <= last:
-                continue  # already sent during replay
-            last = item.id
-            if prepared is not None:
-                await prepared(hub.framed(item))
-            else:
-                await ws.send_text(hub.encode(item))
-        else:
+        items = [await queue.get()]
+        while not queue.empty() and len(items) < FORWARD_BATCH:
+            items.append(queue.get_nowait())
+        frames: list[bytes] = []
+        for item in items:
+            if isinstance(item, EventRecord):
+                if item.id <= last:
+                    continue  # already sent during replay
+                last = item.id
+                if prepared is not None:
+                    frames.append(hub.framed(item))
+                else:
+                    await ws.send_text(hub.encode(item))
+                continue
+            if frames:  # what came before it goes first
+                await prepared(b"".join(frames))
+                frames = []
+            if item is OVERFLOW:
+                await _fail(ws, CLOSE_TOO_SLOW, "too_slow", "the stream fell behind; reconnect with after=<last id>")
+                return
             await _send(ws, item)
+        if frames:
+            await prepared(b"".join(frames))
 
 
 async def _read_client(ws: WebSocket, agent: Agent, subscription: Subscription) -> None:

@@ -90,6 +90,7 @@ async def broadcast(ws: WebSocket) -> None:
         text = await ws.receive_text()
         await prepared(text_frame(text.encode()))
         await ws.send_text(f"after {text}")
+        await prepared(text_frame(b"one of two") + text_frame(b"two of two"))  # several frames in one write
 
 
 async def test_a_prepared_frame_reaches_the_client_in_order_with_plain_sends() -> None:
@@ -99,3 +100,4 @@ async def test_a_prepared_frame_reaches_the_client_in_order_with_plain_sends() -
             await socket.send(text)
             assert await socket.recv() == text
             assert await socket.recv() == f"after {text}"
+            assert [await socket.recv(), await socket.recv()] == ["one of two", "two of two"]
