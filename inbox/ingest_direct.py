@@ -149,8 +149,9 @@ async def _write(run: _Statements, items: list[Inbound]) -> tuple[list[Written],
             new_conversations[thread].id = taken[index][1] if taken else None
         elif contact is None or conversation.contact_id != contact.id:
             return None
+    new = _NewRows(items, new_contacts, new_conversations, now)
     if not taken:  # SQLite, in the transaction its look-up began
-        await _insert_new(run, items, new_contacts, new_conversations, now)
+        await _insert_new(run, new)
     outcomes: list[Written] = []
     for item in items:
         sender, thread = _sender_of(item), (item.inbox_id, item.thread_key)
@@ -175,7 +176,6 @@ async def _write(run: _Statements, items: list[Inbound]) -> tuple[list[Written],
     if taken:
         for message, (_, _, message_id) in zip(messages, taken, strict=True):
             message.id = message_id
-        new = _NewRows(items, new_contacts, new_conversations, now)
         return outcomes, await _write_at_once(run, outcomes, list(conversations.values()), new, now)
     for message, message_id in zip(messages, await run.insert(MESSAGE_TABLE, messages), strict=True):
         message.id = message_id
@@ -241,38 +241,20 @@ async def _look_up_items(run: _Statements, items: list[Inbound]) -> LookedUp | N
     return contacts, conversations, labels, taken
 
 
-async def _insert_new(
-    run: _Statements,
-    items: list[Inbound],
-    contacts: dict[tuple[str, str], Contact],
-    conversations: dict[tuple[int, str], Conversation],
-    now: datetime,
-) -> None:
-    """INSERT the batch's new contacts (with their identities), then its new conversations."""
-    by_sender = {_sender_of(item): item for item in items}
-    if contacts:
-        rows = list(contacts.values())
+async def _insert_new(run: _Statements, new: _NewRows) -> None:
+    """SQLite: INSERT the batch's new contacts (with their identities), then its new conversations."""
+    if new.contacts:
+        rows = list(new.contacts.values())
         for contact, contact_id in zip(rows, await run.insert(CONTACT_TABLE, rows), strict=True):
             contact.id = contact_id
-        identities = [
-            Identity(
-                contact_id=key(contact),
-                kind=sender[0],
-                value=sender[1],
-                name=by_sender[sender].sender.name,
-                verified=by_sender[sender].sender.verified,
-                created_at=now,
-            )
-            for sender, contact in contacts.items()
-        ]
-        await run.insert(IDENTITY_TABLE, identities)
-    if conversations:
-        by_thread = {(item.inbox_id, item.thread_key): item for item in items}
-        for thread, conversation in conversations.items():
-            opener = contacts.get(_sender_of(by_thread[thread]))
+        await run.insert(IDENTITY_TABLE, new.identities())
+    if new.conversations:
+        by_thread = {(item.inbox_id, item.thread_key): item for item in new.items}
+        for thread, conversation in new.conversations.items():
+            opener = new.contacts.get(_sender_of(by_thread[thread]))
             if opener is not None:
                 conversation.contact_id = key(opener)
-        opened = list(conversations.values())
+        opened = list(new.conversations.values())
         for conversation, conversation_id in zip(opened, await run.insert(CONVERSATION_TABLE, opened), strict=True):
             conversation.id = conversation_id
 
