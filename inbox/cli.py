@@ -147,6 +147,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repair_misfiled(args: argparse.Namespace) -> int:
+    """Find (and with --apply, move) inbound messages filed under another customer's conversation."""
+    config = _load(args.config)
+
+    async def run() -> tuple[list[Any], list[Any]]:
+        async with _directory(config) as directory:
+            service = directory.service
+            found = await service.find_misfiled()
+            moved = await service.refile(found) if args.apply else []
+            return found, moved
+
+    found, moved = asyncio.run(run())
+    for item in found:
+        owner = f"contact {item.owner_contact_id}" if item.owner_contact_id else "no contact yet"
+        print(
+            f"message {item.message_id}: from {item.sender_kind} {item.sender_value!r} ({owner}) "
+            f"filed in conversation {item.conversation_id} of contact {item.filed_contact_id}"
+        )
+    if not args.apply:
+        print(f"{len(found)} misfiled message(s) found; dry run, nothing changed (run again with --apply to move them)")
+        return 0
+    for move in moved:
+        print(f"moved message {move.message_id}: conversation {move.from_conversation} -> {move.to_conversation}")
+    print(f"{len(moved)} message(s) moved to their senders' own conversations")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -203,6 +230,14 @@ def parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="seed realistic sample data (refuses to run twice)")
     demo.add_argument("--config", default=argparse.SUPPRESS)
     demo.set_defaults(func=cmd_demo)
+    repair = commands.add_parser("repair", help="repair stored data").add_subparsers(dest="action", required=True)
+    misfiled = repair.add_parser(
+        "misfiled",
+        help="find messages filed under another customer's conversation (PostgreSQL before 2026-12); dry run",
+    )
+    misfiled.add_argument("--apply", action="store_true", help="move them to their senders' own conversations")
+    misfiled.add_argument("--config", default=argparse.SUPPRESS)
+    misfiled.set_defaults(func=cmd_repair_misfiled)
     return root
 
 

@@ -25,12 +25,12 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, text
+from sqlalchemy import Table, delete, func, text
 from sqlmodel import col, select
 
 from inbox.clock import iso, utcnow
 from inbox.models import Cursor, Event
-from inbox.store import Store
+from inbox.store import Store, insert_ids
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +94,9 @@ async def append_many(
 ) -> list[EventRecord]:
     """Append `(type, data, inbox_id, conversation_id)` events with one multi-row INSERT; answers their records.
 
-    The rows of one INSERT get their ids in the order given (SQLite under its write lock, PostgreSQL's
-    sequence row by row), so the ids returned, sorted, belong to the items in order. No ORM rows are built:
-    at batch sizes their construction cost more than the INSERT.
+    The ids come back in the order of the items, paired by `inbox.store.insert_ids`, never by position on
+    trust. No ORM rows are built: at
+    batch sizes their construction cost more than the INSERT.
     """
     if not items:
         return []
@@ -111,7 +111,7 @@ async def append_many(
         }
         for type_, data, inbox_id, conversation_id in items
     ]
-    ids = sorted((await session.execute(insert(EVENT_TABLE).returning(EVENT_TABLE.c.id), values)).scalars())
+    ids = await insert_ids(session, EVENT_TABLE, values)
     created_at = iso(now)
     return [
         EventRecord(event_id, str(type_), inbox_id, conversation_id, data, created_at)

@@ -29,6 +29,7 @@ from inbox.events import EventRecord, EventType
 from inbox.inbound import Written, incoming_message, opened_conversation, touch_conversation
 from inbox.listing import label_names
 from inbox.models import Contact, Conversation, ConversationLabel, Identity, Inbox, Label, Message, key
+from inbox.store import insert_ids
 
 if TYPE_CHECKING:
     from inbox.service import InboxService
@@ -309,9 +310,8 @@ def _values(table: Table, row: Any) -> dict[str, Any]:
 
 
 async def _insert(tx: AsyncSession, table: Table, rows: Sequence[Any]) -> list[int]:
-    """One multi-row INSERT; the new ids, which one statement assigns in the order of its rows."""
-    returned = await tx.execute(insert(table).returning(table.c.id), [_values(table, row) for row in rows])
-    return sorted(returned.scalars())
+    """One multi-row INSERT; the new ids in the order of `rows` (`inbox.store.insert_ids`)."""
+    return await insert_ids(await tx.connection(), table, [_values(table, row) for row in rows])
 
 
 def _attach(tx: AsyncSession, row: Any) -> None:

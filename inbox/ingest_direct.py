@@ -16,7 +16,8 @@ rows' ids), then the whole batch in one statement (`_at_once`).
 
 from __future__ import annotations
 
-from collections import Counter
+import logging
+from collections import Counter, defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,11 +45,13 @@ from inbox.ingest_sql import (
 )
 from inbox.listing import label_names
 from inbox.models import Contact, Conversation, Identity, key
+from inbox.store import OutOfOrder, consecutive
 
 if TYPE_CHECKING:
     from inbox.ingest_batch import Job
     from inbox.service import InboxService
 
+log = logging.getLogger(__name__)
 MAX_DIRECT = 16  # larger batches already spread SQLAlchemy's per-statement cost thin
 
 
@@ -75,7 +78,11 @@ async def write_direct(
         if driver.locks_first:
             await driver.begin()  # SQLite: the one writer's lock, before reading what it will write
         try:
-            written = await _write(_Statements(driver, connection.dialect), items)
+            try:
+                written = await _write(_Statements(driver, connection.dialect), items)
+            except OutOfOrder:
+                log.exception("direct write refused a batch of %d (the general path takes it)", len(items))
+                written = None
             if written is None:
                 await driver.rollback()
                 return None
@@ -110,7 +117,7 @@ class _Statements:
             values.update(
                 {f"{column.name}_{index}": getattr(row, column.name) for column in table.columns if column.name != "id"}
             )
-        return sorted(row[0] for row in await self.rows(table.name, values, len(rows)))
+        return consecutive([row[0] for row in await self.rows(table.name, values, len(rows))], len(rows))
 
 
 def _sender_of(item: Inbound) -> tuple[str, str]:
@@ -212,7 +219,7 @@ async def _look_up_items(run: _Statements, items: list[Inbound]) -> LookedUp | N
         # Never where `_write` hands the batch over whatever it finds: a verified address, a repeated sender.
         opens = not (item.sender.email and item.sender.verified)
         opens = opens and senders[(kind, value)] == 1 and threads[(item.inbox_id, item.thread_key)] == 1
-        fields = (item.inbox_id, item.external_id, kind, value, item.thread_key, int(opens))
+        fields = (index, item.inbox_id, item.external_id, kind, value, item.thread_key, int(opens))
         values.update({f"{name}_{index}": field for (name, _), field in zip(ITEM_FIELDS, fields, strict=True)})
     contacts: dict[tuple[str, str], Contact] = {}
     conversations: dict[tuple[int, str], Conversation] = {}
@@ -221,13 +228,17 @@ async def _look_up_items(run: _Statements, items: list[Inbound]) -> LookedUp | N
     width = len(CONTACT_NAMES)
     sqlite = run.dialect.name == "sqlite"
     rows = await run.rows("look_up", values, len(items))
+    if len(rows) != len(items):
+        raise Mismatch(f"the look-up answered {len(rows)} rows for {len(items)} messages")
     taken: Taken | None = None if sqlite else [(row[-3], row[-2], int(row[-1])) for row in rows]
-    for item, (stored, *columns) in zip(items, rows, strict=True):
+    for index, item in enumerate(items):
+        place, identity_kind, identity_value, stored, *columns = rows[index]
         if stored:
             return None
         if not sqlite:
             columns = columns[:-3]
         contact_columns, conversation_columns, names = columns[:width], columns[width:-1], columns[-1]
+        _check_pairing(index, item, place, identity_kind, identity_value, contact_columns, conversation_columns)
         if contact_columns[0] is not None:
             contact = known.get(contact_columns[0])
             if contact is None:
@@ -239,6 +250,34 @@ async def _look_up_items(run: _Statements, items: list[Inbound]) -> LookedUp | N
             conversations[thread] = row
             labels[row.id] = label_names(names)
     return contacts, conversations, labels, taken
+
+
+class Mismatch(OutOfOrder):
+    """A look-up row does not belong to the message it was paired with: a bug that must never become a
+    misfiled message. The batch is rolled back and handed to the general path."""
+
+
+_INBOX_AT, _THREAD_AT = CONVERSATION_NAMES.index("inbox_id"), CONVERSATION_NAMES.index("thread_key")
+
+
+def _check_pairing(
+    index: int,
+    item: Inbound,
+    place: int,
+    identity_kind: Any,
+    identity_value: Any,
+    contact_columns: Sequence[Any],
+    conversation_columns: Sequence[Any],
+) -> None:
+    """Raise `Mismatch` unless the look-up row is this message's: its place, its sender's identity, its thread."""
+    if place != index:
+        raise Mismatch(f"look-up row {place} paired with message {index}")
+    if contact_columns[0] is not None and (str(identity_kind), identity_value) != _sender_of(item):
+        raise Mismatch(f"message {index}: the contact found is another sender's")
+    if conversation_columns[0] is not None and (
+        conversation_columns[_INBOX_AT] != item.inbox_id or conversation_columns[_THREAD_AT] != item.thread_key
+    ):
+        raise Mismatch(f"message {index}: the conversation found is another thread's")
 
 
 async def _insert_new(run: _Statements, new: _NewRows) -> None:
@@ -306,8 +345,7 @@ async def _write_at_once(
     for index, row in enumerate(touched):
         values.update({f"u_{name}_{index}": getattr(row, name) for name in TOUCHED})
         values[f"u_id_{index}"] = row.id
-    ids = sorted(row[0] for row in await run.driver.rows(statement, values))
-    return _records(ids, pending, now)
+    return _records(await run.driver.rows(statement, values), pending, now)
 
 
 Pending = Sequence[tuple[EventType, dict[str, Any], int | None, int | None]]
@@ -328,16 +366,25 @@ def _event_values(items: Pending, now: datetime) -> dict[str, Any]:
     return values
 
 
-def _records(ids: list[int], items: Pending, now: datetime) -> list[EventRecord]:
-    """The committed events (one INSERT numbers its rows in the order given)."""
+def _records(rows: list[list[Any]], items: Pending, now: datetime) -> list[EventRecord]:
+    """The committed events, each item paired with its row by key: the INSERT answers (id, type, conversation)
+    for each row; among rows of the same type and conversation the smaller id is the earlier item's (one
+    INSERT numbers its rows in the order given). Never by position alone."""
+    ids: dict[tuple[str, int | None], deque[int]] = defaultdict(deque)
+    for event_id, type_, conversation_id in sorted(rows, key=lambda row: int(row[0])):
+        ids[(str(type_), conversation_id)].append(int(event_id))
     created_at = iso(now)
-    return [
-        EventRecord(event_id, str(type_), inbox_id, conversation_id, data, created_at)
-        for event_id, (type_, data, inbox_id, conversation_id) in zip(ids, items, strict=True)
-    ]
+    records: list[EventRecord] = []
+    for type_, data, inbox_id, conversation_id in items:
+        same = ids.get((str(type_), conversation_id))
+        if not same:
+            raise OutOfOrder(f"no event row answered for {type_} of conversation {conversation_id}")
+        records.append(EventRecord(same.popleft(), str(type_), inbox_id, conversation_id, data, created_at))
+    return records
 
 
 async def _append_events(run: _Statements, items: Pending, now: datetime) -> list[EventRecord]:
     """`inbox.events.append_many` on the driver connection."""
-    ids = sorted(row[0] for row in await run.rows("event", _event_values(items, now), len(items)))
-    return _records(ids, items, now)
+    rows = await run.rows("event", _event_values(items, now), len(items))
+    consecutive([row[0] for row in rows], len(items))
+    return _records(rows, items, now)

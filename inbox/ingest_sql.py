@@ -53,6 +53,7 @@ CONVERSATION_COLUMNS = tuple(CONVERSATION_TABLE.columns)
 CONTACT_NAMES = tuple(column.name for column in CONTACT_COLUMNS)
 CONVERSATION_NAMES = tuple(column.name for column in CONVERSATION_COLUMNS)
 ITEM_FIELDS = (
+    ("idx", Integer),  # the message's place in the batch: rows are paired with messages by it, never by position
     ("inbox_id", Integer),
     ("external_id", String),
     ("kind", String),
@@ -64,8 +65,13 @@ ITEM_FIELDS = (
 
 def _look_up(sqlite: bool, count: int) -> tuple[ClauseElement, list[Any]]:
     """Everything the batch needs to know, in one statement (one round trip on PostgreSQL): for each message,
-    in order, whether it is stored already, its sender's contact and its thread's newest conversation with the
-    conversation's label names (NULL columns where there is none)."""
+    its place in the batch, the identity found for its sender (kind and value, to check the pairing), whether
+    it is stored already, its sender's contact and its thread's newest conversation with the conversation's
+    label names (NULL columns where there is none).
+
+    Rows come ordered by the message's place, and carry it: SQL keeps no order without ORDER BY, and
+    PostgreSQL does reorder them (a hash join over the VALUES list filed messages under other customers'
+    conversations when they were paired by position)."""
     rows = [tuple(bindparam(f"{name}_{index}", type_=kind) for name, kind in ITEM_FIELDS) for index in range(count)]
     item = values(*(column(name, kind) for name, kind in ITEM_FIELDS), name="item").data(rows).cte("item")
     message, identity, contact, conversation = MESSAGE_TABLE.c, IDENTITY_TABLE.c, CONTACT_TABLE.c, CONVERSATION_TABLE.c
@@ -95,13 +101,23 @@ def _look_up(sqlite: bool, count: int) -> tuple[ClauseElement, list[Any]]:
     nothing: Any = literal_column("0")  # constants in the SQL itself: every parameter is named for `Prepared`
     taken = [] if sqlite else _ids_taken(and_(item.c.opens != nothing, stored == nothing))
     query = (
-        core_select(stored, *CONTACT_COLUMNS, *CONVERSATION_COLUMNS, labels, *taken)
+        core_select(
+            item.c.idx, identity.kind, identity.value, stored, *CONTACT_COLUMNS, *CONVERSATION_COLUMNS, labels, *taken
+        )
         .select_from(item)
         .outerjoin(IDENTITY_TABLE, and_(identity.kind == item.c.kind, identity.value == item.c.value))
         .outerjoin(CONTACT_TABLE, contact.id == identity.contact_id)
         .outerjoin(CONVERSATION_TABLE, conversation.id == newest)
+        .order_by(item.c.idx)
     )
-    types = [Integer(), *(column.type for column in CONTACT_COLUMNS), *(column.type for column in CONVERSATION_COLUMNS)]
+    types = [
+        Integer(),
+        identity.kind.type,
+        identity.value.type,
+        Integer(),
+        *(column.type for column in CONTACT_COLUMNS),
+        *(column.type for column in CONVERSATION_COLUMNS),
+    ]
     return query, [*types, String(), *(Integer() for _ in taken)]
 
 
@@ -129,7 +145,7 @@ def at_once(shape: Shape) -> tuple[ClauseElement, list[Any]]:
     end of the statement); then the events, whose INSERT takes their ids itself as every event INSERT does
     (`inbox.events` relies on that)."""
     messages, conversations, events, new_contacts, new_conversations = shape
-    statement: Any = insert_rows(EVENT_TABLE, events)[0]
+    statement: Any = _insert_events(events)[0]
     for table, count, prefix, with_id in (
         (CONTACT_TABLE, new_contacts, "c_", True),
         (IDENTITY_TABLE, new_contacts, "i_", False),
@@ -149,7 +165,7 @@ def at_once(shape: Shape) -> tuple[ClauseElement, list[Any]]:
             .cte(f"touched_{index}")
         )
         statement = statement.add_cte(touched)
-    return statement, [EVENT_TABLE.c.id.type]
+    return statement, _insert_events(0)[1]
 
 
 def insert_rows(table: Any, count: int, *, with_id: bool = False, prefix: str = "") -> tuple[ClauseElement, list[Any]]:
@@ -161,6 +177,15 @@ def insert_rows(table: Any, count: int, *, with_id: bool = False, prefix: str = 
         for index in range(count)
     ]
     return insert(table).values(rows).returning(table.c.id), [table.c.id.type]
+
+
+def _insert_events(count: int) -> tuple[ClauseElement, list[Any]]:
+    """The events' multi-row INSERT, answering each row's id with its type and conversation, by which the ids
+    are checked against the batch's events (`inbox.ingest_direct._records`)."""
+    statement, _ = insert_rows(EVENT_TABLE, count)
+    event = EVENT_TABLE.c
+    returning: Any = statement
+    return returning.returning(event.type, event.conversation_id), [event.id.type, event.type.type, Integer()]
 
 
 def _touch() -> tuple[ClauseElement, list[Any]]:
@@ -176,7 +201,7 @@ BUILDERS: dict[str, Callable[[bool, int, int], tuple[ClauseElement, list[Any]]]]
     "contact": lambda _sqlite, count, _: insert_rows(CONTACT_TABLE, count),
     "identity": lambda _sqlite, count, _: insert_rows(IDENTITY_TABLE, count),
     "conversation": lambda _sqlite, count, _: insert_rows(CONVERSATION_TABLE, count),
-    "event": lambda _sqlite, count, _: insert_rows(EVENT_TABLE, count),
+    "event": lambda _sqlite, count, _: _insert_events(count),
     "touch": lambda _sqlite, _a, _b: _touch(),
 }
 AT_ONCE: dict[tuple[str, Shape], Prepared] = {}

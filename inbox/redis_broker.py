@@ -184,7 +184,7 @@ class RedisBroker:
                 log.warning("redis broker: connection lost (%s); retrying in %.2fs", exc, delay)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(self.reconnect_max_seconds, delay * 2)
 

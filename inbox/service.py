@@ -16,12 +16,13 @@ from inbox.service_agent import AgentWrites, ConversationChanges
 from inbox.service_base import UNSET
 from inbox.service_inbound import InboundWrites
 from inbox.service_records import ContactWrites, DeliveryResults, Uploads
+from inbox.service_repair import Repairs
 from inbox.store import Store
 
 __all__ = ["UNSET", "ConversationChanges", "InboxService"]
 
 
-class InboxService(InboundWrites, AgentWrites, DeliveryResults, Uploads, ContactWrites):
+class InboxService(InboundWrites, AgentWrites, DeliveryResults, Uploads, ContactWrites, Repairs):
     """Writes conversations, messages and contacts; appends and publishes their events."""
 
     def __init__(self, store: Store, broker: Broker, blobs: BlobStore) -> None:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Table, event, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -30,6 +30,35 @@ SINGLE_STATEMENTS = "switchboard_single_statement_reads"  # execution option, se
 
 # Transaction-scoped advisory lock keys (PostgreSQL; SQLite serialises writers already).
 SETUP_LOCK_KEY = 0x5B0A_2D01  # first-admin setup: two concurrent setups cannot both pass the "no agent" check
+
+
+class OutOfOrder(Exception):
+    """A multi-row INSERT's ids cannot be paired with its rows: a bug that must never pair a row with another's
+    id. The write is rolled back (and, on the direct path, handed to the general one)."""
+
+
+def consecutive(ids: Sequence[int], count: int) -> list[int]:
+    """The ids a multi-row INSERT of `count` rows answered on SQLite, in the rows' order.
+
+    SQLite numbers a statement's rows in the order it processes them, but returns them in no promised order;
+    the ids sorted are the rows' only if nobody took one in between, which the writer's lock makes so. That is
+    checked here rather than assumed (`OutOfOrder` if the ids are not `count` consecutive numbers).
+    """
+    ordered = sorted(ids)
+    if len(ordered) != count or (ordered and ordered[-1] - ordered[0] != count - 1):
+        raise OutOfOrder(f"an INSERT of {count} rows answered ids {ordered}")
+    return ordered
+
+
+async def insert_ids(connection: Any, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """INSERT `rows` (one multi-row statement); their new ids in the order of `rows`, paired by key, never on
+    trust: SQLAlchemy's `sort_by_parameter_order` on PostgreSQL (it correlates RETURNING rows with parameter
+    sets), `consecutive` on SQLite (where SQLAlchemy would fall back to one INSERT per row)."""
+    if connection.dialect.name == "sqlite":
+        returned = await connection.execute(insert(table).returning(table.c.id), rows)
+        return consecutive(list(returned.scalars()), len(rows))
+    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return list((await connection.execute(statement, rows)).scalars())
 
 
 class Store:

@@ -255,7 +255,7 @@ async def test_the_fallback_fails_only_the_bad_message(
     items.insert(2, dataclasses.replace(bad, attachments=[InboundAttachment("a.txt", "text/plain", b"x")]))
     results = await gather(service, items)
     assert isinstance(results[2], ValueError)
-    assert all(isinstance(result, Delivered) and result.created for i, result in enumerate(results) if i != 2)
+    assert all(isinstance(result, Delivered) and result.created for i, result in enumerate(results) if i != 2), results
     counts = await stored_messages(store)
     assert "bad" not in counts and len(counts) == 6 and set(counts.values()) == {1}
 

@@ -182,7 +182,7 @@ async def test_a_follow_up_is_six_trips_and_a_new_visitor_eight(
         await service.deliver(inbound(inbox, "1"))
         assert trips == [
             "BEGIN IMMEDIATE",
-            "WITH item(inbox_id, external_id,",  # stored before? the sender's contact, the thread's conversation
+            "WITH item(idx, inbox_id,",  # its place; stored before? the sender's contact, the thread's conversation
             "INSERT INTO contact",
             "INSERT INTO identity",
             "INSERT INTO conversation",
@@ -273,10 +273,10 @@ async def test_postgresql_writes_a_batch_in_one_statement_without_a_transaction(
         monkeypatch.setattr(AsyncpgDriver, name, recorded())
     try:
         await service.deliver(inbound(inbox, "1"))  # a new customer: contact, identity, conversation, message
-        assert calls == ["WITH item(inbox_id,", "WITH new_contact"], calls
+        assert calls == ["WITH item(idx,", "WITH new_contact"], calls
         calls.clear()
         await asyncio.gather(*(service.deliver(inbound(inbox, f"f{n}")) for n in range(3)))
-        assert calls == ["WITH item(inbox_id,", "WITH new_message"], calls
+        assert calls == ["WITH item(idx,", "WITH new_message"], calls
         async with store.session() as session:
             unread = (await session.execute(text("SELECT unread_count FROM conversation"))).scalar_one()
             stored = (await session.execute(text("SELECT count(*) FROM message"))).scalar_one()
