@@ -40,6 +40,7 @@ from channels.base import (
     InboundAttachment,
     InboxInfo,
     Outbound,
+    OutboundAttachment,
     Overloaded,
     Receipt,
     StatusRecording,
@@ -305,14 +306,15 @@ class WhatsAppChannel:
         bodies.extend(message.attachments)
         if not bodies:
             raise DeliveryError("the message has neither text nor attachments")
-        progress = f"whatsapp:delivery:{message.delivery_id}" if len(bodies) > 1 else None
+        key = f"whatsapp:delivery:{message.delivery_id}"
+        progress = key if len(bodies) > 1 else None
         done = int(await self.host.load_cursor(progress) or 0) if progress else 0
         first = await self.host.load_cursor(f"{progress}:first") if progress and done else None
         for index, body in enumerate(bodies):
             if index < done:
                 continue
             if not isinstance(body, dict):
-                body = await self._media_body(settings, to, body)
+                body = await self._media_body(settings, to, body, f"{key}:media:{index}")
             wamid = sent_id(await self.graph.post(path, settings.access_token, body))
             if first is None:
                 first = wamid
@@ -322,14 +324,18 @@ class WhatsAppChannel:
                 await self.host.save_cursor(progress, str(index + 1))
         return first
 
-    async def _media_body(self, settings: InboxSettings, to: str, item: Any) -> dict[str, Any]:
-        data = await asyncio.to_thread(Path(item.path).read_bytes)
-        if len(data) > self.settings.max_media_bytes:
-            raise DeliveryError(f"{item.filename} is larger than {self.settings.max_media_bytes} bytes")
+    async def _media_body(self, settings: InboxSettings, to: str, item: OutboundAttachment, key: str) -> dict[str, Any]:
+        """Upload the file once per delivery (its media id is kept, valid for 30 days) and build the message."""
         kind = media_kind(item.content_type)
-        media_id = await self.graph.upload(
-            settings.phone_number_id, settings.access_token, item.filename, item.content_type, data
-        )
+        media_id = await self.host.load_cursor(key)
+        if media_id is None:
+            data = await asyncio.to_thread(Path(item.path).read_bytes)
+            if len(data) > self.settings.max_media_bytes:
+                raise DeliveryError(f"{item.filename} is larger than {self.settings.max_media_bytes} bytes")
+            media_id = await self.graph.upload(
+                settings.phone_number_id, settings.access_token, item.filename, item.content_type, data
+            )
+            await self.host.save_cursor(key, media_id)
         return media_request(to, kind, media_id, item.filename)
 
     async def _maybe_unreachable(self, message: Outbound, exc: GraphError, failure: DeliveryError) -> None:

@@ -45,6 +45,7 @@ class Failure:
     code: int
     message: str
     retry_after: str | None = None
+    after: int = 0  # successful sends to let through first
 
 
 @dataclass
@@ -66,10 +67,19 @@ class FakeGraph:
 
     # ── what tests do ──
     def fail(
-        self, http_status: int, code: int, message: str, *, times: int = 1, retry_after: str | None = None
+        self,
+        http_status: int,
+        code: int,
+        message: str,
+        *,
+        times: int = 1,
+        retry_after: str | None = None,
+        after: int = 0,
     ) -> None:
-        """The next `times` sends are refused with this Graph error."""
-        self.failures.extend([Failure(http_status, code, message, retry_after)] * times)
+        """The next `times` sends (once `after` more have gone through) are refused with this Graph error."""
+        self.failures.extend(
+            Failure(http_status, code, message, retry_after, after if i == 0 else 0) for i in range(times)
+        )
 
     def add_media(self, media_id: str, data: bytes, mime_type: str) -> None:
         self.media[media_id] = (mime_type, data)
@@ -82,7 +92,9 @@ class FakeGraph:
         if request.path_params["node"] != PHONE_NUMBER_ID:
             return _error(400, 100, "Unsupported post request. Object does not exist")
         body = await request.json()
-        if self.failures:
+        if self.failures and self.failures[0].after > 0:
+            self.failures[0].after -= 1
+        elif self.failures:
             failure = self.failures.pop(0)
             return _error(failure.http_status, failure.code, failure.message, retry_after=failure.retry_after)
         problem = _invalid(body)
