@@ -5,7 +5,9 @@ The core hands adapters a `Host` (what it offers a channel) and calls them throu
 (what a channel offers the core). Everything crossing the seam is a frozen record defined here.
 A channel may also implement the optional `TypingAware` (show "agent is typing"), `HealthReporting`
 (last receive/send/error per inbox, exported to `/metrics`) and `Reingesting` (retry a quarantined
-message); the core checks with `isinstance`.
+message); the core checks with `isinstance`. The other way round, a host may implement the optional
+`StatusRecording` (delivery receipts: sent/delivered/read/failed of our outgoing messages); a channel that
+gets receipts checks with `isinstance` and falls back to `Host.mark_failed` when the host lacks it.
 """
 
 from __future__ import annotations
@@ -317,3 +319,47 @@ class HealthReporting(Protocol):
     """Optional: a channel that keeps `ChannelHealth` per inbox."""
 
     def health(self) -> Sequence[ChannelHealth]: ...
+
+
+class DeliveryStatus(StrEnum):
+    """How far one of our outgoing messages got, as the channel reports it (WhatsApp's receipts)."""
+
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+    def supersedes(self, current: str) -> bool:
+        """Whether this receipt may replace a message's `current` status; receipts arrive out of order.
+
+        One order, queued < sent < failed < delivered < read, and a receipt only moves a message forwards: a
+        late "delivered" after "read" is ignored, "failed" replaces queued/sent but not delivered/read (those
+        did arrive), and a later "delivered"/"read" replaces "failed" (it arrived after all). Any other
+        `current` (an incoming message's "received") is never replaced.
+        """
+        return _RECEIPT_ORDER[self] > _RECEIPT_ORDER.get(current, len(_RECEIPT_ORDER))
+
+
+_RECEIPT_ORDER = {"queued": 0, "sent": 1, "failed": 2, "delivered": 3, "read": 4}
+
+
+@runtime_checkable
+class StatusRecording(Protocol):
+    """Optional on the host: record a delivery receipt of our outgoing message with this channel id.
+
+    The core finds the outgoing message of `inbox_id` whose `external_id` is the channel's id (the one its
+    `Receipt` carried), applies `status` when `status.supersedes(message.status)` (storing `error` as the
+    failure reason when it is FAILED) and publishes `message.updated`; a receipt that does not supersede
+    changes nothing. Answers False only when no outgoing message has that id (yet): the outbox may not have
+    stored the receipt's id when the first receipt arrives. `at` is when the channel saw the change.
+    """
+
+    async def record_status(
+        self,
+        inbox_id: int,
+        external_id: str,
+        status: DeliveryStatus,
+        *,
+        at: datetime | None = None,
+        error: str | None = None,
+    ) -> bool: ...
