@@ -108,7 +108,7 @@ def split(text: str, limit: int = TEXT_LIMIT) -> list[str]:
         pieces.append(text[:cut].rstrip())
         text = text[cut:].lstrip()
     if text:
-        pieces.append(text)
+        pieces.append(text.rstrip())
     return pieces
 
 
