@@ -131,12 +131,12 @@ class FakeVk:
         if name == "messages.send":
             return self._send(params)
         if name == "users.get":
-            found = []
+            users = []
             for raw in params.get("user_ids", "").split(","):
                 if raw.strip().isdigit() and int(raw) in USERS:
                     first, last = USERS[int(raw)]
-                    found.append({"id": int(raw), "first_name": first, "last_name": last, "can_access_closed": True})
-            return None, found
+                    users.append({"id": int(raw), "first_name": first, "last_name": last, "can_access_closed": True})
+            return None, users
         if name == "messages.setActivity":
             return None, 1
         if name in ("photos.getMessagesUploadServer", "docs.getMessagesUploadServer"):
