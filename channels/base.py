@@ -26,6 +26,7 @@ class IdentityKind(StrEnum):
 
     EMAIL = "email"
     TELEGRAM = "telegram"
+    VK = "vk"  # a VK user id, as a string
     WEBCHAT = "webchat"
     PHONE = "phone"
     EXTERNAL = "external"
