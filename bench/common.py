@@ -33,8 +33,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from inbox.migrate import upgrade  # noqa: E402
-from inbox.store import Store  # noqa: E402
+from inbox.store.engine import Store  # noqa: E402
+from inbox.store.migrate import upgrade  # noqa: E402
 from tests.servers.cluster import Seed, seed  # noqa: E402
 from tests.servers.postgres import binaries  # noqa: E402
 from tests.servers.redis import RedisServer  # noqa: E402
@@ -370,7 +370,7 @@ async def _webchat_inbox(store: Store, agent_id: int) -> str:
     """A live-chat inbox (no allowed-origins list: any page may embed it); answers its public key."""
     import secrets
 
-    from inbox.models import Inbox, InboxMember
+    from inbox.store.models import Inbox, InboxMember
 
     key = secrets.token_urlsafe(12)
     async with store.transaction() as tx:

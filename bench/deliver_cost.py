@@ -29,11 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bench.common import cpu_pressure, machine, percentiles, pin_self, postgres
 from bench.ingest import inbound
-from inbox.blobs import BlobStore
-from inbox.broker import LocalBroker
-from inbox.migrate import upgrade
+from inbox.realtime.broker import LocalBroker
 from inbox.service import InboxService
-from inbox.store import Store
+from inbox.store.blobs import BlobStore
+from inbox.store.engine import Store
+from inbox.store.migrate import upgrade
 from tests.factories import make_inbox
 
 

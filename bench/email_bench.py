@@ -14,14 +14,14 @@ import time
 from pathlib import Path
 
 from channels.email import EmailChannel, EmailSettings, MailboxSettings
-from inbox.blobs import BlobStore
-from inbox.broker import LocalBroker
-from inbox.events import EventRecord
-from inbox.host import CoreHost
-from inbox.migrate import upgrade
-from inbox.outbox import inbox_info
+from inbox.gateway.host import CoreHost
+from inbox.gateway.outbox import inbox_info
+from inbox.realtime.broker import LocalBroker
+from inbox.realtime.events import EventRecord
 from inbox.service import InboxService
-from inbox.store import Store
+from inbox.store.blobs import BlobStore
+from inbox.store.engine import Store
+from inbox.store.migrate import upgrade
 from tests.email_helpers import email_inbox, raw_mail
 from tests.servers.dovecot import binary, dovecot_server
 

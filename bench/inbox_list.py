@@ -46,8 +46,8 @@ from bench.common import (
     percentiles,
     pin_self,
 )
-from inbox.models import Agent, Contact, Conversation, ConversationLabel, Inbox, InboxMember, Label
-from inbox.store import Store
+from inbox.store.engine import Store
+from inbox.store.models import Agent, Contact, Conversation, ConversationLabel, Inbox, InboxMember, Label
 
 BATCH = 5000
 STATUSES = ["open"] * 40 + ["pending"] * 10 + ["snoozed"] * 5 + ["resolved"] * 45

@@ -27,12 +27,12 @@ from sqlalchemy import text
 
 from bench.common import cpu_pressure, machine, percentiles, pin_self, postgres
 from channels.base import Identity, IdentityKind, Inbound
-from inbox.blobs import BlobStore
-from inbox.broker import Broker, LocalBroker
-from inbox.migrate import upgrade
-from inbox.redis_broker import RedisBroker
+from inbox.realtime.broker import Broker, LocalBroker
+from inbox.realtime.redis_broker import RedisBroker
 from inbox.service import InboxService
-from inbox.store import Store
+from inbox.store.blobs import BlobStore
+from inbox.store.engine import Store
+from inbox.store.migrate import upgrade
 from tests.factories import make_inbox
 from tests.servers.redis import RedisServer
 

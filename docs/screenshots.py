@@ -12,9 +12,9 @@ sys.path.insert(0, str(ROOT))
 from playwright.async_api import async_playwright
 from sqlmodel import col, select
 
-from inbox.demo import seed
-from inbox.directory import Directory
-from inbox.models import Agent
+from inbox.demo.seed import seed
+from inbox.admin.directory import Directory
+from inbox.store.models import Agent
 from tests.browser_agent import CHROMIUM, CHROMIUM_FLAGS
 from tests.servers.app import live_server, make_config
 

@@ -32,34 +32,40 @@ from channels.base import Channel, TypingAware
 from channels.email import EmailChannel, EmailSettings
 from channels.telegram import TelegramChannel, TelegramSettings
 from channels.webchat import WebchatChannel, WebchatSettings
-from inbox import csat_pages, demo_page, events, openapi, pages, reports_page, settings_pages, stream
-from inbox.admission import Admission
 from inbox.api import admin, attachments, channel_status, contacts, conversations, health, quarantine, reports
 from inbox.auth import Authenticator, LoginThrottle, Sessions
-from inbox.blobs import BlobStore
-from inbox.broker import Broker, LocalBroker
 from inbox.clock import utcnow
 from inbox.config import Config, resolve_secret
-from inbox.continuity_worker import ContinuityWorker
-from inbox.csat import Surveys
+from inbox.continuity.worker import ContinuityWorker
+from inbox.csat.survey import Surveys
 from inbox.errors import InboxError
-from inbox.host import CoreHost
-from inbox.http import Api, http_error_handler, inbox_error_handler
-from inbox.hub import Hub
-from inbox.lease import Leases
-from inbox.metrics import Metrics, RequestCounter, metrics_endpoint
-from inbox.models import Conversation, Inbox
-from inbox.outbox import OutboxWorker, inbox_info
-from inbox.redis_broker import RedisBroker
-from inbox.runners import ChannelRunners
+from inbox.gateway.admission import Admission
+from inbox.gateway.host import CoreHost
+from inbox.gateway.outbox import OutboxWorker, inbox_info
+from inbox.gateway.runners import ChannelRunners
+from inbox.http import openapi, stream
+from inbox.http.metrics import Metrics, RequestCounter, metrics_endpoint
+from inbox.http.routing import Api, http_error_handler, inbox_error_handler
+from inbox.pages import base as pages
+from inbox.pages import csat as csat_pages
+from inbox.pages import demo as demo_page
+from inbox.pages import reports as reports_page
+from inbox.pages import selfserve as selfserve_pages
+from inbox.pages import settings as settings_pages
+from inbox.realtime import events
+from inbox.realtime.broker import Broker, LocalBroker
+from inbox.realtime.hub import Hub
+from inbox.realtime.redis_broker import RedisBroker
+from inbox.realtime.sockets import SocketShortcutApp
+from inbox.realtime.wsserver import LeanWSProtocol
 from inbox.selfserve import api as selfserve_api
-from inbox.selfserve import pages as selfserve_pages
 from inbox.selfserve import store as selfserve_store
 from inbox.selfserve.widget import WidgetAnswers
 from inbox.service import InboxService
-from inbox.sockets import SocketShortcutApp
-from inbox.store import Store
-from inbox.wsserver import LeanWSProtocol
+from inbox.store.blobs import BlobStore
+from inbox.store.engine import Store
+from inbox.store.lease import Leases
+from inbox.store.models import Conversation, Inbox
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +82,7 @@ API_MODULES: list[Api] = [
     selfserve_api.api,
 ]
 # How uvicorn serves the app: `switchboard serve`, the bench servers and the test servers all use these.
-# uvicorn's `wsproto` protocol, trimmed (`inbox.wsserver`): ≈ 5 KiB less per open websocket than uvicorn's
+# uvicorn's `wsproto` protocol, trimmed (`inbox.realtime.wsserver`): ≈ 5 KiB less per open websocket than uvicorn's
 # default; see BENCHMARKS.md. Per-message deflate stays off (its compressor state per socket costs more than
 # it saves on small frames). Keepalive pings and the frame size limit are uvicorn's defaults (a ping every
 # 20 s, 20 s to answer, 16 MiB per message).

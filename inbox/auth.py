@@ -1,7 +1,7 @@
 """Who is calling: password hashing (argon2), signed session cookies, CSRF tokens, API tokens, throttling.
 
 Answers "which agent is this request" and "may it write"; it does not decide what that agent may see
-(see `inbox.access`).
+(see `inbox.read.access`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from starlette.requests import HTTPConnection
 
 from inbox.clock import utcnow
 from inbox.errors import Throttled, Unauthorized
-from inbox.models import Agent, ApiToken
-from inbox.store import Store
+from inbox.store.engine import Store
+from inbox.store.models import Agent, ApiToken
 
 SESSION_COOKIE = "sb_session"
 CSRF_HEADER = "x-csrf-token"

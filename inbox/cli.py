@@ -19,15 +19,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
 from inbox import config as config_module
-from inbox.blobs import BlobStore
-from inbox.broker import LocalBroker
+from inbox.admin.directory import ChannelKind, Directory, check_password, normalise_email
 from inbox.config import Config
-from inbox.directory import ChannelKind, Directory, check_password, normalise_email
 from inbox.errors import InboxError, NotFound
-from inbox.migrate import upgrade
-from inbox.models import Agent, key
+from inbox.realtime.broker import LocalBroker
 from inbox.service import InboxService
-from inbox.store import Store
+from inbox.store.blobs import BlobStore
+from inbox.store.engine import Store
+from inbox.store.migrate import upgrade
+from inbox.store.models import Agent, key
 
 
 def _load(path: str | None) -> Config:
@@ -133,7 +133,7 @@ def cmd_inbox_create(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from inbox.demo import seed
+    from inbox.demo.seed import seed
 
     config = _load(args.config)
 

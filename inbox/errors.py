@@ -1,4 +1,4 @@
-"""The core's error tree. HTTP status mapping happens once, in `inbox.http`.
+"""The core's error tree. HTTP status mapping happens once, in `inbox.http.routing`.
 
 InboxError
  ├── NotFound        404  "conversation 42 not found"

@@ -15,7 +15,9 @@ import httpx
 from sqlalchemy import event, func, select
 
 from channels.base import Delivered
-from inbox.models import (
+from inbox.service import InboxService
+from inbox.store.engine import Store
+from inbox.store.models import (
     Agent,
     ApiToken,
     Attachment,
@@ -28,8 +30,6 @@ from inbox.models import (
     Message,
     Outbox,
 )
-from inbox.service import InboxService
-from inbox.store import Store
 from tests.factories import add_member, inbound, make_inbox, make_token
 from tests.servers.app import LiveServer, live_server, make_config
 

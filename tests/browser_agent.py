@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from inbox.models import Agent
+from inbox.store.models import Agent
 from tests.chromium import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.servers.app import LiveServer
 

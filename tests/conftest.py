@@ -14,12 +14,12 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from inbox.blobs import BlobStore
-from inbox.broker import LocalBroker
-from inbox.events import EventRecord
-from inbox.migrate import upgrade
+from inbox.realtime.broker import LocalBroker
+from inbox.realtime.events import EventRecord
 from inbox.service import InboxService
-from inbox.store import Store
+from inbox.store.blobs import BlobStore
+from inbox.store.engine import Store
+from inbox.store.migrate import upgrade
 from tests.chromium import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.servers.app import LiveServer, live_server, make_config
 from tests.servers.postgres import binaries, postgres_server

@@ -13,8 +13,8 @@ import pytest
 from aioimaplib import IMAP4
 from sqlmodel import col, select
 
-from inbox.models import Conversation, Inbox, Message, Quarantined
-from inbox.store import Store
+from inbox.store.engine import Store
+from inbox.store.models import Conversation, Inbox, Message, Quarantined
 from tests.factories import make_inbox
 from tests.servers.dovecot import Dovecot, binary, dovecot_server
 

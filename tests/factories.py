@@ -6,8 +6,8 @@ import secrets
 
 from channels.base import Identity, IdentityKind, Inbound
 from inbox.auth import hash_password, new_api_token
-from inbox.models import Agent, ApiToken, Inbox, InboxMember, Label
-from inbox.store import Store
+from inbox.store.engine import Store
+from inbox.store.models import Agent, ApiToken, Inbox, InboxMember, Label
 
 
 async def make_inbox(store: Store, *, channel: str = "api", name: str = "Support", **settings: object) -> Inbox:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from inbox.directory import Directory
-from inbox.models import key
+from inbox.admin.directory import Directory
+from inbox.store.models import key
 from tests.servers.app import LiveServer
 
 ADMIN_PASSWORD = "admin-password-1"

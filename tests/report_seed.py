@@ -14,9 +14,9 @@ from typing import Any
 from sqlmodel import col, select
 
 from inbox.clock import utcnow
-from inbox.csat import Surveys
-from inbox.models import Agent, Conversation, CsatSurvey, Inbox
+from inbox.csat.survey import Surveys
 from inbox.service import ConversationChanges, InboxService
+from inbox.store.models import Agent, Conversation, CsatSurvey, Inbox
 from tests.factories import add_member, inbound, make_agent, make_inbox, make_label
 
 # (agent, first reply after s, resolved after s or None, label, rating or None)

@@ -9,8 +9,18 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from inbox.models import Agent, ApiToken, CannedResponse, ConversationLabel, Event, Inbox, InboxMember, Label, Team
 from inbox.service import ConversationChanges
+from inbox.store.models import (
+    Agent,
+    ApiToken,
+    CannedResponse,
+    ConversationLabel,
+    Event,
+    Inbox,
+    InboxMember,
+    Label,
+    Team,
+)
 from tests.people import People, make_people
 from tests.servers.app import LiveServer
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from inbox.models import CsatSurvey
 from inbox.service import ConversationChanges
+from inbox.store.models import CsatSurvey
 from tests.factories import add_member, inbound, make_agent, make_inbox, make_label, make_token
 from tests.servers.app import LiveServer
 

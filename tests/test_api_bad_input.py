@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from inbox.auth import CSRF_HEADER, SESSION_COOKIE
-from inbox.models import Agent
-from inbox.queries import encode_cursor
+from inbox.read.queries import encode_cursor
+from inbox.store.models import Agent
 from tests.api_world import MAX_BODY, World, build_world, row_counts, small_server
 from tests.servers.app import LiveServer
 

@@ -13,7 +13,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from channels.api import PayloadError, inbound_from_payload, sign
-from inbox.models import Message
+from inbox.store.models import Message
 from tests.factories import make_agent, make_inbox
 from tests.servers.app import LiveServer
 from tests.servers.webhook import webhook_receiver

@@ -15,8 +15,8 @@ import pytest
 
 from inbox.api import shapes
 from inbox.clock import iso, utcnow
-from inbox.models import Agent, Conversation, InboxMember, Team
 from inbox.service import ConversationChanges
+from inbox.store.models import Agent, Conversation, InboxMember, Team
 from tests.api_world import World, build_world, small_server, statements
 from tests.factories import inbound, make_agent, make_inbox, make_label, make_token
 from tests.servers.app import LiveServer
@@ -144,7 +144,7 @@ async def test_keyset_pages_cover_everything_once_with_a_constant_number_of_stat
 
 async def test_list_items_are_exactly_the_conversation_documents(world: World) -> None:
     """The list builds its JSON from plain rows; each item must equal, byte for byte, what the detail
-    endpoint (which renders ORM objects through `inbox.views`) answers for the same conversation."""
+    endpoint (which renders ORM objects through `inbox.read.views`) answers for the same conversation."""
     await make_label(world.store, "zeta")
     await make_label(world.store, 'Ünïcode, "quoted" label')
     await make_label(world.store, "alpha")
@@ -333,7 +333,7 @@ async def test_an_agent_in_no_inbox_sees_nothing(world: World) -> None:
 
 
 async def test_an_agent_in_several_inboxes_pages_through_all_of_them_in_order(world: World) -> None:
-    # The list for several inboxes is read inbox by inbox and merged (inbox.queries._page_ids): pages must
+    # The list for several inboxes is read inbox by inbox and merged (inbox.read.queries._page_ids): pages must
     # still cover every visible conversation once, newest first, and nothing from an inbox not visible.
     hidden = await make_inbox(world.store, name="Hidden")
     assert hidden.id is not None

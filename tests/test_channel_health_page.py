@@ -17,8 +17,8 @@ import pytest_asyncio
 
 from channels.email import EmailChannel
 from inbox.config import ChannelsConfig, EmailConfig
-from inbox.models import Agent, key
-from inbox.outbox import inbox_info
+from inbox.gateway.outbox import inbox_info
+from inbox.store.models import Agent, key
 from tests.conftest import ARTIFACTS
 from tests.email_helpers import dovecot, email_inbox, eventually, imap_settings, raw_mail, user  # noqa: F401
 from tests.factories import make_agent, make_inbox, make_token

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 
 from inbox.auth import Authenticator, Sessions
 from inbox.cli import main
-from inbox.models import Agent, Conversation, Event, Inbox, Label, Message
-from inbox.store import Store
+from inbox.store.engine import Store
+from inbox.store.models import Agent, Conversation, Event, Inbox, Label, Message
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -23,12 +23,12 @@ from sqlalchemy import func, select
 from sqlmodel import col
 from websockets.asyncio.client import connect
 
-from inbox.blobs import BlobStore
-from inbox.migrate import upgrade
-from inbox.models import Agent, Cursor, Message
-from inbox.redis_broker import RedisBroker
+from inbox.realtime.redis_broker import RedisBroker
 from inbox.service import InboxService
-from inbox.store import Store
+from inbox.store.blobs import BlobStore
+from inbox.store.engine import Store
+from inbox.store.migrate import upgrade
+from inbox.store.models import Agent, Cursor, Message
 from tests.conftest import fresh_postgres_database
 from tests.factories import make_inbox
 from tests.poll import eventually

@@ -20,10 +20,10 @@ from sqlmodel import col, select
 
 from channels.email.thread import conversation_token
 from inbox.config import ContinuityConfig, EmailConfig
-from inbox.continuity import CURSOR
-from inbox.migrate import upgrade
-from inbox.models import Agent, Continuity, Conversation, Cursor, Event, Identity, Inbox, Message, Outbox, key
-from inbox.store import Store
+from inbox.read.continuity import CURSOR
+from inbox.store.engine import Store
+from inbox.store.migrate import upgrade
+from inbox.store.models import Agent, Continuity, Conversation, Cursor, Event, Identity, Inbox, Message, Outbox, key
 from tests.email_helpers import email_inbox, eventually, raw_mail
 from tests.factories import make_agent, make_inbox
 from tests.servers.app import LiveServer, live_server, make_config
@@ -74,7 +74,7 @@ async def visitor_writes(server: LiveServer, chat: Inbox, email_address: str | N
 
 
 async def contact_email(store: Store, contact_id: int) -> str | None:
-    from inbox.models import Contact
+    from inbox.store.models import Contact
 
     async with store.session() as session:
         contact = await session.get(Contact, contact_id)
@@ -364,7 +364,7 @@ async def test_emailed_answer_joins_the_chat_conversation(db_url: str, tmp_path:
 async def test_mail_reaches_a_chat_conversation_only_through_the_linked_inbox(store: Store, service: Any) -> None:
     from channels.base import Identity as Who
     from channels.base import IdentityKind, Inbound
-    from inbox.host import CoreHost
+    from inbox.gateway.host import CoreHost
 
     linked = await email_inbox(store)
     other = await email_inbox(store, address="other@example.test")
@@ -394,7 +394,7 @@ async def test_mail_reaches_a_chat_conversation_only_through_the_linked_inbox(st
 async def test_worker_mails_only_what_the_visitor_has_not_seen(store: Store, service: Any) -> None:
     from channels.base import Identity as Who
     from channels.base import IdentityKind, Inbound
-    from inbox.continuity_worker import ContinuityWorker
+    from inbox.continuity.worker import ContinuityWorker
 
     linked = await email_inbox(store)
     chat = await make_inbox(store, channel="webchat", name="Website", email_continuity_inbox_id=key(linked))
@@ -439,7 +439,7 @@ async def test_worker_mails_only_what_the_visitor_has_not_seen(store: Store, ser
     assert lines[-1].meta["continuity"]["in_reply_to"] == "<own@customer.test>"
 
     # Unlinked, the email inbox still holds the mail of that chat: it is kept.
-    from inbox.directory import Directory
+    from inbox.admin.directory import Directory
     from inbox.errors import Conflict
 
     directory = Directory(service)

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from channels.email import EmailChannel
-from inbox.models import key
-from inbox.outbox import inbox_info
+from inbox.gateway.outbox import inbox_info
+from inbox.store.models import key
 from tests.email_helpers import raw_mail
 from tests.factories import make_agent
 from tests.servers.app import live_server

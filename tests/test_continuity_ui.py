@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from inbox.models import Inbox, Message, MessageKind, MessageStatus, Outbox, key
+from inbox.store.models import Inbox, Message, MessageKind, MessageStatus, Outbox, key
 from tests.browser_agent import WAIT_MS, agent_tab, browser, folder, live, row  # noqa: F401
 from tests.email_helpers import eventually
 from tests.factories import inbound, make_agent, make_inbox

@@ -14,10 +14,10 @@ from sqlmodel import col, select
 from channels.base import Identity, IdentityKind, Inbound
 from inbox.clock import utcnow
 from inbox.config import CsatConfig
-from inbox.csat import Surveys, activity_line, check_inbox_settings, machine_made
+from inbox.csat.survey import Surveys, activity_line, check_inbox_settings, machine_made
 from inbox.errors import Conflict, Invalid, NotFound
-from inbox.models import CsatSurvey, Message, MessageKind, MessageStatus, Outbox
 from inbox.service import ConversationChanges, InboxService
+from inbox.store.models import CsatSurvey, Message, MessageKind, MessageStatus, Outbox
 from tests.conftest import Recorder
 from tests.factories import inbound, make_agent, make_inbox
 

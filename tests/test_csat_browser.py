@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlmodel import col, select
 
-from inbox.models import Conversation, CsatSurvey, Message
 from inbox.service import ConversationChanges
+from inbox.store.models import Conversation, CsatSurvey, Message
 from tests.browser import artifact, host_site, shop_page
 from tests.factories import make_agent, make_inbox
 from tests.poll import eventually

@@ -9,14 +9,14 @@ from pathlib import Path
 from sqlmodel import col, select
 
 from channels.email import EmailChannel, EmailSettings
-from inbox.blobs import BlobStore
 from inbox.config import CsatConfig, OutboxConfig
-from inbox.csat import Surveys
-from inbox.host import CoreHost
-from inbox.models import CsatSurvey
-from inbox.outbox import OutboxWorker, inbox_info
+from inbox.csat.survey import Surveys
+from inbox.gateway.host import CoreHost
+from inbox.gateway.outbox import OutboxWorker, inbox_info
 from inbox.service import ConversationChanges, InboxService
-from inbox.store import Store
+from inbox.store.blobs import BlobStore
+from inbox.store.engine import Store
+from inbox.store.models import CsatSurvey
 from tests.email_helpers import email_inbox, raw_mail
 from tests.factories import make_agent
 from tests.servers.smtp import smtp_sink

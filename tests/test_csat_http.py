@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 from sqlmodel import col, select
 
-from inbox.models import CsatSurvey, Message
 from inbox.service import ConversationChanges
+from inbox.store.models import CsatSurvey, Message
 from tests.factories import inbound, make_agent, make_inbox, make_token
 from tests.poll import eventually
 from tests.report_seed import EXPECTED, seed

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import event, func, select
 
 from inbox.errors import NotFound
-from inbox.models import Contact, Conversation, Event, Identity, Inbox, Message
 from inbox.service import ConversationChanges, InboxService
-from inbox.store import Store
+from inbox.store.engine import Store
+from inbox.store.models import Contact, Conversation, Event, Identity, Inbox, Message
 from tests.conftest import Recorder
 from tests.factories import inbound, make_agent, make_inbox, make_label
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inbox.events import EventType
+from inbox.realtime.events import EventType
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

@@ -15,12 +15,12 @@ from aiosmtpd.smtp import SMTP
 from channels.base import Delivered, DeliveryError, InboxInfo
 from channels.email import EmailChannel, EmailSettings
 from channels.email.thread import conversation_token
-from inbox.blobs import BlobStore
 from inbox.config import OutboxConfig
-from inbox.host import CoreHost
-from inbox.outbox import OutboxWorker, inbox_info
+from inbox.gateway.host import CoreHost
+from inbox.gateway.outbox import OutboxWorker, inbox_info
 from inbox.service import InboxService
-from inbox.store import Store
+from inbox.store.blobs import BlobStore
+from inbox.store.engine import Store
 from tests.email_helpers import ADDRESS, conversations, email_inbox, eventually, messages, quarantined, raw_mail
 from tests.factories import make_agent
 from tests.servers import tls

@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
-from inbox.migrate import upgrade
-from inbox.models import Cursor, key
-from inbox.store import Store
+from inbox.store.engine import Store
+from inbox.store.migrate import upgrade
+from inbox.store.models import Cursor, key
 from tests.conftest import fresh_postgres_database
 from tests.email_helpers import (  # noqa: F401
     append,

@@ -23,12 +23,12 @@ from channels.base import InboxInfo
 from channels.email import EmailChannel, EmailSettings
 from inbox.auth import new_api_token
 from inbox.config import EmailConfig
-from inbox.host import CoreHost
-from inbox.migrate import upgrade
-from inbox.models import ApiToken, key
-from inbox.outbox import inbox_info
+from inbox.gateway.host import CoreHost
+from inbox.gateway.outbox import inbox_info
 from inbox.service import InboxService
-from inbox.store import Store
+from inbox.store.engine import Store
+from inbox.store.migrate import upgrade
+from inbox.store.models import ApiToken, key
 from tests.email_helpers import (  # noqa: F401
     append,
     dovecot,

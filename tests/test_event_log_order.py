@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from inbox import events
-from inbox.events import EventRecord, EventType, LogRead
-from inbox.hub import Hub, Subscription
-from inbox.migrate import upgrade
-from inbox.store import Store
+from inbox.realtime import events
+from inbox.realtime.events import EventRecord, EventType, LogRead
+from inbox.realtime.hub import Hub, Subscription
+from inbox.store.engine import Store
+from inbox.store.migrate import upgrade
 from tests.conftest import fresh_postgres_database
 from tests.factories import make_agent, make_token
 from tests.servers.app import LiveServer

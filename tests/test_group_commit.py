@@ -14,11 +14,12 @@ from sqlalchemy import event, func, select
 
 from channels.base import Delivered, IdentityKind, Inbound, InboundAttachment
 from channels.base import Identity as ChannelIdentity
-from inbox import events, ingest_batch
 from inbox.errors import NotFound
-from inbox.models import Attachment, Conversation, Event, Identity, Inbox, Message
+from inbox.realtime import events
 from inbox.service import ConversationChanges, InboxService
-from inbox.store import Store
+from inbox.service.ingest import batch as ingest_batch
+from inbox.store.engine import Store
+from inbox.store.models import Attachment, Conversation, Event, Identity, Inbox, Message
 from tests.conftest import Recorder
 from tests.factories import inbound, make_agent, make_inbox, make_label
 

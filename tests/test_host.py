@@ -6,10 +6,10 @@ import asyncio
 import dataclasses
 
 from channels.base import Edit, InboundAttachment
-from inbox.host import CoreHost
-from inbox.models import Contact
+from inbox.gateway.host import CoreHost
 from inbox.service import InboxService
-from inbox.store import Store
+from inbox.store.engine import Store
+from inbox.store.models import Contact
 from tests.conftest import Recorder
 from tests.factories import inbound, make_inbox
 

@@ -13,8 +13,8 @@ from sqlmodel import col, select
 
 from inbox.clock import utcnow
 from inbox.config import StorageConfig
-from inbox.models import ApiToken, Attachment, Cursor
 from inbox.service import InboxService
+from inbox.store.models import ApiToken, Attachment, Cursor
 from tests.factories import add_member, inbound, make_agent, make_inbox, make_label, make_token
 from tests.poll import eventually
 from tests.servers.app import LiveServer, live_server, make_config

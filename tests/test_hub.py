@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from inbox.events import EventRecord
-from inbox.hub import OVERFLOW, Hub
+from inbox.realtime.events import EventRecord
+from inbox.realtime.hub import OVERFLOW, Hub
 
 
 def event(n: int, inbox_id: int = 1) -> EventRecord:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from inbox import events
-from inbox.events import EventRecord
-from inbox.hub import Hub, Subscription
+from inbox.realtime import events
+from inbox.realtime.events import EventRecord
+from inbox.realtime.hub import Hub, Subscription
 from inbox.service import InboxService
-from inbox.store import Store
+from inbox.store.engine import Store
 from tests.factories import inbound, make_inbox
 
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from inbox import events
-from inbox.models import Agent, CannedResponse, Cursor, Inbox, InboxMember, Message, Team, TeamMember
+from inbox.realtime import events
 from inbox.service import ConversationChanges
+from inbox.store.models import Agent, CannedResponse, Cursor, Inbox, InboxMember, Message, Team, TeamMember
 
 # The fixtures `browser` and `webhook` are imported so pytest finds them.
 from tests.browser_agent import (  # noqa: F401

@@ -1,4 +1,4 @@
-"""`inbox.ingest_direct`: plain inbound batches on SQLite written on the driver connection. It must write the
+"""`inbox.service.ingest.direct`: plain inbound batches on SQLite written on the driver connection. It must write the
 same rows and publish the same events as the general batch path, hand everything else to that path
 untouched, and leave nothing behind when it fails half-way."""
 
@@ -13,15 +13,15 @@ import pytest
 from sqlalchemy import text
 
 from channels.base import Identity, IdentityKind, Inbound
-from inbox import ingest_direct
-from inbox.blobs import BlobStore
-from inbox.broker import LocalBroker
-from inbox.driver_sql import AsyncpgDriver
-from inbox.migrate import upgrade
-from inbox.models import Inbox
+from inbox.realtime.broker import LocalBroker
 from inbox.service import ConversationChanges, InboxService
-from inbox.sqlite_driver import OneHopConnection
-from inbox.store import Store
+from inbox.service.ingest import direct as ingest_direct
+from inbox.store.blobs import BlobStore
+from inbox.store.driver_sql import AsyncpgDriver
+from inbox.store.engine import Store
+from inbox.store.migrate import upgrade
+from inbox.store.models import Inbox
+from inbox.store.sqlite_driver import OneHopConnection
 from tests.conftest import Recorder, fresh_postgres_database
 from tests.factories import inbound, make_agent, make_inbox, make_label
 

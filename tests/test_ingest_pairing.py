@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from channels.base import Identity, IdentityKind, Inbound
-from inbox.blobs import BlobStore
-from inbox.broker import LocalBroker
-from inbox.migrate import upgrade
+from inbox.realtime.broker import LocalBroker
 from inbox.service import InboxService
-from inbox.store import Store
+from inbox.store.blobs import BlobStore
+from inbox.store.engine import Store
+from inbox.store.migrate import upgrade
 from tests.conftest import fresh_postgres_database
 from tests.factories import make_inbox
 from tests.test_ingest_direct import snapshot

@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlmodel import col
 
-from inbox.blobs import BlobStore
-from inbox.broker import LocalBroker
 from inbox.clock import utcnow
-from inbox.lease import PREFIX, LeaseLost, Leases
-from inbox.models import Conversation, Cursor, Message
+from inbox.realtime.broker import LocalBroker
 from inbox.service import ConversationChanges, InboxService
-from inbox.store import Store
+from inbox.store.blobs import BlobStore
+from inbox.store.engine import Store
+from inbox.store.lease import PREFIX, LeaseLost, Leases
+from inbox.store.models import Conversation, Cursor, Message
 from tests.factories import inbound, make_agent, make_inbox
 from tests.poll import eventually
 

@@ -1,4 +1,4 @@
-"""The conversation list's row path (`inbox.listing`): timestamps formatted from SQLite's stored text equal
+"""The conversation list's row path (`inbox.read.listing`): timestamps formatted from SQLite's stored text equal
 `inbox.clock.iso` of the parsed value for every form a row may hold, and label names come back sorted."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inbox.clock import iso
-from inbox.listing import Stamps, label_names
+from inbox.read.listing import Stamps, label_names
 
 STORED = [
     "2026-11-23 01:02:03.123456",  # how SQLAlchemy stores a UTC datetime in SQLite

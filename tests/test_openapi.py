@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
-from inbox.openapi import document
+from inbox.http.openapi import document
 from tests.servers.app import LiveServer
 
 

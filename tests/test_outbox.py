@@ -14,13 +14,13 @@ from sqlmodel import select
 from starlette.routing import BaseRoute
 
 from channels.base import DeliveryError, InboxInfo, Outbound, Receipt
-from inbox.blobs import BlobStore
 from inbox.clock import utcnow
 from inbox.config import OutboxConfig
-from inbox.models import Message, Outbox
-from inbox.outbox import OutboxWorker
+from inbox.gateway.outbox import OutboxWorker
 from inbox.service import InboxService
-from inbox.store import Store
+from inbox.store.blobs import BlobStore
+from inbox.store.engine import Store
+from inbox.store.models import Message, Outbox
 from tests.conftest import Recorder
 from tests.factories import inbound, make_agent, make_inbox
 

@@ -10,15 +10,15 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from channels.api import ApiChannel
-from inbox.blobs import BlobStore
-from inbox.broker import LocalBroker
 from inbox.config import OutboxConfig
-from inbox.host import CoreHost
-from inbox.migrate import upgrade
-from inbox.models import Message
-from inbox.outbox import OutboxWorker
+from inbox.gateway.host import CoreHost
+from inbox.gateway.outbox import OutboxWorker
+from inbox.realtime.broker import LocalBroker
 from inbox.service import InboxService
-from inbox.store import Store
+from inbox.store.blobs import BlobStore
+from inbox.store.engine import Store
+from inbox.store.migrate import upgrade
+from inbox.store.models import Message
 from tests.conftest import fresh_postgres_database
 from tests.factories import inbound, make_agent, make_inbox
 from tests.poll import eventually

@@ -18,12 +18,12 @@ import pytest
 from sqlmodel import col, select
 
 from channels.base import Identity, IdentityKind, Inbound, Overloaded
-from inbox.admission import Admission
 from inbox.config import AdmissionConfig
-from inbox.host import CoreHost
-from inbox.models import Message
+from inbox.gateway.admission import Admission
+from inbox.gateway.host import CoreHost
 from inbox.service import InboxService
-from inbox.store import Store
+from inbox.store.engine import Store
+from inbox.store.models import Message
 from tests.factories import make_inbox
 from tests.overload import Gate, metric, slow_down
 from tests.poll import eventually

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from inbox.models import Message
+from inbox.store.models import Message
 from tests.browser import artifact, browser, host_site, shop_page
 from tests.overload import Gate, metric
 from tests.poll import eventually

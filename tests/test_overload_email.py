@@ -8,11 +8,11 @@ import aiosmtplib
 import pytest
 
 from channels.email import EmailChannel, EmailSettings
-from inbox.admission import Admission
-from inbox.host import CoreHost
-from inbox.outbox import inbox_info
+from inbox.gateway.admission import Admission
+from inbox.gateway.host import CoreHost
+from inbox.gateway.outbox import inbox_info
 from inbox.service import InboxService
-from inbox.store import Store
+from inbox.store.engine import Store
 from tests.email_helpers import ADDRESS, email_inbox, eventually, messages, raw_mail
 from tests.servers.app import free_port
 from tests.servers.dovecot import Dovecot

@@ -8,8 +8,8 @@ import re
 import httpx
 from sqlalchemy import func, select
 
-from inbox.directory import Directory
-from inbox.models import Agent
+from inbox.admin.directory import Directory
+from inbox.store.models import Agent
 from tests.servers.app import LiveServer
 
 PASSWORD = "a-long-password"

@@ -15,8 +15,8 @@ from sqlmodel import col, select
 
 from channels.email import EmailChannel
 from inbox.config import EmailConfig
-from inbox.models import Inbox, Quarantined, key
-from inbox.outbox import inbox_info
+from inbox.gateway.outbox import inbox_info
+from inbox.store.models import Inbox, Quarantined, key
 from tests.email_helpers import email_inbox, messages, quarantined, raw_mail
 from tests.factories import add_member, make_agent, make_token
 from tests.servers.app import LiveServer, live_server, make_config

@@ -7,8 +7,8 @@ import asyncio
 import uuid
 from typing import Any
 
-from inbox.events import EventRecord
-from inbox.redis_broker import RedisBroker
+from inbox.realtime.events import EventRecord
+from inbox.realtime.redis_broker import RedisBroker
 from tests.conftest import Recorder
 from tests.poll import eventually
 from tests.servers.redis import RedisServer

@@ -12,9 +12,9 @@ from pathlib import Path
 from sqlalchemy import text
 
 from channels.base import Delivered
-from inbox.models import Conversation, Message
 from inbox.service import InboxService
-from inbox.store import Store
+from inbox.store.engine import Store
+from inbox.store.models import Conversation, Message
 from tests.factories import inbound, make_inbox
 
 

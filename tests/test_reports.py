@@ -7,9 +7,9 @@ from datetime import timedelta
 import httpx
 
 from inbox.clock import utcnow
-from inbox.models import Conversation
-from inbox.reports import Durations
+from inbox.reports.summary import Durations
 from inbox.service import ConversationChanges
+from inbox.store.models import Conversation
 from tests.factories import add_member, inbound, make_agent, make_inbox, make_label, make_token
 from tests.servers.app import LiveServer
 
@@ -61,7 +61,7 @@ async def test_summary_over_http(server: LiveServer) -> None:
 
 
 def test_sla_counts_met_breached_and_pending() -> None:
-    from inbox.reports import sla
+    from inbox.reports.summary import sla
 
     now = utcnow()
     hour_ago = now - timedelta(hours=1)

@@ -8,12 +8,12 @@ from pathlib import Path
 import httpx
 from sqlmodel import select
 
-from inbox.blobs import BlobStore
-from inbox.broker import LocalBroker
-from inbox.migrate import upgrade
-from inbox.models import Message, Outbox
+from inbox.realtime.broker import LocalBroker
 from inbox.service import InboxService
-from inbox.store import Store
+from inbox.store.blobs import BlobStore
+from inbox.store.engine import Store
+from inbox.store.migrate import upgrade
+from inbox.store.models import Message, Outbox
 from tests.factories import make_agent, make_inbox
 from tests.servers.app import ServerProcess, free_port
 from tests.servers.webhook import webhook_receiver

@@ -11,11 +11,11 @@ from sqlalchemy import delete
 from starlette.routing import BaseRoute
 
 from channels.base import InboxInfo, Outbound, Receipt
-from inbox.host import CoreHost
-from inbox.models import Inbox
-from inbox.runners import ChannelRunners
+from inbox.gateway.host import CoreHost
+from inbox.gateway.runners import ChannelRunners
 from inbox.service import InboxService
-from inbox.store import Store
+from inbox.store.engine import Store
+from inbox.store.models import Inbox
 from tests.factories import make_inbox
 
 

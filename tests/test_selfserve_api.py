@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from inbox.models import Article, Conversation, Message, ProactiveRule, SelfServeEvent
+from inbox.store.models import Article, Conversation, Message, ProactiveRule, SelfServeEvent
 from tests.factories import make_inbox
 from tests.people import People, make_people
 from tests.servers.app import LiveServer

@@ -12,9 +12,9 @@ import pytest
 from sqlmodel import col, select
 
 from inbox.clock import utcnow
-from inbox.models import Article, Conversation, ProactiveRule
-from inbox.reports_selfservice import summary
+from inbox.reports.selfservice import summary
 from inbox.selfserve.content import render_markdown
+from inbox.store.models import Article, Conversation, ProactiveRule
 from tests.browser import artifact, host_site, shop_page
 from tests.browser_agent import agent_tab
 from tests.factories import inbound, make_agent

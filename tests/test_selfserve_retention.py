@@ -10,12 +10,12 @@ from pathlib import Path
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from inbox import reports_selfservice
 from inbox.clock import utcnow
 from inbox.config import SelfServiceConfig
-from inbox.models import Article, Cursor, ProactiveRule, SelfServeEvent
+from inbox.reports import selfservice as reports_selfservice
 from inbox.selfserve.store import Kind, prune
-from inbox.store import Store
+from inbox.store.engine import Store
+from inbox.store.models import Article, Cursor, ProactiveRule, SelfServeEvent
 from tests.factories import make_inbox
 from tests.poll import eventually
 from tests.servers.app import live_server, make_config

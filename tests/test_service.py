@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 
 from inbox.clock import utcnow
 from inbox.errors import Invalid
-from inbox.models import Message, Outbox
 from inbox.service import ConversationChanges, InboxService
-from inbox.store import Store
+from inbox.store.engine import Store
+from inbox.store.models import Message, Outbox
 from tests.conftest import Recorder
 from tests.factories import inbound, make_agent, make_inbox, make_label
 
@@ -97,7 +97,7 @@ async def test_snoozed_conversation_wakes_when_due(store: Store, service: InboxS
     assert view["status"] == "snoozed"
     assert await service.wake_snoozed() == 0
     async with store.transaction() as tx:
-        from inbox.models import Conversation
+        from inbox.store.models import Conversation
 
         row = await tx.get(Conversation, delivered.conversation_id)
         assert row is not None
@@ -117,8 +117,8 @@ async def test_merge_moves_identities_and_conversations(store: Store, service: I
 
 
 async def test_pruning_old_events_moves_the_resync_mark(store: Store, service: InboxService) -> None:
-    from inbox import events
-    from inbox.models import Event
+    from inbox.realtime import events
+    from inbox.store.models import Event
 
     inbox = await make_inbox(store)
     await service.deliver(inbound(inbox, "1"))

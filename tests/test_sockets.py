@@ -1,4 +1,4 @@
-"""The websocket short path (`inbox.sockets`): plain websocket routes skip Starlette's middleware and router
+"""The websocket short path (`inbox.realtime.sockets`): plain websocket routes skip Starlette's middleware and router
 but keep what those layers gave them — `ws.app.state`, errors logged and closed with 1011, a
 `WebSocketException`'s own close code, unknown paths refused, HTTP untouched — under the real server
 (uvicorn with the server's own options)."""
@@ -24,7 +24,7 @@ from starlette.websockets import WebSocket
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from inbox.app import UVICORN_OPTIONS
-from inbox.sockets import SocketShortcutApp, direct_sockets
+from inbox.realtime.sockets import SocketShortcutApp, direct_sockets
 from tests.servers.app import free_port
 
 
@@ -125,7 +125,7 @@ async def test_an_error_after_accept_is_logged_and_closes_with_1011(caplog: pyte
         with pytest.raises(ConnectionClosed) as closed:
             await socket.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
-    failures = [r for r in caplog.records if r.name == "inbox.sockets" and r.levelno == logging.ERROR]
+    failures = [r for r in caplog.records if r.name == "inbox.realtime.sockets" and r.levelno == logging.ERROR]
     assert failures and failures[0].exc_info is not None and "boom in the handler" in str(failures[0].exc_info[1])
 
 

@@ -1,4 +1,4 @@
-"""The SQLite driver (`inbox.sqlite_driver`): one trip to the connection's thread per statement, and results,
+"""The SQLite driver (`inbox.store.sqlite_driver`): one trip to the connection's thread per statement, and results,
 errors and transactions exactly as SQLAlchemy expects them from aiosqlite."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from inbox.sqlite_driver import OneHopConnection, creator
-from inbox.store import WAL_AUTOCHECKPOINT_PAGES, Store
+from inbox.store.engine import WAL_AUTOCHECKPOINT_PAGES, Store
+from inbox.store.sqlite_driver import OneHopConnection, creator
 from tests.poll import eventually
 
 

@@ -9,7 +9,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from inbox.models import Cursor
+from inbox.store.models import Cursor
 from tests.factories import add_member, make_agent, make_inbox, make_token
 from tests.servers.app import LiveServer
 from tests.streams import StreamClient

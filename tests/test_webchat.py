@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from channels.webchat.channel import SIGNALS_PER_MINUTE
 from channels.webchat.protocol import identity_hash
-from inbox import events
-from inbox.models import Contact, Message
+from inbox.realtime import events
+from inbox.store.models import Contact, Message
 from tests.servers.app import LiveServer
 from tests.webchat_client import admin_with_token, agent_stream, webchat_inbox, widget
 

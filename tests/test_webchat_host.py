@@ -6,10 +6,10 @@ import asyncio
 from pathlib import Path
 
 from channels.base import Identity, IdentityKind, Inbound, InboundAttachment
-from inbox.host import CoreHost
-from inbox.hub import Hub
+from inbox.gateway.host import CoreHost
+from inbox.realtime.hub import Hub
 from inbox.service import InboxService
-from inbox.store import Store
+from inbox.store.engine import Store
 from tests.conftest import Recorder
 from tests.factories import add_member, make_agent, make_inbox
 

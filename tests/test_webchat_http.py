@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from inbox.models import Inbox
+from inbox.store.models import Inbox
 from tests.servers.app import LiveServer, live_server, make_config
 from tests.webchat_client import webchat_inbox, widget
 

@@ -10,8 +10,8 @@ import pytest
 from sqlmodel import col, select
 
 from channels.webchat.survey import survey_frame, survey_frame_of_event, survey_of
-from inbox.models import Conversation, CsatSurvey
 from inbox.service import ConversationChanges
+from inbox.store.models import Conversation, CsatSurvey
 from tests.servers.app import LiveServer
 from tests.webchat_client import admin_with_token, webchat_inbox, widget
 

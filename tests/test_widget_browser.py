@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from channels.webchat.protocol import identity_hash
 from inbox.config import WebchatConfig
-from inbox.models import Contact, Identity, Message
+from inbox.store.models import Contact, Identity, Message
 from tests.browser import artifact, browser, host_site, shop_page
 from tests.servers.app import LiveServer, live_server, make_config
 from tests.webchat_client import admin_with_token, agent_stream, webchat_inbox
@@ -259,7 +259,7 @@ async def test_verified_identity_attachments_unread_badge_and_flood_notice(
 
 
 async def _conversation(server: LiveServer) -> Any:
-    from inbox.models import Conversation
+    from inbox.store.models import Conversation
 
     async with server.state.store.session() as session:
         return (await session.execute(select(Conversation))).scalar_one()

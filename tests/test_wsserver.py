@@ -1,4 +1,4 @@
-"""The trimmed websocket protocol (`inbox.wsserver`): its queue and gate behave like asyncio's, and the real
+"""The trimmed websocket protocol (`inbox.realtime.wsserver`): its queue and gate behave like asyncio's, and the real
 server (uvicorn with `UVICORN_OPTIONS`) uses it, with the finished handshake released after `accept`."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 from wsproto.frame_protocol import FrameProtocol
 
-from inbox.sockets import SocketShortcutApp
-from inbox.wsserver import PREPARED, SPENT, Gate, LeanWSProtocol, Mailbox, text_frame
+from inbox.realtime.sockets import SocketShortcutApp
+from inbox.realtime.wsserver import PREPARED, SPENT, Gate, LeanWSProtocol, Mailbox, text_frame
 from tests.test_sockets import serving
 
 

@@ -13,8 +13,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from inbox.auth import new_api_token
-from inbox.models import Agent, ApiToken, Inbox
-from inbox.store import Store
+from inbox.store.engine import Store
+from inbox.store.models import Agent, ApiToken, Inbox
 from tests.factories import make_agent, make_inbox
 from tests.servers.app import LiveServer
 

@@ -4,7 +4,7 @@ gathered into the one `Api` table the app mounts."""
 from __future__ import annotations
 
 from inbox.api import agents, catalog, inboxes
-from inbox.http import Api
+from inbox.http.routing import Api
 
 api = Api()
 for module in (inboxes, agents, catalog):

@@ -13,15 +13,15 @@ from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from inbox import views
-from inbox.api.schema import Body, Email, Name, Password, provided
+from inbox.admin.directory import AgentChanges, Directory
 from inbox.auth import SESSION_COOKIE
 from inbox.clock import iso
-from inbox.directory import AgentChanges, Directory
 from inbox.errors import Invalid, NotFound
-from inbox.http import Api, admin, caller, json, parse_body
-from inbox.models import Agent, ApiToken, InboxMember, Role, TeamMember, key
-from inbox.store import Store
+from inbox.http.routing import Api, admin, caller, json, parse_body
+from inbox.http.schema import Body, Email, Name, Password, provided
+from inbox.read import views
+from inbox.store.engine import Store
+from inbox.store.models import Agent, ApiToken, InboxMember, Role, TeamMember, key
 
 api = Api()
 

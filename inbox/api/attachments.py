@@ -18,12 +18,12 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from inbox import access
 from inbox.api.common import path_id
 from inbox.api.shapes import AttachmentOut
 from inbox.errors import Invalid, NotFound, TooLarge
-from inbox.http import Api, caller, json
-from inbox.models import Attachment, Conversation, Message
+from inbox.http.routing import Api, caller, json
+from inbox.read import access
+from inbox.store.models import Attachment, Conversation, Message
 
 api = Api()
 

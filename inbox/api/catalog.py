@@ -20,12 +20,12 @@ from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from inbox import views
-from inbox.api.schema import Body, Name, provided
 from inbox.errors import Conflict, Invalid, NotFound
-from inbox.events import EventRecord, EventType
-from inbox.http import Api, admin, caller, json, parse_body, parse_query
-from inbox.models import Agent, CannedResponse, Conversation, Label, Team, TeamMember
+from inbox.http.routing import Api, admin, caller, json, parse_body, parse_query
+from inbox.http.schema import Body, Name, provided
+from inbox.read import views
+from inbox.realtime.events import EventRecord, EventType
+from inbox.store.models import Agent, CannedResponse, Conversation, Label, Team, TeamMember
 
 api = Api()
 

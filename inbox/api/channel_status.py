@@ -22,11 +22,11 @@ from starlette.responses import Response
 from channels.base import ChannelHealth, HealthReporting
 from inbox.api.health import FAILING_AFTER
 from inbox.clock import utcnow
-from inbox.http import Api, admin, json
-from inbox.lease import PREFIX, Leases
-from inbox.models import Cursor, Inbox, Message, Outbox
-from inbox.quarantine import Quarantine
-from inbox.store import Store
+from inbox.gateway.quarantine import Quarantine
+from inbox.http.routing import Api, admin, json
+from inbox.store.engine import Store
+from inbox.store.lease import PREFIX, Leases
+from inbox.store.models import Cursor, Inbox, Message, Outbox
 
 api = Api()
 RECEIVER = "receiver:"

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.requests import Request
 
 from inbox.errors import NotFound
-from inbox.queries import MAX_ID
+from inbox.read.queries import MAX_ID
 
 
 class Body(BaseModel):

@@ -13,13 +13,13 @@ from pydantic import Field, model_validator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from inbox import access, queries
 from inbox.api.common import Body, Id, Query, path_id
 from inbox.api.shapes import ContactDetail, ContactOut, ContactPage
 from inbox.errors import Invalid, NotFound
-from inbox.http import Api, caller, json, parse_body, parse_query
-from inbox.models import Agent, Contact
+from inbox.http.routing import Api, caller, json, parse_body, parse_query
+from inbox.read import access, queries
 from inbox.service import InboxService
+from inbox.store.models import Agent, Contact
 
 api = Api()
 

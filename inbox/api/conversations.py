@@ -1,7 +1,7 @@
 """HTTP API: conversations (list, get, patch, mark read), their messages (list, post) and message retry.
 
-Handlers check who may see what (`inbox.access`: another inbox's conversation is a 404), read through
-`inbox.queries` and write only through `InboxService`.
+Handlers check who may see what (`inbox.read.access`: another inbox's conversation is a 404), read through
+`inbox.read.queries` and write only through `InboxService`.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from pydantic import Field, field_validator, model_validator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from inbox import access, queries
 from inbox.api.common import Body, Id, Query, path_id
 from inbox.api.shapes import ConversationOut, ConversationPage, MessageOut, MessagePage
 from inbox.errors import NotFound
-from inbox.http import Api, caller, json, parse_body, parse_query
-from inbox.models import Conversation, Message, Status
-from inbox.queries import MAX_ID
+from inbox.http.routing import Api, caller, json, parse_body, parse_query
+from inbox.read import access, queries
+from inbox.read.queries import MAX_ID
 from inbox.service import ConversationChanges, InboxService
+from inbox.store.models import Conversation, Message, Status
 
 api = Api()
 

@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from channels.base import HealthReporting
-from inbox import access
-from inbox.http import Api, caller, json
+from inbox.http.routing import Api, caller, json
+from inbox.read import access
 
 api = Api()
 FAILING_AFTER = 300.0  # seconds of continuous failure before an inbox is flagged (the banner's threshold)

@@ -10,12 +10,12 @@ from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from inbox import access
-from inbox.api.schema import Body, Name, provided
-from inbox.directory import Directory
+from inbox.admin.directory import Directory
 from inbox.errors import NotFound
-from inbox.http import Api, admin, caller, json, parse_body
-from inbox.models import Agent, Inbox, Role
+from inbox.http.routing import Api, admin, caller, json, parse_body
+from inbox.http.schema import Body, Name, provided
+from inbox.read import access
+from inbox.store.models import Agent, Inbox, Role
 
 api = Api()
 

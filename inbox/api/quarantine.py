@@ -16,8 +16,8 @@ from starlette.responses import Response
 from channels.base import DeliveryError, Reingesting
 from inbox.api.common import Id, Query, path_id
 from inbox.errors import Conflict, Invalid
-from inbox.http import Api, admin, json, parse_query
-from inbox.quarantine import Held, Quarantine
+from inbox.gateway.quarantine import Held, Quarantine
+from inbox.http.routing import Api, admin, json, parse_query
 
 log = logging.getLogger(__name__)
 api = Api()

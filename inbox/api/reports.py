@@ -8,10 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from inbox import access, reports, reports_selfservice
 from inbox.clock import parse_iso, utcnow
 from inbox.errors import Invalid, NotFound
-from inbox.http import Api, caller, json, parse_query
+from inbox.http.routing import Api, caller, json, parse_query
+from inbox.read import access
+from inbox.reports import selfservice as reports_selfservice
+from inbox.reports import summary as reports
 
 api = Api()
 

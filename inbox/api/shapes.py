@@ -1,6 +1,6 @@
 """Response shapes of the conversations, messages, contacts and attachments API, for the OpenAPI document.
 
-They mirror `inbox.views` (which builds the JSON); the API tests validate real responses against them with
+They mirror `inbox.read.views` (which builds the JSON); the API tests validate real responses against them with
 unknown fields refused, so the document cannot drift from what the server sends.
 """
 

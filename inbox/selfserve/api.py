@@ -14,14 +14,14 @@ from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from inbox import access
-from inbox.api.schema import Body, provided
 from inbox.clock import utcnow
 from inbox.errors import Invalid, NotFound
-from inbox.http import Api, admin, caller, json, parse_body, parse_query
-from inbox.models import Article, Inbox, ProactiveRule
+from inbox.http.routing import Api, admin, caller, json, parse_body, parse_query
+from inbox.http.schema import Body, provided
+from inbox.read import access
 from inbox.selfserve import content, search
 from inbox.selfserve.store import article_view, rule_view, visible_to_agents
+from inbox.store.models import Article, Inbox, ProactiveRule
 
 api = Api()
 

@@ -14,8 +14,8 @@ from sqlalchemy import column, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from inbox.models import Article
 from inbox.selfserve import content
+from inbox.store.models import Article
 
 _FTS = table("article_fts", column("rowid"))
 

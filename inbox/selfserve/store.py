@@ -18,10 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from channels.base import Identity, Inbound
-from inbox import views
 from inbox.clock import iso, utcnow
-from inbox.events import EventType
-from inbox.models import (
+from inbox.read import views
+from inbox.realtime.events import EventType
+from inbox.selfserve import content
+from inbox.service import InboxService
+from inbox.store.engine import Store
+from inbox.store.models import (
     Article,
     Conversation,
     Message,
@@ -31,9 +34,6 @@ from inbox.models import (
     SelfServeEvent,
     key,
 )
-from inbox.selfserve import content
-from inbox.service import InboxService
-from inbox.store import Store
 
 PRUNE_BATCH = 5_000  # rows per delete: SQLite's one writer is never held for long
 

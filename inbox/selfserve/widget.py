@@ -27,10 +27,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from channels.base import Identity, InboxInfo
-from inbox.api.schema import Body
 from inbox.errors import Conflict, InboxError, NotFound
-from inbox.http import error_body, parse_body
-from inbox.models import Article, ProactiveRule, SelfServeEvent
+from inbox.http.routing import error_body, parse_body
+from inbox.http.schema import Body
 from inbox.selfserve import content, search
 from inbox.selfserve.store import (
     Kind,
@@ -40,6 +39,7 @@ from inbox.selfserve.store import (
     start_from_greeting,
     visible_to_visitors,
 )
+from inbox.store.models import Article, ProactiveRule, SelfServeEvent
 
 Gate = Callable[[Request], Awaitable[tuple[InboxInfo, str, Identity] | Response]]
 SUGGESTED = 5

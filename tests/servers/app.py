@@ -23,8 +23,8 @@ from starlette.applications import Starlette
 
 from inbox.app import UVICORN_OPTIONS, create_app
 from inbox.config import Config, DatabaseConfig, OutboxConfig, ServerConfig, StorageConfig
-from inbox.migrate import upgrade
-from inbox.store import Store
+from inbox.store.engine import Store
+from inbox.store.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,8 +15,8 @@ from typing import Any
 import websockets
 
 from inbox.auth import hash_password, new_api_token
-from inbox.models import Agent, ApiToken, Inbox
-from inbox.store import Store
+from inbox.store.engine import Store
+from inbox.store.models import Agent, ApiToken, Inbox
 
 SECRET_KEY = "cluster-test-secret-key"
 

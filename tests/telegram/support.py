@@ -13,8 +13,8 @@ import websockets
 from sqlmodel import col, select
 
 from inbox.auth import new_api_token
-from inbox.models import Agent, ApiToken, Contact, Inbox, Message
-from inbox.store import Store
+from inbox.store.engine import Store
+from inbox.store.models import Agent, ApiToken, Contact, Inbox, Message
 from tests.factories import make_agent, make_inbox
 from tests.servers.app import LiveServer
 from tests.servers.telegram import TOKEN, FakeTelegram

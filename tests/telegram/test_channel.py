@@ -14,7 +14,7 @@ import httpx
 from sqlmodel import col, select
 
 from inbox.config import ChannelsConfig, TelegramConfig
-from inbox.models import Attachment, Cursor, Inbox
+from inbox.store.models import Attachment, Cursor, Inbox
 from tests.servers.app import LiveServer, live_server, make_config
 from tests.servers.telegram import FakeTelegram
 from tests.telegram.support import (

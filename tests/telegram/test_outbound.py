@@ -7,7 +7,7 @@ import json
 
 import httpx
 
-from inbox.models import Attachment
+from inbox.store.models import Attachment
 from tests.factories import make_agent
 from tests.servers.app import LiveServer
 from tests.servers.telegram import FakeTelegram

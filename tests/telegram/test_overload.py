@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
-from inbox.admission import Admission
-from inbox.models import Cursor
+from inbox.gateway.admission import Admission
+from inbox.store.models import Cursor
 from tests.servers.app import LiveServer
 from tests.servers.telegram import FakeTelegram
 from tests.telegram.support import bot_inbox, count, eventually, messages, returns, update

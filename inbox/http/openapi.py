@@ -1,0 +1,200 @@
+"""The OpenAPI 3.1 document, built from the `Api` route tables so it cannot drift from the routes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+
+from inbox.http.routing import Api, Operation
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {"code": {"type": "string"}, "detail": {"type": "string"}},
+            "required": ["code", "detail"],
+        }
+    },
+    "required": ["error"],
+}
+
+# Routes that are not in an `Api` table (channels, stream, infrastructure), described by hand.
+EXTRA: list[dict[str, Any]] = [
+    {"method": "get", "path": "/healthz", "summary": "Liveness check", "tag": "meta", "auth": "none"},
+    {"method": "get", "path": "/metrics", "summary": "Prometheus metrics", "tag": "meta", "auth": "none"},
+    {"method": "get", "path": "/api/v1/openapi.json", "summary": "This document", "tag": "meta", "auth": "none"},
+    {
+        "method": "get",
+        "path": "/api/v1/stream",
+        "summary": "Agent event stream (websocket upgrade); query `after=<event id>` resumes",
+        "tag": "stream",
+        "auth": "agent",
+        "websocket": True,
+    },
+    {
+        "method": "post",
+        "path": "/api/v1/inboxes/{inbox_id}/incoming",
+        "summary": "API channel: ingest a customer message (Bearer <inbox secret>)",
+        "tag": "channels",
+        "auth": "inbox-secret",
+    },
+]
+
+
+def _parameters(path: str, operation: Operation | None) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "integer" if conv == "int" else "string"}}
+        for name, conv in re.findall(r"{(\w+)(?::(\w+))?}", path)
+    ]
+    if operation is not None and operation.query is not None:
+        schema = operation.query.model_json_schema()
+        required = set(schema.get("required", []))
+        for name, prop in schema.get("properties", {}).items():
+            params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+    return params
+
+
+def document(modules: list[Api], routes: Sequence[BaseRoute] = ()) -> dict[str, Any]:
+    """The document for the `Api` tables, plus every other route of `routes` (channels, stream, pages …).
+
+    Routes outside the tables are described from `EXTRA` when listed there, else from their endpoint's
+    docstring, so a route added anywhere in the app shows up here without a second edit.
+    """
+    paths: dict[str, dict[str, Any]] = {}
+    components: dict[str, Any] = {"Error": ERROR_SCHEMA}
+    for module in modules:
+        for op in module.operations:
+            clean = _clean(op.path)
+            entry: dict[str, Any] = {
+                "summary": op.summary,
+                "tags": [op.tag],
+                "operationId": op.handler.__name__,
+                "parameters": _parameters(op.path, op),
+                "responses": {
+                    str(op.status): _success(op, components),
+                    "4XX": {
+                        "description": "Client error",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                    },
+                },
+            }
+            if op.auth == "none":
+                entry["security"] = []
+            if op.body is not None:
+                entry["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": _component(op.body, components)}},
+                }
+            elif op.upload is not None:
+                entry["requestBody"] = {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    op.upload: {"type": "string", "contentMediaType": "application/octet-stream"}
+                                },
+                                "required": [op.upload],
+                            }
+                        }
+                    },
+                }
+            paths.setdefault(clean, {})[op.method.lower()] = entry
+    for extra in EXTRA:
+        paths.setdefault(extra["path"], {})[extra["method"]] = _extra_entry(extra)
+    for found in _other_routes(routes):
+        if found["method"] not in paths.get(found["path"], {}):
+            paths.setdefault(found["path"], {})[found["method"]] = _extra_entry(found)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Switchboard API", "version": "1"},
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "sb_session"},
+            },
+        },
+        "security": [{"bearer": []}, {"session": []}],
+    }
+
+
+def _clean(path: str) -> str:
+    return re.sub(r"{(\w+):\w+}", r"{\1}", path)
+
+
+def _component(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+    """Register `model` (and the models it nests) under components; answer a `$ref` to it."""
+    name = model.__name__
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for sub_name, sub in schema.pop("$defs", {}).items():
+        components[sub_name] = sub
+    components[name] = schema
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _success(op: Operation, components: dict[str, Any]) -> dict[str, Any]:
+    if op.response is None:
+        return {"description": "Success"}
+    return {
+        "description": "Success",
+        "content": {"application/json": {"schema": _component(op.response, components)}},
+    }
+
+
+def _extra_entry(extra: dict[str, Any]) -> dict[str, Any]:
+    websocket = extra.get("websocket", False)
+    return {
+        "summary": extra["summary"],
+        "tags": [extra["tag"]],
+        "parameters": _parameters(extra.get("raw", extra["path"]), None),
+        "responses": {"101": {"description": "Switching to the websocket protocol"}}
+        if websocket
+        else {"200": {"description": "Success"}},
+        **({"security": []} if extra["auth"] == "none" else {}),
+    }
+
+
+def _other_routes(routes: Sequence[BaseRoute], prefix: str = "") -> list[dict[str, Any]]:
+    """Entries (method, path, summary, tag …) for every HTTP and websocket route, mounts included."""
+    found: list[dict[str, Any]] = []
+    for route in routes:
+        if isinstance(route, Route):
+            summary = _first_line(route.endpoint.__doc__) or f"{route.name} (see the README)"
+            for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
+                found.append(_found(method.lower(), prefix + route.path, summary))
+        elif isinstance(route, WebSocketRoute):
+            summary = _first_line(route.endpoint.__doc__) or "see the README"
+            found.append({**_found("get", prefix + route.path, f"Websocket: {summary}"), "websocket": True})
+        elif isinstance(route, Mount):
+            if route.routes:
+                found += _other_routes(route.routes, prefix + route.path)
+            else:
+                found.append(
+                    _found("get", _clean(prefix + route.path) + "/{path}", f"Files under {prefix + route.path}/")
+                )
+    return found
+
+
+def _found(method: str, raw: str, summary: str) -> dict[str, Any]:
+    path = _clean(raw)
+    tag = "channels" if path.startswith(("/api/", "/channels/", "/widget")) else "pages"
+    return {"method": method, "path": path, "raw": raw, "summary": summary, "tag": tag, "auth": "route"}
+
+
+def _first_line(doc: str | None) -> str:
+    return doc.strip().splitlines()[0].strip() if doc and doc.strip() else ""
+
+
+async def endpoint(request: Request) -> Response:
+    """This document."""
+    return JSONResponse(document(request.app.state.api_modules, request.app.routes))

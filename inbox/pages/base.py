@@ -1,0 +1,212 @@
+"""Server-rendered pages (Jinja2): first-admin setup, login/logout and the agent inbox shell.
+
+Forms are protected against cross-site posts before anyone is logged in, too: a random pre-session value
+lives in an HttpOnly cookie and the form carries a token bound to it (HMAC with the server key). Logging in
+is throttled per email and per client address; the error never says whether the email exists.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.templating import Jinja2Templates
+
+from inbox.admin.directory import MIN_PASSWORD_LENGTH, Directory, any_agent
+from inbox.api.agents import agent_views, set_session_cookie
+from inbox.auth import SESSION_COOKIE, Caller, LoginThrottle, Sessions
+from inbox.errors import Conflict, Invalid, Throttled, TooLarge
+from inbox.http.routing import optional_caller, read_body
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "web" / "templates"
+PRELOGIN_COOKIE = "sb_prelogin"
+FORM_LIMIT = 16_384
+BAD_LOGIN = "Email or password is incorrect."
+EXPIRED_FORM = "This form expired or was not sent from this site. Please try again."
+
+templates = Jinja2Templates(
+    env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined)
+)
+HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
+}
+
+
+def _sessions(request: Request) -> Sessions:
+    sessions: Sessions = request.app.state.sessions
+    return sessions
+
+
+def _render(
+    request: Request, name: str, context: dict[str, Any], status: int = 200, *, form_nonce: str | None = None
+) -> Response:
+    """Render a page; forms get a fresh pre-session token (and its cookie) unless one is passed."""
+    nonce = form_nonce or request.cookies.get(PRELOGIN_COOKIE) or secrets.token_urlsafe(18)
+    context = {"form_token": _sessions(request).csrf_token("form:" + nonce), "error": None, **context}
+    response = templates.TemplateResponse(request, name, context, status_code=status, headers=HEADERS)
+    if request.cookies.get(PRELOGIN_COOKIE) != nonce:
+        response.set_cookie(
+            PRELOGIN_COOKIE,
+            nonce,
+            httponly=True,
+            samesite="lax",
+            secure=request.app.state.config.server.secure_cookies,
+            path="/",
+        )
+    return response
+
+
+def _redirect(path: str) -> Response:
+    return RedirectResponse(path, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """A urlencoded form as `{name: first value}`; bounded in size."""
+    raw = await read_body(request, FORM_LIMIT)
+    fields = parse_qs(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
+    return {name: values[0] for name, values in fields.items()}
+
+
+def _form_ok(request: Request, form: dict[str, str]) -> bool:
+    nonce = request.cookies.get(PRELOGIN_COOKIE)
+    return nonce is not None and _sessions(request).csrf_ok("form:" + nonce, form.get("form_token"))
+
+
+async def _session_caller(request: Request) -> Caller | None:
+    try:
+        found = await optional_caller(request)
+    except Exception:  # a bad bearer header on a page: treat as logged out
+        return None
+    return found if found is not None and found.via_cookie else None
+
+
+# ── pages ───────────────────────────────────────────────────────────────────────────────────
+async def index(request: Request) -> Response:
+    store = request.app.state.store
+    if not await any_agent(store):
+        return _redirect("/setup")
+    found = await _session_caller(request)
+    if found is None:
+        return _redirect("/login")
+    assert found.cookie is not None
+    [boot] = await agent_views(store, [found.agent], viewer=found.agent)
+    return templates.TemplateResponse(
+        request,
+        "inbox.html",
+        {"agent": found.agent, "boot": boot, "csrf_token": _sessions(request).csrf_token(found.cookie)},
+        headers=HEADERS,
+    )
+
+
+async def setup(request: Request) -> Response:
+    if await any_agent(request.app.state.store):
+        if request.method == "POST":
+            return Response("Not Found", status_code=404, media_type="text/plain")
+        return _redirect("/")
+    if request.method == "GET":
+        return _render(request, "setup.html", {"values": {}, "min_length": MIN_PASSWORD_LENGTH})
+    form = await _form(request)
+    values = {"name": form.get("name", ""), "email": form.get("email", "")}
+    context: dict[str, Any] = {"values": values, "min_length": MIN_PASSWORD_LENGTH}
+    if not _form_ok(request, form):
+        return _render(request, "setup.html", {**context, "error": EXPIRED_FORM}, 403)
+    error = None
+    if not values["name"].strip():
+        error = "Please enter your name."
+    elif form.get("password", "") != form.get("password_confirm", ""):
+        error = "The two passwords do not match."
+    if error is None:
+        try:
+            agent = await Directory(request.app.state.service).create_agent(
+                email=values["email"],
+                name=values["name"][:200],
+                role="admin",
+                password=form.get("password", ""),
+                only_if_none=True,
+            )
+        except Invalid as exc:
+            error = _sentence(exc.detail)
+        except Conflict:
+            return _redirect("/login")
+    if error is not None:
+        return _render(request, "setup.html", {**context, "error": error}, 422)
+    response = _redirect("/")
+    set_session_cookie(request, response, _sessions(request).issue(agent))
+    response.delete_cookie(PRELOGIN_COOKIE, path="/")
+    return response
+
+
+async def login(request: Request) -> Response:
+    state = request.app.state
+    if not await any_agent(state.store):
+        return _redirect("/setup")
+    if request.method == "GET":
+        if await _session_caller(request) is not None:
+            return _redirect("/")
+        return _render(request, "login.html", {"email": ""})
+    try:
+        form = await _form(request)
+    except TooLarge:
+        return _render(request, "login.html", {"email": "", "error": "The form was too large."}, 413)
+    email = form.get("email", "").strip().lower()[:320]
+    if not _form_ok(request, form):
+        return _render(request, "login.html", {"email": email, "error": EXPIRED_FORM}, 403)
+    throttle: LoginThrottle = state.throttle
+    client = request.client.host if request.client else "unknown"
+    keys = (f"email:{email}", f"ip:{client}")
+    try:
+        throttle.check(*keys)
+    except Throttled as exc:
+        message = f"Too many failed attempts. Try again in {exc.retry_after} seconds."
+        response = _render(request, "login.html", {"email": email, "error": message}, 429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    agent = await state.authenticator.login(email, form.get("password", ""))
+    if agent is None:
+        throttle.failed(*keys)
+        return _render(request, "login.html", {"email": email, "error": BAD_LOGIN}, 401)
+    throttle.succeeded(keys[0])
+    response = _redirect("/")
+    set_session_cookie(request, response, _sessions(request).issue(agent))
+    response.delete_cookie(PRELOGIN_COOKIE, path="/")
+    return response
+
+
+async def logout(request: Request) -> Response:
+    """End the session (every session of this agent: the cookie is stateless, so its version is bumped)."""
+    form = await _form(request)
+    found = await _session_caller(request)
+    if found is not None:
+        assert found.cookie is not None and found.agent.id is not None
+        if not _sessions(request).csrf_ok(found.cookie, form.get("csrf_token")):
+            return Response("Forbidden: missing or wrong CSRF token", status_code=403, media_type="text/plain")
+        await Directory(request.app.state.service).end_sessions(found.agent.id)
+    response = _redirect("/login")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _sentence(detail: str) -> str:
+    """ "password: must be at least 10 characters" → "Password must be at least 10 characters."."""
+    field, _, rest = detail.partition(": ")
+    if not rest:
+        return detail
+    return f"{field.capitalize()} {rest}."
+
+
+routes: list[BaseRoute] = [
+    Route("/", index, methods=["GET"]),
+    Route("/setup", setup, methods=["GET", "POST"]),
+    Route("/login", login, methods=["GET", "POST"]),
+    Route("/logout", logout, methods=["POST"]),
+]

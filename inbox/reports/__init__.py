@@ -1,0 +1,3 @@
+"""Reports: the summary of a period (`summary`) and self-service figures (`selfservice`). Read-only.
+May import features (CSAT, self-service) and below.
+"""
