@@ -7,7 +7,9 @@ A channel may also implement the optional `TypingAware` (show "agent is typing")
 (last receive/send/error per inbox, exported to `/metrics`) and `Reingesting` (retry a quarantined
 message); the core checks with `isinstance`. The other way round, a host may implement the optional
 `StatusRecording` (delivery receipts: sent/delivered/read/failed of our outgoing messages); a channel that
-gets receipts checks with `isinstance` and falls back to `Host.mark_failed` when the host lacks it.
+gets receipts checks with `isinstance` and falls back to `Host.mark_failed` when the host lacks it; and the
+optional `ContactSignalling` (an ephemeral frame about a person who may have no conversation yet: a phone
+ringing), which a channel falls back from to `Host.signal`.
 """
 
 from __future__ import annotations
@@ -364,3 +366,15 @@ class StatusRecording(Protocol):
         at: datetime | None = None,
         error: str | None = None,
     ) -> bool: ...
+
+
+@runtime_checkable
+class ContactSignalling(Protocol):
+    """Optional on the host: publish an ephemeral frame about a person to the agents of an inbox (a phone ringing).
+
+    Unlike `Host.signal` it reaches the agents even when the person has no conversation in the inbox yet. The core
+    adds `contact` (`{"id", "name", "open_conversations"}`) when `identity` belongs to a known contact, and
+    `conversation_id` when the inbox has a conversation for `identity`; nothing is stored.
+    """
+
+    async def signal_contact(self, inbox_id: int, identity: Identity, frame: Mapping[str, Any]) -> None: ...
