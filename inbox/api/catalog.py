@@ -1,31 +1,28 @@
 """HTTP API: teams (with members), labels and canned responses. Every agent may read them; admins write.
 
-These are reference data: they change without events of their own, except labels: a changed label
-publishes `label.updated` (to every agent, with `previous_name`), and deleting one goes through
+Handlers validate, then call one `InboxService` method (`inbox.service.catalog`): they never open a write
+transaction. These are reference data: they change without events of their own, except labels: a changed
+label publishes `label.updated` (to every agent, with `previous_name`), and deleting one goes through
 `InboxService.delete_label`, which takes it off its conversations and publishes `conversation.updated` for
 each; a team that still has conversations assigned cannot be deleted.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import StringConstraints
-from sqlalchemy import delete, or_
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import or_
 from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from inbox.errors import Conflict, Invalid, NotFound
+from inbox.errors import NotFound
 from inbox.http.routing import Api, admin, caller, json, parse_body, parse_query
 from inbox.http.schema import Body, Name, provided
 from inbox.read import views
-from inbox.realtime.events import EventRecord, EventType
-from inbox.store.models import Agent, CannedResponse, Conversation, Label, Team, TeamMember
+from inbox.service.catalog import team_view
+from inbox.store.models import CannedResponse, Label, Team, TeamMember
 
 api = Api()
 
@@ -75,27 +72,7 @@ class CannedQuery(Body):
     q: Annotated[str, StringConstraints(max_length=100)] = ""
 
 
-@asynccontextmanager
-async def _writing(request: Request, what: str) -> AsyncIterator[AsyncSession]:
-    """A transaction whose unique-name clashes become a clear 409."""
-    try:
-        async with request.app.state.store.transaction() as tx:
-            yield tx
-    except IntegrityError as exc:
-        raise Conflict(f"{what} already exists") from exc
-
-
-async def _get(tx: AsyncSession, model: Any, row_id: int, noun: str) -> Any:
-    row = await tx.get(model, row_id)
-    if row is None:
-        raise NotFound(f"{noun} {row_id} not found")
-    return row
-
-
 # ── teams ───────────────────────────────────────────────────────────────────────────────────
-async def _team_view(tx: AsyncSession, team: Team) -> dict[str, Any]:
-    members = (await tx.execute(select(TeamMember.agent_id).where(col(TeamMember.team_id) == team.id))).scalars()
-    return views.team(team, sorted(members))
 
 
 @api.route("GET", "/api/v1/teams", summary="List teams", tag="teams")
@@ -111,32 +88,25 @@ async def list_teams(request: Request) -> Response:
 async def create_team(request: Request) -> Response:
     await admin(request)
     body = await parse_body(request, TeamBody)
-    async with _writing(request, f"team {body.name!r}") as tx:
-        team = Team(name=body.name, description=body.description)
-        tx.add(team)
-        await tx.flush()
-        view = await _team_view(tx, team)
-    return json(view, 201)
+    return json(await request.app.state.service.create_team(body.name, body.description), 201)
 
 
 @api.route("GET", "/api/v1/teams/{team_id:int}", summary="Get a team", tag="teams")
 async def get_team(request: Request) -> Response:
     await caller(request)
     async with request.app.state.store.session() as session:
-        return json(await _team_view(session, await _get(session, Team, request.path_params["team_id"], "team")))
+        team_id = request.path_params["team_id"]
+        team = await session.get(Team, team_id)
+        if team is None:
+            raise NotFound(f"team {team_id} not found")
+        return json(await team_view(session, team))
 
 
 @api.route("PATCH", "/api/v1/teams/{team_id:int}", summary="Update a team", tag="teams", body=TeamUpdate, auth="admin")
 async def update_team(request: Request) -> Response:
     await admin(request)
     changes = provided(await parse_body(request, TeamUpdate))
-    async with _writing(request, f"team {changes.get('name')!r}") as tx:
-        team = await _get(tx, Team, request.path_params["team_id"], "team")
-        for name, value in changes.items():
-            setattr(team, name, value)
-        await tx.flush()
-        view = await _team_view(tx, team)
-    return json(view)
+    return json(await request.app.state.service.update_team(request.path_params["team_id"], changes))
 
 
 @api.route(
@@ -149,14 +119,7 @@ async def update_team(request: Request) -> Response:
 )
 async def delete_team(request: Request) -> Response:
     await admin(request)
-    team_id: int = request.path_params["team_id"]
-    async with request.app.state.store.transaction() as tx:
-        team = await _get(tx, Team, team_id, "team")
-        used = await tx.execute(select(Conversation.id).where(col(Conversation.team_id) == team_id).limit(1))
-        if used.first() is not None:
-            raise Conflict(f"team {team_id} still has conversations assigned; reassign them first")
-        await tx.execute(delete(TeamMember).where(col(TeamMember.team_id) == team_id))
-        await tx.delete(team)
+    await request.app.state.service.delete_team(request.path_params["team_id"])
     return Response(status_code=204)
 
 
@@ -171,15 +134,7 @@ async def delete_team(request: Request) -> Response:
 async def add_team_member(request: Request) -> Response:
     await admin(request)
     body = await parse_body(request, TeamMemberAdd)
-    async with request.app.state.store.transaction() as tx:
-        team = await _get(tx, Team, request.path_params["team_id"], "team")
-        if await tx.get(Agent, body.agent_id) is None:
-            raise Invalid(f"agent_id: agent {body.agent_id} does not exist")
-        if await tx.get(TeamMember, (team.id, body.agent_id)) is None:
-            tx.add(TeamMember(team_id=team.id, agent_id=body.agent_id))
-            await tx.flush()
-        view = await _team_view(tx, team)
-    return json(view)
+    return json(await request.app.state.service.add_team_member(request.path_params["team_id"], body.agent_id))
 
 
 @api.route(
@@ -192,15 +147,7 @@ async def add_team_member(request: Request) -> Response:
 async def remove_team_member(request: Request) -> Response:
     await admin(request)
     team_id, agent_id = request.path_params["team_id"], request.path_params["agent_id"]
-    async with request.app.state.store.transaction() as tx:
-        team = await _get(tx, Team, team_id, "team")
-        member = await tx.get(TeamMember, (team_id, agent_id))
-        if member is None:
-            raise NotFound(f"agent {agent_id} is not a member of team {team_id}")
-        await tx.delete(member)
-        await tx.flush()
-        view = await _team_view(tx, team)
-    return json(view)
+    return json(await request.app.state.service.remove_team_member(team_id, agent_id))
 
 
 # ── labels ──────────────────────────────────────────────────────────────────────────────────
@@ -216,10 +163,7 @@ async def list_labels(request: Request) -> Response:
 async def create_label(request: Request) -> Response:
     await admin(request)
     body = await parse_body(request, LabelBody)
-    async with _writing(request, f"label {body.name!r}") as tx:
-        label = Label(name=body.name, color=body.color, description=body.description)
-        tx.add(label)
-    return json(views.label(label), 201)
+    return json(await request.app.state.service.create_label(body.name, body.color, body.description), 201)
 
 
 @api.route(
@@ -228,19 +172,7 @@ async def create_label(request: Request) -> Response:
 async def update_label(request: Request) -> Response:
     await admin(request)
     changes = provided(await parse_body(request, LabelUpdate))
-    service = request.app.state.service
-    records: list[EventRecord] = []
-    async with _writing(request, f"label {changes.get('name')!r}") as tx:
-        label = await _get(tx, Label, request.path_params["label_id"], "label")
-        before = views.label(label)
-        for name, value in changes.items():
-            setattr(label, name, value)
-        if views.label(label) != before:
-            await tx.flush()  # a name clash fails here, before the event
-            data = {**views.label(label), "previous_name": before["name"]}
-            records = await service.append(tx, [(EventType.LABEL_UPDATED, data)])
-    await service.publish(records)
-    return json(views.label(label))
+    return json(await request.app.state.service.update_label(request.path_params["label_id"], changes))
 
 
 @api.route(
@@ -291,10 +223,7 @@ async def list_canned(request: Request) -> Response:
 async def create_canned(request: Request) -> Response:
     await admin(request)
     body = await parse_body(request, CannedBody)
-    async with _writing(request, f"canned response {body.short_code!r}") as tx:
-        row = CannedResponse(short_code=body.short_code, content=body.content)
-        tx.add(row)
-    return json(views.canned(row), 201)
+    return json(await request.app.state.service.create_canned(body.short_code, body.content), 201)
 
 
 @api.route(
@@ -308,11 +237,7 @@ async def create_canned(request: Request) -> Response:
 async def update_canned(request: Request) -> Response:
     await admin(request)
     changes = provided(await parse_body(request, CannedUpdate))
-    async with _writing(request, f"canned response {changes.get('short_code')!r}") as tx:
-        row = await _get(tx, CannedResponse, request.path_params["canned_id"], "canned response")
-        for name, value in changes.items():
-            setattr(row, name, value)
-    return json(views.canned(row))
+    return json(await request.app.state.service.update_canned(request.path_params["canned_id"], changes))
 
 
 @api.route(
@@ -325,6 +250,5 @@ async def update_canned(request: Request) -> Response:
 )
 async def delete_canned(request: Request) -> Response:
     await admin(request)
-    async with request.app.state.store.transaction() as tx:
-        await tx.delete(await _get(tx, CannedResponse, request.path_params["canned_id"], "canned response"))
+    await request.app.state.service.delete_canned(request.path_params["canned_id"])
     return Response(status_code=204)
