@@ -1,9 +1,9 @@
 """Customer satisfaction surveys: sent when a conversation is resolved, answered through a signed link.
 
-`Surveys` is a sibling writer of `InboxService` (like `inbox.admin.directory`): it writes the `CsatSurvey` rows,
-the survey message (queued in the outbox like any reply, so it goes out on the conversation's own channel)
-and the activity line that shows an answer to agents, appending their events through the service. It
-never decides who may see a report; `inbox.reports.summary` reads what it stored.
+`Surveys` holds the policy — when a survey is wanted, its signed link, its text, how long an answer may change —
+and the service writes (`inbox.service.surveys`): the `CsatSurvey` row, the survey message (queued in the
+outbox like any reply, so it goes out on the conversation's own channel) and the activity line that shows an
+answer to agents. It never decides who may see a report; `inbox.reports.summary` reads what was stored.
 
 A survey goes out when an agent (or a timer) resolves a conversation of an inbox whose settings have
 `"csat_enabled": true`, an agent answered the customer, no incoming mail of it was machine-generated
@@ -15,7 +15,6 @@ changed for `csat.change_minutes`; no answer is taken after `csat.expire_days`.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,24 +22,14 @@ from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
 
 from inbox.clock import utcnow
 from inbox.config import CsatConfig
-from inbox.errors import Conflict, Invalid, NotFound
-from inbox.read import views
-from inbox.realtime.events import EventType
+from inbox.errors import Invalid, NotFound
 from inbox.service import InboxService
 from inbox.store.models import (
-    Contact,
-    Conversation,
     CsatSurvey,
     Inbox,
-    Message,
-    MessageKind,
-    MessageStatus,
-    Outbox,
-    Status,
     key,
 )
 
@@ -148,81 +137,22 @@ class Surveys:
             return None
 
     async def _send(self, conversation_id: int) -> int | None:
-        now = self.clock()
-        async with self.store.transaction() as tx:
-            conversation = await tx.get(Conversation, conversation_id)
-            if conversation is None or conversation.status != Status.RESOLVED:
-                return None
-            inbox = await tx.get(Inbox, conversation.inbox_id)
-            if inbox is None or not enabled(inbox.settings) or conversation.first_reply_at is None:
-                return None
-            metas = list(
-                (
-                    await tx.execute(
-                        select(Message.meta).where(
-                            col(Message.conversation_id) == conversation_id, col(Message.kind) == MessageKind.INCOMING
-                        )
-                    )
-                ).scalars()
-            )
-            if not metas or any(machine_made(meta) for meta in metas):
-                return None
-            previous = (
-                await tx.execute(
-                    select(CsatSurvey.created_at)
-                    .where(col(CsatSurvey.conversation_id) == conversation_id)
-                    .order_by(col(CsatSurvey.id).desc())
-                    .limit(1)
-                )
-            ).scalar_one_or_none()
-            if previous is not None and conversation.last_incoming_at and previous >= conversation.last_incoming_at:
-                return None  # the customer has not written since the last survey (resolved, reopened, resolved)
-            survey = CsatSurvey(
-                conversation_id=conversation_id,
-                inbox_id=conversation.inbox_id,
-                agent_id=conversation.assignee_id,
-                created_at=now,
-                updated_at=now,
-                incoming_at=conversation.last_incoming_at or conversation.created_at,
-            )
-            tx.add(survey)
-            await tx.flush()
-            survey_id = key(survey)
-            link = {
+        def link(survey_id: int) -> dict[str, Any]:
+            return {
                 "id": survey_id,
                 "token": self.token(survey_id),
                 "url": self.url(survey_id),
                 "question": self.settings.question,
             }
-            message = Message(
-                conversation_id=conversation_id,
-                inbox_id=conversation.inbox_id,
-                kind=MessageKind.OUTGOING,
-                body=f"{self.settings.question} Rate us from 1 to 5 here: {link['url']}",
-                sender_type="system",
-                sender_name=inbox.name,
-                status=MessageStatus.QUEUED,
-                client_id=str(uuid.uuid4()),
-                # `options` reach the channel as Outbound.metadata: the widget shows a rating card; email sends
-                # it to the customer only, marked as machine-sent (Auto-Submitted), so auto-responders stay quiet.
-                meta={"options": {"survey": link, "reply_all": False, "automatic": True}},
-                created_at=now,
-                updated_at=now,
-            )
-            tx.add(message)
-            await tx.flush()
-            survey.message_id = key(message)
-            tx.add(Outbox(message_id=key(message), delivery_id=str(uuid.uuid4()), next_attempt_at=now))
-            records = await self.service.append(
-                tx,
-                [(EventType.MESSAGE_CREATED, views.message(message))],
-                inbox_id=conversation.inbox_id,
-                conversation_id=conversation_id,
-            )
-        await self.service.publish(records)
-        for wake in self.service.on_queued:
-            wake()
-        return survey_id
+
+        return await self.service.send_survey(
+            conversation_id,
+            now=self.clock(),
+            wanted=lambda inbox: enabled(inbox.settings),
+            machine_made=machine_made,
+            link=link,
+            text=lambda url: f"{self.settings.question} Rate us from 1 to 5 here: {url}",
+        )
 
     # ── answering ───────────────────────────────────────────────────────────────────────────
     async def state(self, token: str) -> SurveyState:
@@ -261,44 +191,12 @@ class Surveys:
         comment = " ".join(comment.split())
         if len(comment) > MAX_COMMENT:
             raise Invalid(f"comment: at most {MAX_COMMENT} characters")
-        now = self.clock()
-        async with self.store.transaction() as tx:
-            survey = await tx.get(CsatSurvey, survey_id)
-            if survey is None:
-                raise NotFound("survey not found")
-            inbox = await tx.get(Inbox, survey.inbox_id)
-            reason = self._closed(survey, now)
-            if reason is not None:
-                raise Conflict(reason)
-            if survey.rating == rating and survey.comment == comment:
-                return self._state(survey, inbox.name if inbox else "")
-            changed = survey.rating is not None
-            survey.rating = rating
-            survey.comment = comment
-            survey.responded_at = survey.responded_at or now
-            survey.updated_at = now
-            conversation = await tx.get(Conversation, survey.conversation_id)
-            contact = await tx.get(Contact, conversation.contact_id) if conversation else None
-            line = Message(
-                conversation_id=survey.conversation_id,
-                inbox_id=survey.inbox_id,
-                kind=MessageKind.ACTIVITY,
-                body=activity_line(rating, comment, changed=changed),
-                sender_type="contact",
-                sender_id=contact.id if contact else None,
-                sender_name=contact.name if contact else "",
-                meta={"csat": {"survey_id": survey_id, "rating": rating, "comment": comment}},
-                created_at=now,
-                updated_at=now,
-            )
-            tx.add(line)
-            await tx.flush()
-            records = await self.service.append(
-                tx,
-                [(EventType.MESSAGE_CREATED, views.message(line))],
-                inbox_id=survey.inbox_id,
-                conversation_id=survey.conversation_id,
-            )
-            state = self._state(survey, inbox.name if inbox else "")
-        await self.service.publish(records)
-        return state
+        survey, inbox_name = await self.service.answer_survey(
+            survey_id,
+            rating,
+            comment,
+            now=self.clock(),
+            closed=self._closed,
+            text=lambda changed: activity_line(rating, comment, changed=changed),
+        )
+        return self._state(survey, inbox_name)

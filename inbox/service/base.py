@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +23,11 @@ from inbox.store.models import (
     Conversation,
     ConversationLabel,
     Label,
+    Message,
+    MessageKind,
+    MessageStatus,
+    Outbox,
+    key,
 )
 
 log = logging.getLogger(__name__)
@@ -39,6 +46,71 @@ class ServiceBase:
         self.on_queued: list[Callable[[], None]] = []
         # Called with the conversation id after a change to `resolved` was published (CSAT surveys).
         self.on_resolved: list[Callable[[int], Awaitable[Any]]] = []
+
+    # ── messages are built here, and queued for sending here ────────────────────────────────────
+    @staticmethod
+    def activity_message(
+        conversation_id: int,
+        inbox_id: int,
+        body: str,
+        *,
+        now: datetime,
+        meta: dict[str, Any] | None = None,
+        sender_type: str = "system",
+        sender_id: int | None = None,
+        sender_name: str = "",
+    ) -> Message:
+        """An activity line (not sent anywhere): what happened, shown in the thread."""
+        return Message(
+            conversation_id=conversation_id,
+            inbox_id=inbox_id,
+            kind=MessageKind.ACTIVITY,
+            body=body,
+            sender_type=sender_type,
+            sender_id=sender_id,
+            sender_name=sender_name,
+            status=MessageStatus.SENT if sender_type == "system" else MessageStatus.RECEIVED,
+            meta=meta or {},
+            created_at=now,
+            updated_at=now,
+        )
+
+    async def queue_system_message(
+        self,
+        tx: AsyncSession,
+        conversation: Conversation,
+        body: str,
+        *,
+        now: datetime,
+        meta: dict[str, Any],
+        sender_name: str = "",
+        kind: MessageKind = MessageKind.OUTGOING,
+    ) -> Message:
+        """A message the system sends (a survey, a continuity mail), queued in the outbox in `tx` like any
+        reply, so it goes out on the conversation's channel with the outbox's retries; `wake_outbox` after the
+        commit. The one place besides agents' replies where outbox rows are added."""
+        message = Message(
+            conversation_id=key(conversation),
+            inbox_id=conversation.inbox_id,
+            kind=kind,
+            body=body,
+            sender_type="system",
+            sender_name=sender_name,
+            status=MessageStatus.QUEUED,
+            client_id=str(uuid.uuid4()),
+            meta=meta,
+            created_at=now,
+            updated_at=now,
+        )
+        tx.add(message)
+        await tx.flush()
+        tx.add(Outbox(message_id=key(message), delivery_id=str(uuid.uuid4()), next_attempt_at=now))
+        return message
+
+    def wake_outbox(self) -> None:
+        """Tell the outbox workers that rows were queued (after the commit)."""
+        for wake in self.on_queued:
+            wake()
 
     async def _conversation_view(
         self, tx: AsyncSession, conversation: Conversation, *, labels: list[str] | None = None

@@ -25,7 +25,7 @@ from inbox.clock import utcnow
 from inbox.read import views
 from inbox.realtime.events import EventRecord, EventType
 from inbox.service.base import ServiceBase
-from inbox.store.models import Contact, Conversation, Identity, Message, MessageKind, MessageStatus, Status
+from inbox.store.models import Contact, Conversation, Identity, Message, MessageKind, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,19 +145,15 @@ class Repairs(ServiceBase):
                 assert conversation is not None
                 await self._recount(tx, conversation)
                 line = _activity_text(conversation_id, by_conversation[conversation_id])
-                activity = Message(
-                    conversation_id=conversation_id,
-                    inbox_id=conversation.inbox_id,
-                    kind=MessageKind.ACTIVITY,
-                    body=line,
-                    sender_type="system",
-                    status=MessageStatus.SENT,
+                activity = self.activity_message(
+                    conversation_id,
+                    conversation.inbox_id,
+                    line,
+                    now=now,
                     meta={
                         "repair": "misfiled",
                         "messages": [move.message_id for move in by_conversation[conversation_id]],
                     },
-                    created_at=now,
-                    updated_at=now,
                 )
                 tx.add(activity)
                 await tx.flush()
