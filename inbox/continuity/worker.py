@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,6 @@ from sqlmodel import col, select
 
 from inbox.clock import utcnow
 from inbox.config import ContinuityConfig
-from inbox.read import views
 from inbox.read.continuity import (
     CURSOR,
     EVENT_BATCH,
@@ -45,7 +43,6 @@ from inbox.store.models import (
     Message,
     MessageKind,
     MessageStatus,
-    Outbox,
     key,
 )
 
@@ -310,41 +307,16 @@ class ContinuityWorker:
         self, conversation_id: int, chat_id: int, target_id: int, up_to: int, meta: dict[str, Any], count: int
     ) -> int:
         """One transaction: the activity line (queued, through the email inbox), its outbox row, the new mark."""
-        now = utcnow()
-        async with self.store.transaction() as tx:
-            query = select(Continuity).where(col(Continuity.conversation_id) == conversation_id)
-            if not self.store.is_sqlite:
-                query = query.with_for_update()
-            state = (await tx.execute(query)).scalar_one_or_none()
-            if state is None or state.emailed_up_to >= up_to:
-                return 0  # queued already (by an earlier holder of the lease)
-            line = Message(
-                conversation_id=conversation_id,
-                inbox_id=target_id,
-                kind=MessageKind.ACTIVITY,
-                body=activity_text(meta["to"], count),
-                sender_type="system",
-                sender_name="Switchboard",
-                status=MessageStatus.QUEUED,
-                meta={"continuity": meta},
-                created_at=now,
-                updated_at=now,
-            )
-            tx.add(line)
-            await tx.flush()
-            tx.add(Outbox(message_id=key(line), delivery_id=str(uuid.uuid4()), next_attempt_at=now))
-            state.emailed_up_to = up_to
-            state.due_at = None
-            state.updated_at = now
-            records = await self.service.append(
-                tx,
-                [(EventType.MESSAGE_CREATED, views.message(line))],
-                inbox_id=chat_id,
-                conversation_id=conversation_id,
-            )
-        await self.service.publish(records)
-        for wake in self.service.on_queued:
-            wake()
+        queued = await self.service.queue_continuity_mail(
+            conversation_id,
+            chat_id=chat_id,
+            email_inbox_id=target_id,
+            up_to=up_to,
+            meta=meta,
+            body=activity_text(meta["to"], count),
+        )
+        if not queued:
+            return 0  # queued already (by an earlier holder of the lease)
         log.info("continuity: conversation %s: %s unseen replies queued as one mail", conversation_id, count)
         return 1
 

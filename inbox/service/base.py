@@ -85,13 +85,15 @@ class ServiceBase:
         meta: dict[str, Any],
         sender_name: str = "",
         kind: MessageKind = MessageKind.OUTGOING,
+        inbox_id: int | None = None,
     ) -> Message:
         """A message the system sends (a survey, a continuity mail), queued in the outbox in `tx` like any
         reply, so it goes out on the conversation's channel with the outbox's retries; `wake_outbox` after the
-        commit. The one place besides agents' replies where outbox rows are added."""
+        commit. The one place besides agents' replies where outbox rows are added. `inbox_id`: another inbox
+        sends it (a chat continued by email)."""
         message = Message(
             conversation_id=key(conversation),
-            inbox_id=conversation.inbox_id,
+            inbox_id=conversation.inbox_id if inbox_id is None else inbox_id,
             kind=kind,
             body=body,
             sender_type="system",

@@ -13,6 +13,7 @@ from inbox.realtime.broker import Broker
 from inbox.service.agent import AgentWrites, ConversationChanges
 from inbox.service.base import UNSET
 from inbox.service.catalog import CatalogWrites
+from inbox.service.continuity import ContinuityWrites
 from inbox.service.inbound import InboundWrites
 from inbox.service.ingest.batcher import DeliveryBatcher
 from inbox.service.records import ContactWrites, DeliveryResults, Uploads
@@ -25,7 +26,15 @@ __all__ = ["UNSET", "ConversationChanges", "InboxService"]
 
 
 class InboxService(
-    InboundWrites, AgentWrites, DeliveryResults, Uploads, ContactWrites, CatalogWrites, SurveyWrites, Repairs
+    InboundWrites,
+    AgentWrites,
+    DeliveryResults,
+    Uploads,
+    ContactWrites,
+    CatalogWrites,
+    SurveyWrites,
+    ContinuityWrites,
+    Repairs,
 ):
     """Writes conversations, messages and contacts; appends and publishes their events."""
 
