@@ -34,15 +34,70 @@ class IdentityKind(StrEnum):
     EXTERNAL = "external"
 
 
+_EMBEDDINGS = frozenset("\u202a\u202b\u202d\u202e")  # LRE RLE LRO RLO, closed by PDF (U+202C)
+_ISOLATES = frozenset("\u2066\u2067\u2068")  # LRI RLI FSI, closed by PDI (U+2069)
+_PDF, _PDI = "\u202c", "\u2069"
+
+
+def clean_name(name: str) -> str:
+    """A person's name as every channel hands it to the core: one line, no control characters, bidi contained.
+
+    C0 and C1 controls and DEL are dropped (line breaks and tabs become a space, so "Ann\\r\\nBcc: x" cannot
+    reach a header or split a line); whitespace runs collapse. Bidi controls are kept (the UI shows them
+    visibly and isolates every name with `<bdi>`), but any embedding, override or isolate the name leaves
+    open is closed at its end, so "Ann \\u202egpj.exe" can never reverse the text that follows the name.
+    """
+    kept: list[str] = []
+    for ch in name:
+        code = ord(ch)
+        if code < 0x20 or 0x7F <= code <= 0x9F or ch in "\u2028\u2029":
+            if ch in "\t\n\v\f\r\x85\u2028\u2029":
+                kept.append(" ")
+            continue
+        kept.append(ch)
+    text = " ".join("".join(kept).split())
+    return _close_bidi(text)
+
+
+def _close_bidi(text: str) -> str:
+    """Drop stray PDF/PDI and close what is left open, innermost first (UAX #9 pairing rules, simplified)."""
+    if not any(ch in _EMBEDDINGS or ch in _ISOLATES or ch in (_PDF, _PDI) for ch in text):
+        return text
+    out: list[str] = []
+    open_: list[str] = []
+    for ch in text:
+        if ch in _EMBEDDINGS or ch in _ISOLATES:
+            open_.append(ch)
+        elif ch == _PDF:
+            if not open_ or open_[-1] not in _EMBEDDINGS:
+                continue  # nothing to close here: a stray PDF would end an embedding outside the name
+            open_.pop()
+        elif ch == _PDI:
+            if not any(item in _ISOLATES for item in open_):
+                continue
+            while open_.pop() not in _ISOLATES:  # a PDI also closes the embeddings opened inside its isolate
+                out.append(_PDF)
+        out.append(ch)
+    out.extend(_PDI if item in _ISOLATES else _PDF for item in reversed(open_))
+    return "".join(out)
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """A person as one channel knows them: `(kind, value)` is unique across the whole store."""
+    """A person as one channel knows them: `(kind, value)` is unique across the whole store.
+
+    `name` is passed through `clean_name` on construction, so no channel can hand the core a name with
+    control characters or an unterminated bidi override.
+    """
 
     kind: IdentityKind
     value: str
     name: str = ""
     email: str | None = None
     verified: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", clean_name(self.name))
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,8 @@ CASES: dict[str, dict[str, Any]] = {
     "oversized_fields": {"sender": "carol@customer.test", "message_id_synthesised": True, "references": ("<short@x.test>",), "in_reply_to": (), "visible": "oversized fields"},
     "calendar_invite": {"files": ["attachment.ics"], "visible": "Monday"},
     "smime_signed": {"files": ["smime.p7s"], "visible": "Signed content."},
+    "display_name_crlf": {"sender": "r@cust.test", "name": "Ann Bcc: x@evil.test", "visible": "My parcel is late."},
+    "mbox_from_line": {"sender": "carol@customer.test", "name": "Carol Customer", "subject": "Saved from an mbox file"},
 }  # fmt: skip
 
 

@@ -1,6 +1,7 @@
 """IMAP in with aioimaplib: one `ImapReader` per mailbox.
 
-IDLE where the server offers it, polling otherwise. The position is a persisted `UIDVALIDITY:UID` cursor
+IDLE where the server offers it, polling otherwise (each poll sends NOOP before its UID SEARCH, so a
+mail in the mailbox when a poll starts is fetched by that poll). The position is a persisted `UIDVALIDITY:UID` cursor
 that advances only after `deliver` returned, so an outage backfills with no gap and a restart never
 refetches; headers are fetched first so mail whose Message-ID is already stored is skipped unread. A
 message that fails three times is quarantined (stored with the original attached) and never blocks later
@@ -200,12 +201,23 @@ class ImapReader:
                     await self.idle(client, lost)
                 else:
                     await asyncio.sleep(self.mailbox.poll_interval_seconds or self.settings.poll_interval_seconds)
+                    await self.refresh(client)
         finally:
             self.idle_active.clear()
             if not lost.is_set() and client.get_state() in ("AUTH", "SELECTED"):
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(client.logout(), 2)
             _close(client)
+
+    async def refresh(self, client: IMAP4) -> None:
+        """Polling without IDLE: NOOP first, so the server updates this session's view of the mailbox.
+
+        Without it a server may answer the next UID SEARCH from the view it had at the previous command,
+        and a mail that arrived meanwhile would wait for a second poll.
+        """
+        response = await self.call(client.noop())
+        if response.result != "OK":
+            raise ImapError(f"noop failed: {_text(response.lines)}")
 
     async def idle(self, client: IMAP4, lost: asyncio.Event) -> None:
         """Wait in IDLE until the server reports a change, the renew interval passes or the connection drops."""

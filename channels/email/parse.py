@@ -15,10 +15,12 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
+from channels.base import clean_name
 from channels.email.html import html_to_text, sanitize_html
 from channels.email.loop import DeliveryReport, automatic_reason, delivery_report
 from channels.email.quote import split_quoted
@@ -28,6 +30,7 @@ FALLBACK_CHARSETS = ("utf-8", "cp1252")
 MAX_FILENAME_BYTES = 200
 MAX_SUBJECT = 998  # RFC 5322 line limit; also the store's column size
 MAX_ADDRESS = 254  # RFC 5321 path limit
+MBOX_FROM = re.compile(rb"From [^\r\n]*\r?\n")  # the envelope line an mbox file puts before each mail
 
 
 class MailError(ValueError):
@@ -90,6 +93,7 @@ def parse_email(raw: bytes, *, max_header_bytes: int = 65_536, max_bytes: int = 
     """Parse and make safe one mail; raises `MailError` for bytes that are not mail at all."""
     if len(raw) > max_bytes:
         raise MailError(f"mail is {len(raw)} bytes, larger than the {max_bytes}-byte limit")
+    raw = strip_mbox_line(raw)
     if not re.match(rb"[!-9;-~]+:", raw.lstrip(b"\r\n")[:1000]):
         raise MailError("no header section: the data does not start with a header field")
     raw, truncated = cap_headers(raw, max_header_bytes)
@@ -136,6 +140,12 @@ def parse_email(raw: bytes, *, max_header_bytes: int = 65_536, max_bytes: int = 
     )
 
 
+def strip_mbox_line(raw: bytes) -> bytes:
+    """Drop a leading mbox `From sender date` line (mail saved from an mbox file or piped by an MTA)."""
+    match = MBOX_FROM.match(raw.lstrip(b"\r\n"))
+    return raw.lstrip(b"\r\n")[match.end() :] if match else raw
+
+
 # ── headers ─────────────────────────────────────────────────────────────────────────────────
 def _header(message: Message, name: str) -> str:
     """A header's decoded value with undecodable 8-bit bytes repaired; '' when absent or broken."""
@@ -144,8 +154,8 @@ def _header(message: Message, name: str) -> str:
     except Exception:  # the stdlib raises on some malformed structured headers
         value = None
     if value is None:
-        raw = message.get_all(name, failobj=[])  # pragma: no cover - only reached after the above failed
-        return _repair(str(raw[0])) if raw else ""
+        raw = _raw_headers(message, name)  # absent, or the stdlib could not parse it: decode it plainly
+        return _repair(_decode_words(raw[0])) if raw else ""
     return _repair(str(value))
 
 
@@ -163,21 +173,48 @@ def _repair(value: str) -> str:
     return "".join(ch for ch in cleaned if unicodedata.category(ch) not in ("Cc", "Cf") or ch in "\t")
 
 
+def _address_pairs(message: Message, name: str) -> list[tuple[str, str]]:
+    """(display name, address) pairs of an address header; never raises."""
+    try:
+        value = message.get(name)
+        return getaddresses([_repair(str(value))]) if value is not None else []
+    except Exception:
+        # The stdlib refuses a display name that decodes to CR/LF (a header-injection attempt) with
+        # ValueError: split the raw field ourselves and decode each display name on its own.
+        return [(_decode_words(display), address) for display, address in getaddresses(_raw_headers(message, name))]
+
+
 def _first_address(message: Message, name: str) -> tuple[str, str]:
-    found = getaddresses([_header(message, name)])
-    for display, address in found:
+    for display, address in _address_pairs(message, name):
         if "@" in address and len(address) <= MAX_ADDRESS:
             return _clean_name(display), address.strip().lower()
     return "", ""
 
 
+def _raw_headers(message: Message, name: str) -> list[str]:
+    """A header's values exactly as sent (encoded words not decoded), unfolded, 8-bit repaired."""
+    return [
+        _repair(str(value).replace("\r\n", "").replace("\n", ""))
+        for key, value in message.raw_items()
+        if key.lower() == name
+    ]
+
+
+def _decode_words(value: str) -> str:
+    """RFC 2047 encoded words → text; the value as it is when they cannot be decoded."""
+    try:
+        return str(make_header(decode_header(value)))
+    except (LookupError, UnicodeDecodeError, ValueError):
+        return value
+
+
 def _clean_name(name: str) -> str:
     """Display names are shown to agents: one line, no control characters, bounded."""
-    return " ".join(name.split())[:200]
+    return clean_name(name)[:200]
 
 
 def _addresses(message: Message, name: str) -> tuple[str, ...]:
-    found = getaddresses([_header(message, name)])
+    found = _address_pairs(message, name)
     return tuple(
         dict.fromkeys(address.strip().lower() for _, address in found if "@" in address and len(address) <= MAX_ADDRESS)
     )

@@ -2,9 +2,13 @@
 
 Receive: per inbox either a webhook (`POST /channels/telegram/{inbox_id}`, checked against the
 `X-Telegram-Bot-Api-Secret-Token` header, answered 200 only once the update is stored) or long polling
-(`getUpdates` from a persisted offset). Both paths go through `process`, which keeps one durable cursor
-per inbox and bot, the highest `update_id` handled: an update at or below it is a replay and is skipped
-before anything is downloaded, so switching modes or restarting never processes an update twice.
+(`getUpdates` from a persisted offset). Both paths go through `process`. Updates can arrive out of order
+(webhook retries, several connections, a proxy or a local Bot API server in front), so the dedupe key is
+the message's own `(chat id, message id)` — its `external_id` — never the `update_id`: a message already
+stored is answered "duplicate" before anything is downloaded, and an older update arriving after a newer
+one is stored like any other. The durable cursor per inbox and bot, the highest `update_id` handled, is only
+a resume point: the offset polling confirms to Telegram. A membership change (blocked/restarted) keeps its
+own per-chat position, so an older one arriving late cannot undo a newer one.
 Send: Markdown as entities, split over 4096 characters, attachments as photos or documents; Telegram's
 errors become `DeliveryError`s (429 → retry after its `retry_after`, 403 → permanent and the contact
 marked unreachable, 400 → permanent with Telegram's own text). When the core is overloaded the webhook answers
@@ -197,7 +201,9 @@ class TelegramChannel:
         return JSONResponse({"ok": True, "outcome": outcome})
 
     async def process(self, inbox: InboxInfo, settings: InboxSettings, update: Update) -> str:
-        """Handle one update once; answers "delivered", "edited", "duplicate", "ignored" or "skipped".
+        """Handle one update; answers "delivered", "edited", "duplicate", "reachability", "stale", "ignored" or
+        "skipped". Whether it is new is decided by what it carries (the message's chat and message id), not by
+        its `update_id`, so an update older than the cursor is stored when its message is not.
 
         An update that cannot be read is logged, skipped and its id recorded. When storing fails (network,
         database) `Transient` is raised and the cursor stays, so the update comes again; after
@@ -207,12 +213,6 @@ class TelegramChannel:
         key = self._cursor_key(inbox, settings)
         async with self._locks.setdefault(inbox.id, asyncio.Lock()):
             try:
-                last = await self.host.load_cursor(key)
-            except Exception as exc:
-                raise Transient(f"cursor unavailable: {exc}") from exc
-            if last is not None and update.update_id <= int(last):
-                return "duplicate"
-            try:
                 result = inbound_from_update(inbox.id, update, groups=settings.groups)
             except Exception:
                 log.exception("telegram: inbox %s: update %s is unreadable; skipped", inbox.id, update.update_id)
@@ -220,8 +220,8 @@ class TelegramChannel:
                 return "skipped"
             attempt = (inbox.id, update.update_id)
             try:
-                outcome = await self._store(inbox, update, result)
-                await self.host.save_cursor(key, str(update.update_id))
+                outcome = await self._store(inbox, settings, update, result)
+                await self._advance(key, update.update_id)
             except Overloaded:
                 raise  # not a failure of this update: it does not count towards skipping it
             except Exception as exc:
@@ -242,13 +242,20 @@ class TelegramChannel:
             self._attempts.pop(attempt, None)
             return outcome
 
-    async def _store(self, inbox: InboxInfo, update: Update, result: Inbound | Edit | None) -> str:
+    async def _store(
+        self, inbox: InboxInfo, settings: InboxSettings, update: Update, result: Inbound | Edit | None
+    ) -> str:
         if result is None:
             change = reachability(update)
             if change is None:
                 return "ignored"
             identity, reachable = change
+            position = f"telegram:{inbox.id}:{settings.bot_id}:member:{identity.value}"
+            last = await self.host.load_cursor(position)
+            if last is not None and update.update_id <= int(last):
+                return "stale"  # a newer membership change of this chat was applied already
             await self.host.set_contact_attributes(identity, {"telegram_unreachable": None if reachable else BLOCKED})
+            await self.host.save_cursor(position, str(update.update_id))
             return "reachability"
         if isinstance(result, Edit):
             if await self.host.edit(result) is None:
@@ -257,6 +264,8 @@ class TelegramChannel:
             return "edited"
         message = update.message
         assert message is not None
+        if await self.host.known_external_ids(inbox.id, [result.external_id]):
+            return "duplicate"  # a replay (any order, any mode): nothing to download, nothing to store
         inbound = await self._with_files(inbox, result, message)
         delivered = await self.host.deliver(inbound)
         user = message.from_user
@@ -370,6 +379,12 @@ class TelegramChannel:
 
     def _cursor_key(self, inbox: InboxInfo, settings: InboxSettings) -> str:
         return f"telegram:{inbox.id}:{settings.bot_id}:last_update_id"
+
+    async def _advance(self, key: str, update_id: int) -> None:
+        """Move the resume point forward to `update_id`; an older update handled late leaves it where it is."""
+        last = await self.host.load_cursor(key)
+        if last is None or update_id > int(last):
+            await self.host.save_cursor(key, str(update_id))
 
     async def _save_cursor_quietly(self, key: str, update_id: int) -> None:
         """Record a skipped update; the cursor only moves forward (an old id replayed must not pull it back)."""

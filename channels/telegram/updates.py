@@ -4,6 +4,8 @@ One conversation per chat: `thread_key` is the chat id (private chats: the user'
 inbox enables them: the group's id, each message carrying its sender's name). `external_id` is
 `"<chat id>:<message id>"`, so an edit finds the message it changes and a replay stores nothing new.
 Media are described in the text (a caption when there is one) and listed by `files_in` for download.
+A forwarded message starts with a line naming who it was forwarded from (`forward_origin`, Bot API 7+),
+and the origin is kept in its metadata.
 """
 
 from __future__ import annotations
@@ -14,10 +16,21 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import Chat, ChatMember, Message, Update, User
+from telegram import (
+    Chat,
+    ChatMember,
+    Message,
+    MessageOrigin,
+    MessageOriginChannel,
+    MessageOriginChat,
+    MessageOriginHiddenUser,
+    MessageOriginUser,
+    Update,
+    User,
+)
 from telegram.warnings import PTBDeprecationWarning
 
-from channels.base import Edit, Identity, IdentityKind, Inbound
+from channels.base import Edit, Identity, IdentityKind, Inbound, clean_name
 
 PRIVATE = Chat.PRIVATE
 GROUPS = (Chat.GROUP, Chat.SUPERGROUP)
@@ -74,6 +87,10 @@ def inbound_from_update(inbox_id: int, update: Update, *, groups: bool = False) 
         metadata["start_payload"] = payload
     if message.reply_to_message is not None:
         metadata["telegram"]["reply_to"] = external_id(message.reply_to_message)
+    if message.forward_origin is not None:
+        origin = forward_origin(message.forward_origin)
+        metadata["telegram"]["forwarded_from"] = origin
+        text = f"Forwarded from {origin['name']}\n{text}" if text else f"Forwarded from {origin['name']}"
     inbound = Inbound(
         inbox_id=inbox_id,
         external_id=external_id(message),
@@ -87,6 +104,28 @@ def inbound_from_update(inbox_id: int, update: Update, *, groups: bool = False) 
     if update.edited_message is not None:
         return Edit(inbound, edited_at=message.edit_date)
     return inbound
+
+
+def forward_origin(origin: MessageOrigin) -> dict[str, Any]:
+    """Who a forwarded message came from, as metadata: its kind, a name to show and the ids Telegram gave."""
+    facts: dict[str, Any] = {"type": origin.type, "date": origin.date.isoformat()}
+    if isinstance(origin, MessageOriginUser):
+        user = origin.sender_user
+        facts |= {"name": user.full_name, "user_id": user.id, "username": user.username}
+    elif isinstance(origin, MessageOriginHiddenUser):
+        facts["name"] = origin.sender_user_name
+    elif isinstance(origin, MessageOriginChat):
+        chat = origin.sender_chat
+        facts |= {"name": chat.title or chat.full_name or "", "chat_id": chat.id, "username": chat.username}
+        facts["author_signature"] = origin.author_signature
+    elif isinstance(origin, MessageOriginChannel):
+        chat = origin.chat
+        facts |= {"name": chat.title or "", "chat_id": chat.id, "message_id": origin.message_id}
+        facts |= {"username": chat.username, "author_signature": origin.author_signature}
+    name = clean_name(str(facts.get("name") or ""))[:300]
+    signature = clean_name(str(facts.get("author_signature") or ""))[:300]
+    facts["name"] = f"{name} ({signature})" if name and signature else name or signature or "a hidden sender"
+    return {key: value for key, value in facts.items() if value is not None}
 
 
 def reachability(update: Update) -> tuple[Identity, bool] | None:

@@ -38,6 +38,7 @@ from channels.webchat import protocol
 from channels.webchat.connection import (
     CLOSE_BAD_REQUEST,
     CLOSE_FORBIDDEN,
+    CLOSE_INVALID_DATA,
     CLOSE_NOT_FOUND,
     CLOSE_TOO_LARGE,
     Connection,
@@ -264,7 +265,7 @@ class WebchatChannel:
                 raise WebSocketDisconnect(message.get("code", 1000))
             raw = message.get("text")
             if raw is None:
-                raw = bytes(message.get("bytes") or b"").decode("utf-8", errors="replace")
+                raw = _utf8(message.get("bytes"))
             if len(raw.encode()) > self.settings.max_frame_bytes:
                 raise Refused(CLOSE_TOO_LARGE, "too_large", f"frame: larger than {self.settings.max_frame_bytes} bytes")
             try:
@@ -409,7 +410,7 @@ class WebchatChannel:
             raise WebSocketDisconnect(message.get("code", 1000))
         if message.get("text") is not None:
             return str(message["text"])
-        return bytes(message.get("bytes") or b"").decode("utf-8", errors="replace")
+        return _utf8(message.get("bytes"))
 
     def _throttle(self, thread_key: str, ip: str) -> float | None:
         return self._visitor_limit.take(thread_key) or self._ip_limit.take(ip)
@@ -440,3 +441,14 @@ class WebchatChannel:
     async def _broadcast(self, thread: Thread, frame: Mapping[str, Any], skip: Connection | None = None) -> None:
         targets = [connection for connection in list(thread.connections) if connection is not skip]
         await asyncio.gather(*(connection.send(frame) for connection in targets))
+
+
+def _utf8(data: bytes | None) -> str:
+    """A binary frame's JSON: refused with 1007 when it is not UTF-8 (never guessed at with U+FFFD).
+
+    Text frames are validated by the websocket layer before they reach the channel.
+    """
+    try:
+        return bytes(data or b"").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Refused(CLOSE_INVALID_DATA, "invalid_utf8", f"frame: not valid UTF-8 (byte {exc.start})") from exc

@@ -6,6 +6,7 @@
 // slowly…") and the queue is sent again, in order, after the delay. Every text from the network is rendered
 // with textContent, never as HTML.
 
+import { slowDownWait } from "./backoff.js";
 import { installSelfServe } from "./selfserve.js";
 import { pick, translator } from "./strings.js";
 
@@ -61,7 +62,7 @@ const state = {
   slow: false, // the server said slow_down: pending messages show "Sending slowly…"
   slowUntil: 0,
   slowTimer: null,
-  slowStreak: 0, // slow_downs in a row: each one doubles the wait (up to 32 times the server's retry_after)
+  slowStreak: 0, // slow_downs in a row: each doubles the wait, capped at 8 s (backoff.js); an ack resets it
   refused: false,
   typingSentAt: 0,
   typingTimer: null,
@@ -457,9 +458,8 @@ function flush() {
 function slowDown(seconds) {
   // Never before the server's time; refused again, back off further (many visitors retrying at once would
   // otherwise keep the server busy refusing them); spread a little so visitors do not come back together.
-  const backoff = 2 ** Math.min(state.slowStreak, 5);
+  const wait = slowDownWait(seconds, state.slowStreak);
   state.slowStreak += 1;
-  const wait = Math.min(60, Math.max(0.2, Number(seconds) || 1) * backoff) * 1000 * (1 + Math.random() * 0.25);
   state.slow = true;
   state.slowUntil = Math.max(state.slowUntil, Date.now() + wait);
   notice(t("slowServer"));
