@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from channels.email import EmailChannel, EmailSettings
-from channels.email.settings import MailboxSettings
 from inbox.host import CoreHost
 from inbox.outbox import inbox_info
+
+from channels.email import EmailChannel, EmailSettings
+from channels.email.settings import MailboxSettings
 from inbox.service import InboxService
 from inbox.store import Store
 from tests.email_helpers import append, dovecot, email_inbox, imap_settings, messages, raw_mail, user  # noqa: F401

@@ -18,15 +18,12 @@ INVALID = [
 ]
 
 
-# Text frames are decoded by wsproto under uvicorn: its ParseFailed(1007) reaches `inbox/wsserver.py`'s
-# LeanWSProtocol as a CloseConnection event with the connection still OPEN, and uvicorn's handle_close then
-# neither sends a close frame nor closes the socket (the client waits). The fix is in the core (see the
-# branch's report); strict xfail so this marker must go when it lands.
-CORE_PENDING = pytest.mark.xfail(reason="needs LeanWSProtocol.handle_close to answer wsproto's 1007", strict=True)
+# Text frames are decoded by wsproto under uvicorn: its ParseFailed(1007) reaches `inbox.realtime.wsserver`'s
+# LeanWSProtocol as a CloseConnection the peer never sent, which answers it with a close frame and closes.
 
 
 @pytest.mark.parametrize("payload", INVALID)
-@pytest.mark.parametrize("text", [pytest.param(True, marks=CORE_PENDING), False], ids=["text", "binary"])
+@pytest.mark.parametrize("text", [True, False], ids=["text", "binary"])
 async def test_a_frame_that_is_not_utf8_closes_with_1007(server: LiveServer, payload: bytes, text: bool) -> None:
     inbox = await webchat_inbox(server)
     async with widget(server, inbox.public_key, hello={}) as socket:

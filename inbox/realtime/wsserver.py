@@ -24,6 +24,7 @@ from typing import Any
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
+from wsproto import events
 from wsproto.connection import ConnectionState
 from wsproto.handshake import H11Handshake
 
@@ -161,6 +162,18 @@ class LeanWSProtocol(WSProtocol):
         extensions: Any = self.scope.get("extensions")
         if isinstance(extensions, dict) and not self.config.ws_per_message_deflate:
             extensions[PREPARED] = self.send_prepared  # compressed frames would differ per socket
+
+    def handle_close(self, event: events.CloseConnection) -> None:
+        """A frame wsproto could not parse (a text frame that is not UTF-8: 1007; a protocol error: 1002; too
+        big: 1009) arrives as a CloseConnection the peer never sent, with the connection still open; uvicorn
+        would neither answer it nor close, and the client would wait. Tell the peer why, then close."""
+        if not self.close_sent and self.conn.state == ConnectionState.OPEN:
+            self.transport.write(self.conn.send(events.CloseConnection(code=event.code, reason=event.reason)))
+            self.close_sent = True
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": event.code, "reason": event.reason})
+            self.transport.close()
+            return
+        super().handle_close(event)
 
     async def send(self, message: Any) -> None:
         await super().send(message)
