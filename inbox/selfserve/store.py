@@ -17,22 +17,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from channels.base import Identity, Inbound
-from inbox.clock import iso, utcnow
-from inbox.read import views
-from inbox.realtime.events import EventType
+from channels.base import Identity
+from inbox.clock import iso
 from inbox.selfserve import content
 from inbox.service import InboxService
 from inbox.store.engine import Store
 from inbox.store.models import (
     Article,
-    Conversation,
-    Message,
-    MessageKind,
-    MessageStatus,
     ProactiveRule,
     SelfServeEvent,
-    key,
 )
 
 PRUNE_BATCH = 5_000  # rows per delete: SQLite's one writer is never held for long
@@ -181,51 +174,13 @@ async def start_from_greeting(
 async def _start(
     service: InboxService, rule: ProactiveRule, thread_key: str, sender: Identity, external_id: str
 ) -> Started:
-    now = utcnow()
-    async with service.store.transaction() as tx:
-        found = (
-            await tx.execute(
-                select(Message).where(col(Message.inbox_id) == rule.inbox_id, col(Message.external_id) == external_id)
-            )
-        ).scalar_one_or_none()
-        if found is not None:
-            return Started(found.conversation_id, key(found), False)
-        probe = Inbound(rule.inbox_id, external_id, thread_key, sender, "")
-        # The same contact lookup as an inbound message, so the reply that follows finds the same contact.
-        contact, contact_created = await service.contact_for(tx, probe)
-        conversation = Conversation(
-            inbox_id=rule.inbox_id,
-            contact_id=key(contact),
-            thread_key=thread_key,
-            created_at=now,
-            updated_at=now,
-            last_activity_at=now,
-            preview=rule.message[:160],
-        )
-        tx.add(conversation)
-        await tx.flush()
-        message = Message(
-            conversation_id=key(conversation),
-            inbox_id=rule.inbox_id,
-            kind=MessageKind.OUTGOING,
-            body=rule.message,
-            sender_type="system",
-            sender_name="",
-            status=MessageStatus.SENT,
-            external_id=external_id,
-            meta={"automatic": True, "proactive_rule_id": rule.id},
-            created_at=now,
-            updated_at=now,
-        )
-        tx.add(message)
-        await tx.flush()
-        conversation_view = views.conversation(conversation, contact, [])
-        pending: list[tuple[EventType, dict[str, Any]]] = []
-        if contact_created:
-            pending.append((EventType.CONTACT_CREATED, views.contact(contact)))
-        pending.append((EventType.CONVERSATION_CREATED, conversation_view))
-        pending.append((EventType.MESSAGE_CREATED, {**views.message(message), "conversation": conversation_view}))
-        await record(tx, Kind.PROACTIVE_REPLIED, rule.inbox_id, thread_key, rule_id=rule.id)
-        records = await service.append(tx, pending, inbox_id=rule.inbox_id, conversation_id=conversation.id)
-    await service.publish(records)
-    return Started(key(conversation), key(message), True)
+    conversation_id, message_id, created = await service.open_with_greeting(
+        inbox_id=rule.inbox_id,
+        rule_id=rule.id,
+        greeting=rule.message,
+        thread_key=thread_key,
+        sender=sender,
+        external_id=external_id,
+        also=lambda tx: record(tx, Kind.PROACTIVE_REPLIED, rule.inbox_id, thread_key, rule_id=rule.id),
+    )
+    return Started(conversation_id, message_id, created)

@@ -16,6 +16,7 @@ from inbox.service.catalog import CatalogWrites
 from inbox.service.continuity import ContinuityWrites
 from inbox.service.inbound import InboundWrites
 from inbox.service.ingest.batcher import DeliveryBatcher
+from inbox.service.proactive import ProactiveWrites
 from inbox.service.records import ContactWrites, DeliveryResults, Uploads
 from inbox.service.repair import Repairs
 from inbox.service.surveys import SurveyWrites
@@ -34,6 +35,7 @@ class InboxService(
     CatalogWrites,
     SurveyWrites,
     ContinuityWrites,
+    ProactiveWrites,
     Repairs,
 ):
     """Writes conversations, messages and contacts; appends and publishes their events."""
