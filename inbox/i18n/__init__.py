@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import date
 from functools import cache
 from pathlib import Path
-
-from datetime import date
 
 from babel import Locale
 from babel.dates import format_date

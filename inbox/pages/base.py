@@ -52,7 +52,9 @@ def _translate(context: Any, key: str, /, count: int | None = None, **values: ob
 
 
 templates = Jinja2Templates(
-    env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined),
+    env=jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+    ),
     context_processors=[_i18n_context],
 )
 templates.env.globals["_"] = _translate

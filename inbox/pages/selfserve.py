@@ -44,7 +44,12 @@ async def admin_page(request: Request) -> Response:
         return RedirectResponse("/login", status_code=303, headers={"Cache-Control": "no-store"})
     if who.agent.role != "admin":
         return Response("settings need the admin role", status_code=403, media_type="text/plain")
-    context = {**shell_context(request, who), "section": "selfservice", "title": translate(page_locale(request), "settings.section.selfservice"), "sections": SECTIONS}
+    context = {
+        **shell_context(request, who),
+        "section": "selfservice",
+        "title": translate(page_locale(request), "settings.section.selfservice"),
+        "sections": SECTIONS,
+    }
     return templates.TemplateResponse(request, "selfservice.html", context, headers=HEADERS)
 
 

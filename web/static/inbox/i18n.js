@@ -1,5 +1,5 @@
 // The agent inbox's words: the page embeds its catalogue (the `js.*` keys of inbox/i18n/<lang>.json) as
-// JSON in <script id="i18n">; `t("list.empty")` looks a key up, `t("folders.count", {count: 3})` picks the
+// JSON in <script id="i18n">; `t("list.empty")` looks a key up, `t("folder.count", {count: 3})` picks the
 // plural form with Intl.PluralRules. A missing key shows itself, so a gap is visible, never silent.
 
 const element = document.getElementById("i18n");
