@@ -75,7 +75,9 @@ function drawSla(data) {
       [t("r.sla.pending"), "sla.pending", number(s.pending)],
     ]),
   );
-  if (s.rate === null) $("#report-sla dl").append(h("p", { class: "muted" }, t("r.sla_unset")));
+  // The hint goes after the list: a <dl> may hold only terms and definitions.
+  $("#report-sla .sla-hint")?.remove();
+  if (s.rate === null) $("#report-sla dl").after(h("p", { class: "muted sla-hint" }, t("r.sla_unset")));
 }
 
 function drawWorkload(data) {
