@@ -57,7 +57,7 @@ function drawTimes(data) {
       { dataset: { row: key } },
       h("th", { scope: "row" }, label),
       h("td", {}, metric(`${key}.count`, number(data[key].count))),
-      [t("r.median"), "median", "p90"].map((stat) =>
+      ["average", "median", "p90"].map((stat) =>
         h("td", {}, metric(`${key}.${stat}`, duration(data[key][`${stat}_seconds`]), { seconds: data[key][`${stat}_seconds`] ?? "" })),
       ),
     );
