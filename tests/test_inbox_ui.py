@@ -404,7 +404,7 @@ async def test_list_pages_filters_and_notifies(server: LiveServer, browser: Any,
     assert await rows.first.get_attribute("data-id") == str(ids[0])
     await page.select_option("#filter-label", "")
     await folder(page, "mine")
-    await page.wait_for_selector("#conversation-list li.empty")
+    await page.wait_for_selector("#list-empty")
 
     # Opt in to notifications; a conversation assigned to me jumps into Mine live and a new message sounds.
     await tab.context.grant_permissions(["notifications"])

@@ -23,16 +23,41 @@ from inbox.api.agents import agent_views, set_session_cookie
 from inbox.auth import SESSION_COOKIE, Caller, LoginThrottle, Sessions
 from inbox.errors import Conflict, Invalid, Throttled, TooLarge
 from inbox.http.routing import optional_caller, read_body
+from inbox.i18n import LANGUAGE_NAMES, browser_catalogue, negotiate, supported, translate
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "web" / "templates"
 PRELOGIN_COOKIE = "sb_prelogin"
+LANGUAGE_COOKIE = "sb_lang"
 FORM_LIMIT = 16_384
-BAD_LOGIN = "Email or password is incorrect."
-EXPIRED_FORM = "This form expired or was not sent from this site. Please try again."
+BAD_LOGIN = "login.bad_password"
+EXPIRED_FORM = "form.expired"
+
+
+def page_locale(request: Request) -> str:
+    """The language of a page: one a view chose (a customer page: the inbox's), else the agent's pick (a
+    cookie), else the browser's `Accept-Language`, else English."""
+    chosen = getattr(request.state, "locale", None) or supported(request.cookies.get(LANGUAGE_COOKIE))
+    return chosen or negotiate(request.headers.get("accept-language"))
+
+
+def _i18n_context(request: Request) -> dict[str, Any]:
+    locale = page_locale(request)
+    return {"locale": locale, "languages": LANGUAGE_NAMES, "i18n_js": browser_catalogue(locale)}
+
+
+@jinja2.pass_context
+def _translate(context: Any, key: str, /, count: int | None = None, **values: object) -> str:
+    """`{{ _("login.title") }}` in a template: the key in the page's language."""
+    return translate(context["locale"], key, count, **values)
+
 
 templates = Jinja2Templates(
-    env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined)
+    env=jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+    ),
+    context_processors=[_i18n_context],
 )
+templates.env.globals["_"] = _translate
 HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
@@ -119,12 +144,12 @@ async def setup(request: Request) -> Response:
     values = {"name": form.get("name", ""), "email": form.get("email", "")}
     context: dict[str, Any] = {"values": values, "min_length": MIN_PASSWORD_LENGTH}
     if not _form_ok(request, form):
-        return _render(request, "setup.html", {**context, "error": EXPIRED_FORM}, 403)
+        return _render(request, "setup.html", {**context, "error": _t(request, EXPIRED_FORM)}, 403)
     error = None
     if not values["name"].strip():
-        error = "Please enter your name."
+        error = _t(request, "setup.name_missing")
     elif form.get("password", "") != form.get("password_confirm", ""):
-        error = "The two passwords do not match."
+        error = _t(request, "setup.passwords_differ")
     if error is None:
         try:
             agent = await Directory(request.app.state.service).create_agent(
@@ -157,24 +182,24 @@ async def login(request: Request) -> Response:
     try:
         form = await _form(request)
     except TooLarge:
-        return _render(request, "login.html", {"email": "", "error": "The form was too large."}, 413)
+        return _render(request, "login.html", {"email": "", "error": _t(request, "form.too_large")}, 413)
     email = form.get("email", "").strip().lower()[:320]
     if not _form_ok(request, form):
-        return _render(request, "login.html", {"email": email, "error": EXPIRED_FORM}, 403)
+        return _render(request, "login.html", {"email": email, "error": _t(request, EXPIRED_FORM)}, 403)
     throttle: LoginThrottle = state.throttle
     client = request.client.host if request.client else "unknown"
     keys = (f"email:{email}", f"ip:{client}")
     try:
         throttle.check(*keys)
     except Throttled as exc:
-        message = f"Too many failed attempts. Try again in {exc.retry_after} seconds."
+        message = _t(request, "login.throttled", count=exc.retry_after)
         response = _render(request, "login.html", {"email": email, "error": message}, 429)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     agent = await state.authenticator.login(email, form.get("password", ""))
     if agent is None:
         throttle.failed(*keys)
-        return _render(request, "login.html", {"email": email, "error": BAD_LOGIN}, 401)
+        return _render(request, "login.html", {"email": email, "error": _t(request, BAD_LOGIN)}, 401)
     throttle.succeeded(keys[0])
     response = _redirect("/")
     set_session_cookie(request, response, _sessions(request).issue(agent))
@@ -196,6 +221,34 @@ async def logout(request: Request) -> Response:
     return response
 
 
+async def language(request: Request) -> Response:
+    """The agent's (or visitor's) language choice: kept in a cookie for a year, then back to the page.
+
+    No CSRF token: the only effect is a display preference, and `next` may only name a path on this site.
+    """
+    form = await _form(request)
+    target = form.get("next", "/")
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        target = "/"
+    response = _redirect(target)
+    code = supported(form.get("lang"))
+    if code is not None:
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            code,
+            max_age=365 * 86400,
+            httponly=True,
+            samesite="lax",
+            secure=request.app.state.config.server.secure_cookies,
+            path="/",
+        )
+    return response
+
+
+def _t(request: Request, key: str, /, count: int | None = None, **values: object) -> str:
+    return translate(page_locale(request), key, count, **values)
+
+
 def _sentence(detail: str) -> str:
     """ "password: must be at least 10 characters" → "Password must be at least 10 characters."."""
     field, _, rest = detail.partition(": ")
@@ -209,4 +262,5 @@ routes: list[BaseRoute] = [
     Route("/setup", setup, methods=["GET", "POST"]),
     Route("/login", login, methods=["GET", "POST"]),
     Route("/logout", logout, methods=["POST"]),
+    Route("/language", language, methods=["POST"]),
 ]

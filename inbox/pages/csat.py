@@ -16,12 +16,33 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from inbox.csat.survey import SCALE, WORDS, Surveys, SurveyState
+from inbox.config import CsatConfig
+from inbox.csat.survey import SCALE, Surveys, SurveyState
 from inbox.errors import Conflict, InboxError, Invalid, NotFound
 from inbox.http.routing import read_body
-from inbox.pages.base import HEADERS, templates
+from inbox.i18n import translate
+from inbox.pages.base import HEADERS, page_locale, templates
 
 BODY_LIMIT = 16_384
+DEFAULT_QUESTION = CsatConfig().question
+# What the survey module says, in English, → the catalogue key that says it in the page's language.
+KNOWN: dict[str, str] = {
+    "this survey has expired": "csat.expired",
+    "this rating can no longer be changed": "csat.locked",
+    "rating: must be a whole number from 1 to 5": "csat.bad_rating",
+    "survey not found (the link is incomplete or was changed)": "csat.bad_link",
+    "survey not found": "csat.not_found_text",
+}
+
+
+def _say(locale: str, text: str | None) -> str | None:
+    """A sentence from the survey module in the page's language (a known one) or as it is, capitalised."""
+    if not text:
+        return text
+    key = KNOWN.get(text.rstrip("."))
+    if key is not None:
+        return translate(locale, key)
+    return f"{text[0].upper()}{text[1:]}" + ("" if text.endswith(".") else ".")
 
 
 def _surveys(request: Request) -> Surveys:
@@ -39,12 +60,16 @@ def _page(
     chosen: int | None = None,
     comment: str | None = None,
 ) -> Response:
+    locale = page_locale(request)
+    question = state.question if state else DEFAULT_QUESTION
     context: dict[str, Any] = {
         "survey": state,
-        "scale": [(value, WORDS[value]) for value in SCALE],
+        "question": translate(locale, "csat.question") if question == DEFAULT_QUESTION else question,
+        "closed_reason": _say(locale, state.closed_reason) if state else None,
+        "scale": [(value, translate(locale, f"csat.word.{value}")) for value in SCALE],
         "chosen": chosen if chosen is not None else (state.rating if state else None),
         "comment": comment if comment is not None else (state.comment if state else ""),
-        "error": error,
+        "error": _say(locale, error),
         "saved": saved,
     }
     return templates.TemplateResponse(request, "csat.html", context, status_code=status, headers=HEADERS)
@@ -60,7 +85,7 @@ async def survey_page(request: Request) -> Response:
     try:
         state = await surveys.state(token)
     except NotFound as exc:
-        return _page(request, None, status=404, error=f"{exc.detail[0].upper()}{exc.detail[1:]}.")
+        return _page(request, None, status=404, error=exc.detail)
     if request.method == "GET":
         return _page(request, state, chosen=_rating(request.query_params.get("rating")))
     if "application/json" in request.headers.get("content-type", ""):

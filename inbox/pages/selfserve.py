@@ -13,7 +13,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from inbox.http.routing import optional_caller
-from inbox.pages.base import HEADERS, templates
+from inbox.i18n import long_date, supported, translate
+from inbox.pages.base import HEADERS, page_locale, templates
 from inbox.pages.settings import SECTIONS, shell_context
 from inbox.store.models import Article
 
@@ -29,8 +30,11 @@ async def public_article(request: Request) -> Response:
         ).scalar_one_or_none()
     if row is None:
         return Response(f"article {article_id} not found", status_code=404, media_type="text/plain")
-    headers = {**HEADERS, "Cache-Control": "public, max-age=60"}
-    return templates.TemplateResponse(request, "help_article.html", {"article": row}, headers=headers)
+    # The article's own language when it has one; otherwise the reader's (their browser's).
+    request.state.locale = supported(row.locale) or page_locale(request)
+    headers = {**HEADERS, "Cache-Control": "public, max-age=60", "Vary": "Accept-Language, Cookie"}
+    context = {"article": row, "updated": long_date(request.state.locale, row.updated_at.date())}
+    return templates.TemplateResponse(request, "help_article.html", context, headers=headers)
 
 
 async def admin_page(request: Request) -> Response:
@@ -40,7 +44,12 @@ async def admin_page(request: Request) -> Response:
         return RedirectResponse("/login", status_code=303, headers={"Cache-Control": "no-store"})
     if who.agent.role != "admin":
         return Response("settings need the admin role", status_code=403, media_type="text/plain")
-    context = {**shell_context(request, who), "section": "selfservice", "title": "Self-service", "sections": SECTIONS}
+    context = {
+        **shell_context(request, who),
+        "section": "selfservice",
+        "title": translate(page_locale(request), "settings.section.selfservice"),
+        "sections": SECTIONS,
+    }
     return templates.TemplateResponse(request, "selfservice.html", context, headers=HEADERS)
 
 

@@ -15,7 +15,8 @@ from starlette.routing import BaseRoute, Route
 
 from inbox.auth import Caller
 from inbox.http.routing import optional_caller
-from inbox.pages.base import HEADERS, templates
+from inbox.i18n import translate
+from inbox.pages.base import HEADERS, page_locale, templates
 from inbox.read import views
 
 # Section slug → (title, API collection) for the settings pages.
@@ -60,7 +61,8 @@ async def settings_page(request: Request) -> Response:
         return Response(f"settings section {section!r} not found", status_code=404, media_type="text/plain")
     if who.agent.role != "admin":
         return Response("settings need the admin role", status_code=403, media_type="text/plain")
-    title, collection = SECTIONS[section]
+    _, collection = SECTIONS[section]
+    title = translate(page_locale(request), f"settings.section.{section}")
     context = {
         **shell_context(request, who),
         "section": section,

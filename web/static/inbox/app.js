@@ -13,6 +13,7 @@ import { notifications } from "./notify.js";
 import { onEphemeral, renderOthers, renderPresence, saveAvailability, sendViewing, setAvailability, usePresenceStream } from "./presence.js";
 import { matches, sortOrder, state } from "./state.js";
 import { Stream } from "./stream.js";
+import { t } from "./i18n.js";
 import { renderThread } from "./thread.js";
 import "./articles.js"; // "Insert article" in the composer (self-service answers)
 
@@ -70,7 +71,7 @@ async function loadList() {
     state.order = items(page).map((c) => c.id);
     state.nextCursor = page.next_cursor || null;
   } catch (error) {
-    toast(`Could not load conversations: ${error.message}`, "error");
+    toast(t("error.list", { error: error.message }), "error");
   }
   drawList();
 }
@@ -88,6 +89,43 @@ async function loadMore() {
 
 function drawList() {
   renderList(openConversation, loadMore);
+  countFolders();
+}
+
+// ── folder counts ────────────────────────────────────────────────────────────────────────────────
+// Each folder shows how many conversations it holds under the current status filter (one list page of up
+// to 100 per folder; "99+" beyond). Recounted, at most once a second, whenever the list changes.
+const COUNT_LIMIT = 100;
+let countTimer = null;
+
+function countFolders() {
+  if (countTimer) return;
+  countTimer = setTimeout(async () => {
+    countTimer = null;
+    const folders = { mine: "me", unassigned: "none", all: undefined };
+    await Promise.all(
+      Object.entries(folders).map(async ([folder, assignee]) => {
+        try {
+          const page = await get(`/api/v1/conversations${query({ status: state.filter.status, assignee, limit: COUNT_LIMIT })}`);
+          const count = items(page).length;
+          const shown = page.next_cursor ? `${COUNT_LIMIT - 1}+` : String(count);
+          const badge = document.querySelector(`#folders [data-count="${folder}"]`);
+          badge.textContent = shown;
+          badge.setAttribute("aria-label", t("folder.count", { count }));
+        } catch {
+          // a count is a hint: the list itself reports failures
+        }
+      }),
+    );
+  }, 1000);
+}
+
+// ── phone width: one pane at a time ──────────────────────────────────────────────────────────────
+function showList() {
+  document.body.dataset.view = "list";
+  if (location.hash) history.replaceState(null, "", location.pathname);
+  const row = state.selectedId && document.getElementById(`conversation-${state.selectedId}`);
+  (row || $("#conversation-list")).focus?.();
 }
 
 /** Fold a conversation view from an event into the list: add, update, reorder or drop it. */
@@ -125,6 +163,7 @@ async function openConversation(id) {
     renderOthers();
   }
   drawList();
+  document.body.dataset.view = "thread";
   $("#thread").hidden = false;
   $("#no-thread").hidden = true;
   try {
@@ -146,7 +185,7 @@ async function openConversation(id) {
     sendViewing(id, true);
     loadContact(conversation.contact?.id);
   } catch (error) {
-    toast(`Could not open conversation ${id}: ${error.message}`, "error");
+    toast(t("error.open", { id, error: error.message }), "error");
   }
 }
 
@@ -165,7 +204,7 @@ async function loadContact(contactId) {
     state.contact = await get(`/api/v1/contacts/${contactId}`);
   } catch (error) {
     state.contact = null;
-    toast(`Could not load the contact: ${error.message}`, "error");
+    toast(t("error.contact", { error: error.message }), "error");
   }
   renderContact(openConversation);
 }
@@ -236,7 +275,7 @@ async function send({ body, kind, attachmentIds }) {
   } catch (error) {
     // A network failure keeps the client_id, so pressing send again cannot store the reply twice.
     if (error instanceof ApiError) composer.clientId = null;
-    toast(`Not sent: ${error.message}`, "error");
+    toast(t("error.not_sent", { error: error.message }), "error");
     return false;
   }
 }
@@ -284,7 +323,7 @@ function onEvent(frame) {
         renderOthers();
         const conversation = data.conversation || state.conversations.get(data.conversation_id);
         if (conversation?.assignee_id === state.me.id) {
-          notifications.announce(`New message from ${data.sender?.name || "a customer"}`, data.body || "", () => openConversation(data.conversation_id));
+          notifications.announce(t("notify.new_message", { name: data.sender?.name || t("notify.a_customer") }), data.body || "", () => openConversation(data.conversation_id));
         }
       }
       break;
@@ -342,7 +381,7 @@ function onConnection(status) {
   document.body.dataset.connection = status;
   const banner = $("#connection");
   banner.hidden = status === "live";
-  banner.textContent = status === "reconnecting" ? "Reconnecting…" : "Connecting…";
+  banner.textContent = t(status === "reconnecting" ? "connection.reconnecting" : "connection.connecting");
 }
 
 async function onReady() {
@@ -372,6 +411,7 @@ function start() {
     typing: (active, isNote) => state.selectedId && stream.send({ type: "typing", conversation_id: state.selectedId, active, private: isNote }),
   });
   bindFilters(loadList);
+  $("#back-to-list").addEventListener("click", showList);
   bindActions({ update, loadEarlier, reviewSend: () => composer.submit(), setAvailability });
   renderFilters();
   const moveBy = (step) => {

@@ -1,11 +1,29 @@
 // The composer: reply/note toggle, canned responses on "/", Ctrl+Enter to send, attachments, typing frames.
 
+import { t } from "./i18n.js";
 import { upload } from "./api.js";
 import { $, bytes, fill, h, toast } from "./dom.js";
 import { state } from "./state.js";
 
 const TYPING_REFRESH_MS = 3000;
 const TYPING_IDLE_MS = 4000;
+
+/** Canned responses for what follows "/": short codes that start with it first (shortest first), then
+ * those whose code or text merely contains it, so `/tha` + Enter picks `/thanks`, never `/hello`. */
+export function cannedMatches(canned, q) {
+  const rank = (c) => {
+    const code = c.short_code.toLowerCase();
+    if (code === q) return 0;
+    if (code.startsWith(q)) return 1;
+    if (code.includes(q)) return 2;
+    return c.content.toLowerCase().includes(q) ? 3 : -1;
+  };
+  return canned
+    .map((c) => [rank(c), c])
+    .filter(([r]) => r >= 0)
+    .sort((a, b) => a[0] - b[0] || a[1].short_code.length - b[1].short_code.length || a[1].short_code.localeCompare(b[1].short_code))
+    .map(([, c]) => c);
+}
 
 export class Composer {
   /** hooks: {send({body, kind, attachmentIds}) → Promise<bool>, typing(active, isNote)} */
@@ -111,12 +129,10 @@ export class Composer {
   updateCanned() {
     const q = this.cannedQuery();
     if (q === null) return this.hideCanned();
-    const found = state.canned.filter(
-      (c) => c.short_code.toLowerCase().startsWith(q) || c.content.toLowerCase().includes(q),
-    );
+    const found = cannedMatches(state.canned, q);
     const menu = $("#canned-menu");
     if (!found.length) {
-      fill(menu, h("li", { class: "empty" }, state.canned.length ? "No canned response matches." : "No canned responses yet."));
+      fill(menu, h("li", { class: "empty", role: "option", "aria-disabled": "true" }, t(state.canned.length ? "canned.no_match" : "canned.none")));
       menu.hidden = false;
       return;
     }
@@ -126,7 +142,7 @@ export class Composer {
       found.slice(0, 8).map((c) =>
         h(
           "li",
-          { role: "option", onmousedown: (e) => e.preventDefault(), onclick: () => this.insertCanned(c) },
+          { role: "option", id: `canned-${c.id}`, onmousedown: (e) => e.preventDefault(), onclick: () => this.insertCanned(c) },
           h("strong", {}, `/${c.short_code}`),
           " ",
           h("span", {}, c.content.slice(0, 80)),
@@ -134,13 +150,17 @@ export class Composer {
       ),
     );
     menu.hidden = false;
+    this.text.setAttribute("aria-controls", "canned-menu");
     this.highlightCanned();
   }
 
   highlightCanned() {
     $("#canned-menu")
       .querySelectorAll("li")
-      .forEach((li, i) => li.classList.toggle("active", i === this.cannedIndex));
+      .forEach((li, i) => {
+        li.classList.toggle("active", i === this.cannedIndex);
+        li.setAttribute("aria-selected", i === this.cannedIndex ? "true" : "false");
+      });
   }
 
   insertCanned(canned) {
@@ -187,7 +207,7 @@ export class Composer {
             {
               type: "button",
               class: "link",
-              "aria-label": `remove ${a.filename}`,
+              "aria-label": t("attachment.remove", { name: a.filename }),
               onclick: () => {
                 this.pending.splice(i, 1);
                 this.renderFiles();

@@ -1,5 +1,6 @@
 // The contact panel: identities, attributes and the contact's conversations on every channel.
 
+import { t } from "./i18n.js";
 import { $, fill, h, timeAgo } from "./dom.js";
 import { channelIcon } from "./icons.js";
 import { state } from "./state.js";
@@ -15,10 +16,10 @@ export function renderContact(onOpen) {
   const conversations = (c.conversations || []).filter((item) => item.id !== state.selectedId);
   fill(
     panel,
-    h("h2", {}, c.name || c.email || `Contact ${c.id}`),
+    h("h2", {}, c.name || c.email || t("contact.fallback", { id: c.id })),
     c.email ? h("div", { class: "contact-email" }, c.email) : null,
     c.phone ? h("div", { class: "contact-phone" }, c.phone) : null,
-    h("h3", {}, "Identities"),
+    h("h3", {}, t("contact.identities")),
     h(
       "ul",
       { class: "identities" },
@@ -29,11 +30,11 @@ export function renderContact(onOpen) {
           h("span", { class: "identity-kind" }, i.kind),
           " ",
           h("span", { class: "identity-value" }, i.value),
-          i.verified ? h("span", { class: "verified", title: "verified" }, " ✓") : null,
+          i.verified ? h("span", { class: "verified", title: t("contact.verified") }, " ✓") : null,
         ),
       ),
     ),
-    attributes.length ? h("h3", {}, "Attributes") : null,
+    attributes.length ? h("h3", {}, t("contact.attributes")) : null,
     attributes.length
       ? h(
           "dl",
@@ -44,7 +45,7 @@ export function renderContact(onOpen) {
           ]),
         )
       : null,
-    h("h3", {}, "Previous conversations"),
+    h("h3", {}, t("contact.previous")),
     conversations.length
       ? h(
           "ul",
@@ -67,10 +68,10 @@ export function renderContact(onOpen) {
                 ` #${item.number ?? item.id} `,
                 item.subject || item.preview || "",
               ),
-              h("span", { class: "muted" }, ` ${item.status} · ${timeAgo(item.last_activity_at)}`),
+              h("span", { class: "muted" }, ` ${t(`status.${item.status}`)} · ${timeAgo(item.last_activity_at)}`),
             );
           }),
         )
-      : h("p", { class: "muted" }, "None."),
+      : h("p", { class: "muted" }, t("contact.none")),
   );
 }

@@ -1,5 +1,6 @@
 // The left pane: folders (Mine, Unassigned, All) and filters (status, inbox, label, team), plus search.
 
+import { t } from "./i18n.js";
 import { $, fill, h } from "./dom.js";
 import { state } from "./state.js";
 
@@ -8,9 +9,9 @@ let changed = () => {};
 export function renderFilters() {
   const option = (value, text, current) => h("option", { value, selected: String(current) === String(value) }, text);
   const f = state.filter;
-  fill($("#filter-inbox"), option("", "All inboxes", f.inbox_id), [...state.inboxes.values()].map((i) => option(i.id, i.name, f.inbox_id)));
-  fill($("#filter-label"), option("", "Any label", f.label), state.labels.map((l) => option(l.name, l.name, f.label)));
-  fill($("#filter-team"), option("", "Any team", f.team_id), [...state.teams.values()].map((t) => option(t.id, t.name, f.team_id)));
+  fill($("#filter-inbox"), option("", t("filter.all_inboxes"), f.inbox_id), [...state.inboxes.values()].map((i) => option(i.id, i.name, f.inbox_id)));
+  fill($("#filter-label"), option("", t("filter.any_label"), f.label), state.labels.map((l) => option(l.name, l.name, f.label)));
+  fill($("#filter-team"), option("", t("filter.any_team"), f.team_id), [...state.teams.values()].map((t) => option(t.id, t.name, f.team_id)));
   $("#filter-status").value = f.status;
   for (const button of document.querySelectorAll("#folders [data-folder]")) {
     button.classList.toggle("active", button.dataset.folder === f.folder);

@@ -1,6 +1,7 @@
 // The thread header and its actions: assignee, team, status (resolve, reopen, pending, snooze), labels;
 // and the top bar's toggles (help, notifications, availability).
 
+import { locale, t } from "./i18n.js";
 import { $, fill, h, toast } from "./dom.js";
 import { toggleHelp } from "./keys.js";
 import { notifications } from "./notify.js";
@@ -14,17 +15,18 @@ export function renderHeader() {
   if (!c) return;
   $("#thread-title").textContent = `#${c.number ?? c.id} ${c.contact?.name || c.contact?.email || ""}`;
   $("#thread-subject").textContent = c.subject || "";
-  $("#thread-status").textContent = c.status === "snoozed" && c.snoozed_until ? `snoozed until ${new Date(c.snoozed_until).toLocaleString()}` : c.status;
+  $("#thread-status").textContent = c.status === "snoozed" && c.snoozed_until ? t("status.snoozed_until", { time: new Date(c.snoozed_until).toLocaleString(locale) }) : t(`status.${c.status}`);
   $("#thread-status").dataset.status = c.status;
   $("#load-earlier").hidden = !state.hasEarlier;
   const option = (value, text, current) => h("option", { value, selected: String(current ?? "") === String(value) }, text);
   fill(
     $("#assign-select"),
-    option("", "Unassigned", c.assignee_id),
-    option(state.me.id, `Me (${state.me.name})`, c.assignee_id),
+    option("", t("assign.none"), c.assignee_id),
+    option(state.me.id, t("assign.me", { name: state.me.name }), c.assignee_id),
     [...state.agents.values()].filter((a) => a.id !== state.me.id && a.active !== false).map((a) => option(a.id, a.name, c.assignee_id)),
   );
-  fill($("#team-select"), option("", "No team", c.team_id), [...state.teams.values()].map((t) => option(t.id, t.name, c.team_id)));
+  fill($("#team-select"), option("", t("team.none"), c.team_id), [...state.teams.values()].map((t) => option(t.id, t.name, c.team_id)));
+  $("#priority-select").value = c.priority || "";
   $("#resolve").hidden = c.status === "resolved";
   $("#reopen").hidden = c.status === "open";
   fill(
@@ -39,7 +41,7 @@ export function renderHeader() {
             h("span", { class: "label", style: `border-color:${/^#[0-9a-f]{3,8}$/i.test(l.color) ? l.color : "#6b7280"}` }, l.name),
           ),
         )
-      : h("p", { class: "muted" }, "No labels yet (Settings → Labels)."),
+      : h("p", { class: "muted" }, t("labels.none")),
   );
   fill($("#current-labels"), (c.labels || []).map((name) => h("span", { class: "label" }, name)));
 }
@@ -54,13 +56,14 @@ export function bindActions(given) {
   const update = (changes) => hooks.update(changes);
   $("#assign-select").addEventListener("change", (e) => update({ assignee_id: e.target.value ? Number(e.target.value) : null }));
   $("#team-select").addEventListener("change", (e) => update({ team_id: e.target.value ? Number(e.target.value) : null }));
+  $("#priority-select").addEventListener("change", (e) => update({ priority: e.target.value || null }));
   $("#resolve").addEventListener("click", () => update({ status: "resolved" }));
   $("#reopen").addEventListener("click", () => update({ status: "open" }));
   $("#pending").addEventListener("click", () => update({ status: "pending" }));
   $("#snooze-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const value = $("#snooze-until").value;
-    if (!value) return toast("Pick a date and time to snooze until.", "error");
+    if (!value) return toast(t("snooze.pick"), "error");
     update({ status: "snoozed", snoozed_until: new Date(value).toISOString() }).then((ok) => ok && ($("#snooze-menu").open = false));
   });
   for (const button of document.querySelectorAll("[data-snooze-hours]")) {

@@ -1,6 +1,7 @@
 // Who else is here: agent presence (online/busy/offline), "Bob is typing…" / "… is viewing", and the
 // customer's typing and "seen" frames. Ephemeral only: nothing here is stored.
 
+import { t } from "./i18n.js";
 import { patch } from "./api.js";
 import { $, fill, h, toast } from "./dom.js";
 import { state } from "./state.js";
@@ -33,8 +34,8 @@ export function onEphemeral(frame, onSeen) {
     const key = `${frame.type}:${who}`;
     if (frame.active === false) state.others.delete(key);
     else {
-      const customer = state.current?.contact?.name || "The customer";
-      const name = frame.agent_id ? frame.agent_name || "Another agent" : customer;
+      const customer = state.current?.contact?.name || t("others.customer");
+      const name = frame.agent_id ? frame.agent_name || t("others.agent") : customer;
       const ttl = frame.type === "typing" ? TYPING_TTL_MS : VIEWING_TTL_MS;
       state.others.set(key, { name, kind: frame.type, until: Date.now() + ttl, agent: !!frame.agent_id });
       setTimeout(renderOthers, ttl + 50);
@@ -50,8 +51,8 @@ export function renderOthers() {
   const typingNames = new Set(typing.map((o) => o.name));
   const viewing = [...state.others.values()].filter((o) => o.kind === "viewing" && !typingNames.has(o.name));
   const parts = [
-    ...typing.map((o) => `${o.name} is typing…`),
-    ...viewing.map((o) => `${o.name} is viewing this conversation`),
+    ...typing.map((o) => t("others.typing", { name: o.name })),
+    ...viewing.map((o) => t("others.viewing", { name: o.name })),
   ];
   const notice = $("#others");
   notice.textContent = parts.join(" · ");
@@ -83,7 +84,7 @@ export function saveAvailability(value) {
   if (state.me.availability === value) return;
   patch("/api/v1/me", { availability: value })
     .then((view) => (state.me.availability = view?.availability ?? value))
-    .catch((error) => toast(`Could not save your availability: ${error.message}`, "error"));
+    .catch((error) => toast(t("error.availability", { error: error.message }), "error"));
 }
 
 export function sendViewing(conversationId, active) {

@@ -3,6 +3,7 @@
 
 import { get, items, query } from "./api.js";
 import { $, $$, fill, h } from "./dom.js";
+import { t } from "./i18n.js";
 
 const DAY = 86_400_000;
 
@@ -10,10 +11,10 @@ const DAY = 86_400_000;
 export function duration(seconds) {
   if (seconds === null || seconds === undefined) return "—";
   const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
-  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+  if (s < 60) return t("duration.s", { s });
+  if (s < 3600) return t("duration.ms", { m: Math.floor(s / 60), s: s % 60 });
+  if (s < 86400) return t("duration.hm", { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
+  return t("duration.dh", { d: Math.floor(s / 86400), h: Math.floor((s % 86400) / 3600) });
 }
 
 const percent = (value) => (value === null || value === undefined ? "—" : `${value}%`);
@@ -38,13 +39,13 @@ function drawVolumes(data) {
   fill(
     $("#report-volumes dl"),
     facts([
-      ["Conversations created", "conversations.created", number(c.created)],
-      ["Resolved", "conversations.resolved", number(c.resolved)],
-      ["Unanswered", "conversations.unanswered", number(c.unanswered)],
-      ["Open now", "conversations.open_now", number(c.open_now)],
-      ["Messages in", "messages.incoming", number(m.incoming)],
-      ["Replies out", "messages.outgoing", number(m.outgoing)],
-      ["Notes", "messages.notes", number(m.notes)],
+      [t("r.conversations.created"), "conversations.created", number(c.created)],
+      [t("r.conversations.resolved"), "conversations.resolved", number(c.resolved)],
+      [t("r.conversations.unanswered"), "conversations.unanswered", number(c.unanswered)],
+      [t("r.conversations.open_now"), "conversations.open_now", number(c.open_now)],
+      [t("r.messages.incoming"), "messages.incoming", number(m.incoming)],
+      [t("r.messages.outgoing"), "messages.outgoing", number(m.outgoing)],
+      [t("r.messages.notes"), "messages.notes", number(m.notes)],
     ]),
   );
 }
@@ -60,7 +61,7 @@ function drawTimes(data) {
         h("td", {}, metric(`${key}.${stat}`, duration(data[key][`${stat}_seconds`]), { seconds: data[key][`${stat}_seconds`] ?? "" })),
       ),
     );
-  fill($("#report-times table"), table(["", "Count", "Average", "Median", "p90"], [row("First response", "first_response"), row("Resolution", "resolution")]));
+  fill($("#report-times table"), table(["", t("r.count"), t("r.average"), t("r.median"), "p90"], [row(t("r.first_response"), "first_response"), row(t("r.resolution"), "resolution")]));
 }
 
 function drawSla(data) {
@@ -68,20 +69,22 @@ function drawSla(data) {
   fill(
     $("#report-sla dl"),
     facts([
-      ["Attainment", "sla.rate", s.rate === null ? "—" : `${Math.round(s.rate * 1000) / 10}%`],
-      ["Met", "sla.met", number(s.met)],
-      ["Breached", "sla.breached", number(s.breached)],
-      ["Still within target", "sla.pending", number(s.pending)],
+      [t("r.sla.rate"), "sla.rate", s.rate === null ? "—" : `${Math.round(s.rate * 1000) / 10}%`],
+      [t("r.sla.met"), "sla.met", number(s.met)],
+      [t("r.sla.breached"), "sla.breached", number(s.breached)],
+      [t("r.sla.pending"), "sla.pending", number(s.pending)],
     ]),
   );
-  if (s.rate === null) $("#report-sla dl").append(h("p", { class: "muted" }, "Set sla_first_response_minutes in an inbox's settings to measure it."));
+  // The hint goes after the list: a <dl> may hold only terms and definitions.
+  $("#report-sla .sla-hint")?.remove();
+  if (s.rate === null) $("#report-sla dl").after(h("p", { class: "muted sla-hint" }, t("r.sla_unset")));
 }
 
 function drawWorkload(data) {
   const rows = data.workload.map((w) =>
     h("tr", { dataset: { agent: w.agent_id } }, h("th", { scope: "row" }, w.name), h("td", {}, metric("workload.open", number(w.open))), h("td", {}, metric("workload.resolved", number(w.resolved)))),
   );
-  fill($("#report-workload table"), rows.length ? table(["Agent", "Open now", "Resolved in period"], rows) : h("caption", { class: "muted" }, "Nobody has assigned conversations."));
+  fill($("#report-workload table"), rows.length ? table([t("r.agent"), t("r.conversations.open_now"), t("r.resolved_in_period")], rows) : h("caption", { class: "muted" }, t("r.no_workload")));
 }
 
 function trend(now, before) {
@@ -94,7 +97,7 @@ function drawLabels(data) {
   const rows = data.labels.slice(0, 10).map((l) =>
     h("tr", { dataset: { label: l.name } }, h("th", { scope: "row" }, l.name), h("td", {}, metric("labels.conversations", number(l.conversations))), h("td", {}, metric("labels.previous", number(l.previous))), h("td", {}, trend(l.conversations, l.previous))),
   );
-  fill($("#report-labels table"), rows.length ? table(["Label", "This period", "Previous period", "Trend"], rows) : h("caption", { class: "muted" }, "No labelled conversations in this period."));
+  fill($("#report-labels table"), rows.length ? table([t("r.label"), t("r.this_period"), t("r.previous_period"), t("r.trend")], rows) : h("caption", { class: "muted" }, t("r.no_labels")));
 }
 
 function ratingRows(list, key) {
@@ -112,16 +115,16 @@ function drawCsat(data) {
   fill(
     $("#report-csat div"),
     h("dl", {}, facts([
-      ["Responses", "csat.responses", number(c.responses)],
-      ["Average (1–5)", "csat.average", number(c.average)],
-      ["Satisfied (4–5)", "csat.satisfied_percent", percent(c.satisfied_percent)],
-      ["Surveys sent", "csat.sent", number(c.sent)],
-      ["Response rate", "csat.response_rate", c.response_rate === null ? "—" : `${Math.round(c.response_rate * 1000) / 10}%`],
+      [t("r.csat.responses"), "csat.responses", number(c.responses)],
+      [t("r.csat.average"), "csat.average", number(c.average)],
+      [t("r.csat.satisfied_percent"), "csat.satisfied_percent", percent(c.satisfied_percent)],
+      [t("r.csat.sent"), "csat.sent", number(c.sent)],
+      [t("r.csat.response_rate"), "csat.response_rate", c.response_rate === null ? "—" : `${Math.round(c.response_rate * 1000) / 10}%`],
     ])),
     h("div", { class: "bars" }, bars),
-    c.by_agent.length ? h("table", { class: "csat-agents" }, table(["Agent", "Responses", "Average", "Satisfied"], ratingRows(c.by_agent, "agent"))) : null,
-    c.by_label.length ? h("table", { class: "csat-labels" }, table(["Label", "Responses", "Average", "Satisfied"], ratingRows(c.by_label, "label"))) : null,
-    c.sent ? null : h("p", { class: "muted" }, "No surveys in this period (turn them on per inbox: Settings → Inboxes)."),
+    c.by_agent.length ? h("table", { class: "csat-agents" }, table([t("r.agent"), t("r.csat.responses"), t("r.average"), t("r.satisfied")], ratingRows(c.by_agent, "agent"))) : null,
+    c.by_label.length ? h("table", { class: "csat-labels" }, table([t("r.label"), t("r.csat.responses"), t("r.average"), t("r.satisfied")], ratingRows(c.by_label, "label"))) : null,
+    c.sent ? null : h("p", { class: "muted" }, t("r.no_surveys")),
   );
 }
 
@@ -131,7 +134,7 @@ async function show() {
   const status = $("#report-status");
   if (!from || !to) return;
   const end = new Date(`${to}T00:00:00Z`).getTime() + DAY; // the "to" day is included
-  status.textContent = "Loading…";
+  status.textContent = t("loading");
   try {
     const data = await get(`/api/v1/reports/summary${query({ from: `${from}T00:00:00Z`, to: new Date(end).toISOString(), inbox_id: $("#report-inbox").value })}`);
     drawVolumes(data);
@@ -141,7 +144,7 @@ async function show() {
     drawLabels(data);
     drawCsat(data);
     $("#report").hidden = false;
-    status.textContent = `${from} to ${to} (UTC)`;
+    status.textContent = t("r.period", { from, to });
     document.body.dataset.loaded = `${from}/${to}/${$("#report-inbox").value}`;
   } catch (error) {
     status.textContent = error.message;

@@ -1,16 +1,11 @@
 // The right-hand pane's thread: messages with delivery status, notes set apart, attachments,
 // activity lines, and email HTML only inside a sandboxed iframe.
 
+import { t } from "./i18n.js";
+import { markdown } from "./markdown.js";
 import { $, bytes, clock, fill, h } from "./dom.js";
 import { state } from "./state.js";
 
-const STATUS_TEXT = {
-  queued: "Sending…",
-  sent: "Sent",
-  delivered: "Delivered",
-  read: "Read",
-  failed: "Failed",
-};
 
 export function renderThread(onRetry) {
   const box = $("#messages");
@@ -50,18 +45,18 @@ function message(m, onRetry, emailed) {
     h(
       "div",
       { class: "message-head" },
-      h("span", { class: "sender" }, m.sender?.name || (m.kind === "incoming" ? "Customer" : "Agent")),
-      m.kind === "note" ? h("span", { class: "note-badge" }, "Private note") : null,
+      h("span", { class: "sender" }, m.sender?.name || t(m.kind === "incoming" ? "sender.customer" : "sender.agent")),
+      m.kind === "note" ? h("span", { class: "note-badge" }, t("note")) : null,
       h("time", { datetime: m.created_at }, clock(m.created_at)),
-      m.meta?.edited_at ? h("span", { class: "edited" }, "edited") : null,
-      m.meta?.automatic ? h("span", { class: "automatic-badge", title: "Sent by a proactive message rule" }, "automatic") : null,
+      m.meta?.edited_at ? h("span", { class: "edited" }, t("edited")) : null,
+      m.meta?.automatic ? h("span", { class: "automatic-badge", title: t("automatic.title") }, t("automatic")) : null,
     ),
     // Why an email landed in this conversation ("threaded by References"), so a wrong match is easy to spot.
     m.meta?.thread_reason ? h("div", { class: "thread-reason" }, m.meta.thread_reason) : null,
     body(m),
     m.attachments?.length ? h("ul", { class: "attachments" }, m.attachments.map(attachment)) : null,
     m.kind === "outgoing" ? delivery(m, onRetry) : null,
-    emailed.get(m.id) === "sent" ? h("div", { class: "sent-by-email" }, "Sent by email (not seen in the chat)") : null,
+    emailed.get(m.id) === "sent" ? h("div", { class: "sent-by-email" }, t("sent_by_email")) : null,
   );
 }
 
@@ -71,18 +66,20 @@ function body(m) {
       class: "email-html",
       sandbox: "",
       referrerpolicy: "no-referrer",
-      title: "Email content",
+      title: t("email_content"),
     });
     frame.srcdoc = m.html;
     if (!m.html.includes("data-blocked-src")) return h("div", { class: "message-body" }, frame);
     // Remote images stay blocked (no tracking pixels) until the agent asks for them.
-    const show = h("button", { type: "button", class: "show-images link" }, "Show images");
+    const show = h("button", { type: "button", class: "show-images link" }, t("show_images"));
     show.onclick = () => {
       frame.srcdoc = withImages(m.html);
       show.remove();
     };
     return h("div", { class: "message-body" }, show, frame);
   }
+  // The agent's own words are Markdown: show them as the customer will (bold, links, lists…).
+  if (m.kind === "outgoing" || m.kind === "note") return h("div", { class: "message-body markdown" }, markdown(m.body || ""));
   return h("div", { class: "message-body" }, m.body);
 }
 
@@ -109,12 +106,12 @@ function attachment(a) {
 
 function delivery(m, onRetry) {
   const seen = m.kind === "outgoing" && m.status !== "failed" && m.status !== "queued" && state.customerSeen >= m.id;
-  const text = seen ? "Seen" : STATUS_TEXT[m.status] || m.status;
+  const text = t(seen ? "delivery.seen" : `delivery.${m.status}`);
   return h(
     "div",
     { class: "delivery" },
     h("span", { class: `delivery-status delivery-${m.status}` }, text),
     m.status === "failed" && m.error ? h("span", { class: "delivery-error" }, ` — ${m.error}`) : null,
-    m.status === "failed" ? h("button", { class: "retry", type: "button", onclick: () => onRetry(m.id) }, "Retry") : null,
+    m.status === "failed" ? h("button", { class: "retry", type: "button", onclick: () => onRetry(m.id) }, t("retry")) : null,
   );
 }
