@@ -2,6 +2,7 @@
 // customer's typing and "seen" frames. Ephemeral only: nothing here is stored.
 
 import { patch } from "./api.js";
+import { onCall } from "./calls.js";
 import { $, fill, h, toast } from "./dom.js";
 import { state } from "./state.js";
 
@@ -17,6 +18,7 @@ export function usePresenceStream(given) {
 }
 
 export function onEphemeral(frame, onSeen) {
+  if (onCall(frame)) return;
   if (frame.type === "presence") {
     state.presence.set(frame.agent_id, frame.availability);
     renderPresence();
