@@ -17,8 +17,12 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import httpx
+from pydantic import Field
+from sqlalchemy import func
+from sqlmodel import col, select
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -28,30 +32,40 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from channels.api import ApiChannel, ApiChannelSettings
-from channels.base import Channel, TypingAware
+from channels.base import Channel, DeliveryError, TypingAware
 from channels.email import EmailChannel, EmailSettings
+from channels.phone import PhoneChannel, PhoneSettings
 from channels.telegram import TelegramChannel, TelegramSettings
+from channels.vk import VkChannel, VkSettings
 from channels.webchat import WebchatChannel, WebchatSettings
+from channels.whatsapp import SettingsError as WhatsAppSettingsError
+from channels.whatsapp import Template, WhatsAppChannel, WhatsAppSettings, window_open
+from channels.whatsapp.graph import GraphError
+from channels.whatsapp.outbound import TEMPLATE_KEY as WHATSAPP_TEMPLATE
+from channels.whatsapp.outbound import window_closes_at
 from inbox.api import admin, attachments, channel_status, contacts, conversations, health, quarantine, reports
+from inbox.api.common import Body, Id, Query, path_id
 from inbox.auth import Authenticator, LoginThrottle, Sessions
 from inbox.clock import utcnow
 from inbox.config import Config, resolve_secret
 from inbox.continuity.worker import ContinuityWorker
 from inbox.csat.survey import Surveys
-from inbox.errors import InboxError
+from inbox.errors import InboxError, Invalid, NotFound
 from inbox.gateway.admission import Admission
 from inbox.gateway.host import CoreHost
 from inbox.gateway.outbox import OutboxWorker, inbox_info
 from inbox.gateway.runners import ChannelRunners
 from inbox.http import openapi, stream
 from inbox.http.metrics import Metrics, RequestCounter, metrics_endpoint
-from inbox.http.routing import Api, http_error_handler, inbox_error_handler
+from inbox.http.routing import Api, caller, http_error_handler, inbox_error_handler, parse_body, parse_query
+from inbox.http.routing import json as json_response
 from inbox.pages import base as pages
 from inbox.pages import csat as csat_pages
 from inbox.pages import demo as demo_page
 from inbox.pages import reports as reports_page
 from inbox.pages import selfserve as selfserve_pages
 from inbox.pages import settings as settings_pages
+from inbox.read import access, queries
 from inbox.realtime import events
 from inbox.realtime.broker import Broker, LocalBroker
 from inbox.realtime.hub import Hub
@@ -65,9 +79,11 @@ from inbox.service import InboxService
 from inbox.store.blobs import BlobStore
 from inbox.store.engine import Store
 from inbox.store.lease import Leases
-from inbox.store.models import Conversation, Inbox
+from inbox.store.models import Conversation, Inbox, Message, MessageKind
+from inbox.store.models import Identity as IdentityRow
 
 log = logging.getLogger(__name__)
+ChannelT = TypeVar("ChannelT")
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 API_MODULES: list[Api] = [
@@ -129,7 +145,12 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     webchat = WebchatChannel(host, webchat_settings(config))
     broker.subscribe(webchat.on_event, webchat.on_signal)  # replies, agent typing/seen reach the visitor
     telegram = TelegramChannel(host, _telegram_settings(config))
-    channels: dict[str, Channel] = {api_channel.name: api_channel, webchat.name: webchat, telegram.name: telegram}
+    whatsapp = WhatsAppChannel(host, WhatsAppSettings(**dataclasses.asdict(config.whatsapp)))
+    vk = VkChannel(host, VkSettings(**dataclasses.asdict(config.vk)))
+    phone = PhoneChannel(host, PhoneSettings(**dataclasses.asdict(config.phone)))
+    channels: dict[str, Channel] = {
+        channel.name: channel for channel in (api_channel, webchat, telegram, whatsapp, vk, phone)
+    }
     email_channel = EmailChannel(host, EmailSettings(**dataclasses.asdict(config.email))) if config.email else None
     if email_channel is not None:
         channels[email_channel.name] = email_channel
@@ -223,6 +244,8 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
             await asyncio.gather(*loops, return_exceptions=True)
             await api_channel.close()
             await telegram.close()
+            for closing in (whatsapp, vk, phone):
+                await closing.close()
             await broker.stop()
             await hub.stop()
             await store.close()
@@ -233,6 +256,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         Route("/api/v1/openapi.json", openapi.endpoint),
         *stream.routes,
         *[route for module in API_MODULES for route in module.routes()],
+        *channel_api.routes(),
         *[route for channel in channels.values() for route in channel.routes],
         *WidgetAnswers(
             webchat.visitor_of_request,
@@ -271,7 +295,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     state.continuity = continuity
     state.runners = runners
     state.metrics = metrics
-    state.api_modules = API_MODULES
+    state.api_modules = [*API_MODULES, channel_api]
     return app
 
 
@@ -381,3 +405,176 @@ def _typing_relay(
             task.add_done_callback(pending.discard)
 
     return on_ephemeral
+
+
+# ── channel actions: the few endpoints that need one concrete channel (so they live in the composition root) ──
+channel_api = Api()
+
+
+class Upstream(InboxError):
+    """The channel's provider (Graph API, the PBX) refused or could not be reached."""
+
+    status = 502
+    code = "upstream"
+
+
+class TemplateSend(Body):
+    """An approved WhatsApp template, sent as a reply (the only kind of reply outside the 24-hour window)."""
+
+    name: str = Field(min_length=1, max_length=512)
+    language: str | None = Field(default=None, min_length=2, max_length=15)
+    parameters: list[str] = Field(default_factory=list, max_length=20)
+    client_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class CallRequest(Body):
+    """Click-to-call: which phone inbox's PBX dials (default: the first one the caller may see)."""
+
+    inbox_id: Id | None = None
+    agent_extension: str | None = Field(default=None, min_length=1, max_length=32)
+
+
+class TemplatesQuery(Query):
+    conversation_id: Id | None = Field(default=None, description="also answer whether its 24-hour window is open")
+
+
+def _channel(request: Request, kind: type[ChannelT]) -> ChannelT:
+    found = [channel for channel in request.app.state.channels.values() if isinstance(channel, kind)]
+    return found[0]
+
+
+async def _inbox_of(request: Request, inbox_id: int, channel: str) -> Inbox:
+    who = await caller(request)
+    store: Store = request.app.state.store
+    async with store.session() as session:
+        inbox = await session.get(Inbox, inbox_id)
+    if inbox is None or inbox.channel != channel or not await access.may_see_inbox(store, who.agent, inbox_id):
+        raise NotFound(f"{channel} inbox {inbox_id} not found")
+    return inbox
+
+
+async def _templates(request: Request, inbox: Inbox) -> list[Template]:
+    try:
+        return await _channel(request, WhatsAppChannel).templates(inbox_info(inbox))
+    except WhatsAppSettingsError as exc:
+        raise Invalid(str(exc)) from exc
+    except (GraphError, httpx.HTTPError) as exc:
+        raise Upstream(f"WhatsApp templates could not be listed: {exc}") from exc
+
+
+@channel_api.route(
+    "GET",
+    "/api/v1/inboxes/{inbox_id:int}/whatsapp/templates",
+    summary="A WhatsApp inbox's approved message templates (and, for a conversation, whether its window is open)",
+    tag="channels",
+    query=TemplatesQuery,
+)
+async def whatsapp_templates(request: Request) -> Response:
+    inbox = await _inbox_of(request, path_id(request, "inbox_id", "inbox"), "whatsapp")
+    query = parse_query(request, TemplatesQuery)
+    body: dict[str, Any] = {}
+    if query.conversation_id is not None:
+        body["window"] = await _window(request, inbox, query.conversation_id)
+    body["items"] = [dataclasses.asdict(template) for template in await _templates(request, inbox)]
+    return json_response(body)
+
+
+async def _window(request: Request, inbox: Inbox, conversation_id: int) -> dict[str, Any]:
+    """The conversation's customer-service window: open while the customer's last message is under 24 h old."""
+    async with request.app.state.store.session() as session:
+        conversation = await session.get(Conversation, conversation_id)
+        if conversation is None or conversation.inbox_id != inbox.id:
+            raise NotFound(f"conversation {conversation_id} not found")
+        last = (
+            await session.execute(
+                select(func.max(Message.created_at)).where(
+                    col(Message.conversation_id) == conversation_id, col(Message.kind) == MessageKind.INCOMING
+                )
+            )
+        ).scalar_one_or_none()
+    return {
+        "open": window_open(last, utcnow()),
+        "closes_at": window_closes_at(last).isoformat() if last is not None else None,
+    }
+
+
+@channel_api.route(
+    "POST",
+    "/api/v1/conversations/{conversation_id:int}/whatsapp/template",
+    summary="Reply with an approved WhatsApp template (idempotent on client_id)",
+    tag="channels",
+    body=TemplateSend,
+    status=201,
+)
+async def send_whatsapp_template(request: Request) -> Response:
+    who = await caller(request)
+    send = await parse_body(request, TemplateSend)
+    conversation = await access.conversation(
+        request.app.state.store, who.agent, path_id(request, "conversation_id", "conversation")
+    )
+    inbox = await _inbox_of(request, conversation.inbox_id, "whatsapp")
+    found = [t for t in await _templates(request, inbox) if t.name == send.name]
+    if send.language is not None:
+        found = [t for t in found if t.language == send.language]
+    if not found:
+        raise Invalid(f"name: no approved template {send.name!r} in inbox {inbox.id}")
+    template = found[0]
+    if len(send.parameters) != template.parameter_count:
+        raise Invalid(f"parameters: template {template.name!r} takes {template.parameter_count}")
+    text = template.body
+    for index, value in enumerate(send.parameters, start=1):
+        text = text.replace(f"{{{{{index}}}}}", value)
+    option = {"name": template.name, "language": template.language, "parameters": send.parameters}
+    assert conversation.id is not None
+    message, created = await request.app.state.service.reply(
+        conversation.id,
+        by=who.agent,
+        body=text or template.name,
+        client_id=send.client_id,
+        options={WHATSAPP_TEMPLATE: option},
+    )
+    return json_response(message, 201 if created else 200)
+
+
+@channel_api.route(
+    "POST",
+    "/api/v1/contacts/{contact_id:int}/call",
+    summary='Click-to-call: the PBX dials the contact ({"status": "dialing"}), or a tel: link to open',
+    tag="channels",
+    body=CallRequest,
+)
+async def call_contact(request: Request) -> Response:
+    who = await caller(request)
+    wanted = await parse_body(request, CallRequest)
+    store: Store = request.app.state.store
+    contact_id = path_id(request, "contact_id", "contact")
+    visible = await access.inbox_ids(store, who.agent)
+    async with store.session() as session:
+        contact = await queries.contact_visible(session, contact_id, visible)
+        if contact is None:
+            raise NotFound(f"contact {contact_id} not found")
+        phones = (
+            await session.execute(
+                select(IdentityRow.value)
+                .where(col(IdentityRow.contact_id) == contact_id, col(IdentityRow.kind) == "phone")
+                .order_by(col(IdentityRow.id))
+            )
+        ).scalars()
+        number = contact.phone or next(iter(phones), None)
+        inboxes = (
+            await session.execute(select(Inbox).where(col(Inbox.channel) == "phone").order_by(col(Inbox.id)))
+        ).scalars()
+        choices = [row for row in inboxes if visible is None or row.id in visible]
+    if not number:
+        raise Invalid(f"contact {contact_id} has no phone number")
+    if wanted.inbox_id is not None:
+        choices = [row for row in choices if row.id == wanted.inbox_id]
+    if not choices:
+        raise Invalid("inbox_id: no phone inbox you may use")
+    try:
+        tel = await _channel(request, PhoneChannel).dial(inbox_info(choices[0]), wanted.agent_extension, number)
+    except DeliveryError as exc:
+        raise Upstream(exc.reason) from exc
+    except ValueError as exc:  # a number or extension that cannot be dialled; settings that are wrong
+        raise Invalid(str(exc)) from exc
+    return json_response({"status": "dialing"} if tel is None else {"tel": tel})

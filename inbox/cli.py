@@ -110,6 +110,9 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     return 0
 
 
+PUSHED_CHANNELS = ("telegram", "whatsapp", "vk", "phone")
+
+
 def cmd_inbox_create(args: argparse.Namespace) -> int:
     config = _load(args.config)
     try:
@@ -129,6 +132,10 @@ def cmd_inbox_create(args: argparse.Namespace) -> int:
         print(f"public_key: {inbox['public_key']}")
     if inbox["channel"] == "api":
         print(f"secret: {inbox['secret']}")
+    if inbox["channel"] in PUSHED_CHANNELS:  # what to type into the provider's dashboard (README per channel)
+        print(f"webhook_url: {config.server.base_url.rstrip('/')}/channels/{inbox['channel']}/{inbox['id']}")
+    if inbox["channel"] == "phone" and "signing_secret" not in settings:
+        print(f"signing_secret: {inbox['secret']}")
     return 0
 
 

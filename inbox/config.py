@@ -142,6 +142,34 @@ class TelegramConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WhatsAppConfig:
+    """The WhatsApp Cloud API channel (README ## WhatsApp); numbers and secrets are per-inbox settings."""
+
+    api_base_url: str = "https://graph.facebook.com/v21.0"
+    timeout_seconds: float = 30.0
+    max_media_bytes: int = 104_857_600
+
+
+@dataclass(frozen=True, slots=True)
+class VkConfig:
+    """The VK community-messages channel (README ## VK); communities and tokens are per-inbox settings."""
+
+    api_base_url: str = "https://api.vk.com/method"
+    api_version: str = "5.199"
+    timeout_seconds: float = 30.0
+    max_file_bytes: int = 52_428_800
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneConfig:
+    """The phone (CTI) channel (README ## Phone); signing secrets and dial URLs are per-inbox settings."""
+
+    max_recording_bytes: int = 26_214_400
+    timeout_seconds: float = 30.0
+    max_clock_skew_seconds: int = 300
+
+
+@dataclass(frozen=True, slots=True)
 class EmailConfig:
     """Process-wide email settings; mailboxes themselves are per-inbox settings (README ## Email)."""
 
@@ -191,6 +219,9 @@ class Config:
     channels: ChannelsConfig = field(default_factory=ChannelsConfig)
     admission: AdmissionConfig = field(default_factory=AdmissionConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    whatsapp: WhatsAppConfig = field(default_factory=WhatsAppConfig)
+    vk: VkConfig = field(default_factory=VkConfig)
+    phone: PhoneConfig = field(default_factory=PhoneConfig)
     email: EmailConfig | None = None  # no [email] section: the email channel is off
     continuity: ContinuityConfig = field(default_factory=ContinuityConfig)
     csat: CsatConfig = field(default_factory=CsatConfig)

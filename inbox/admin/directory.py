@@ -41,6 +41,9 @@ class ChannelKind(StrEnum):
     WEBCHAT = "webchat"
     EMAIL = "email"
     TELEGRAM = "telegram"
+    WHATSAPP = "whatsapp"
+    VK = "vk"
+    PHONE = "phone"
 
 
 def check_password(password: str, field: str = "password") -> str:

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from channels.base import Delivered, Edit, Identity, Inbound, InboxInfo, OutboundAttachment, ThreadInfo, ThreadMessage
+from channels.base import (
+    Delivered,
+    DeliveryStatus,
+    Edit,
+    Identity,
+    Inbound,
+    InboxInfo,
+    OutboundAttachment,
+    ThreadInfo,
+    ThreadMessage,
+)
 from inbox.clock import utcnow
 from inbox.gateway.admission import Admission
 from inbox.gateway.outbox import inbox_info
@@ -18,7 +29,18 @@ from inbox.realtime.hub import Hub
 from inbox.service import InboxService
 from inbox.store.blobs import BlobStore
 from inbox.store.engine import Store
-from inbox.store.models import Agent, Attachment, Contact, Conversation, Cursor, Inbox, Message, MessageKind
+from inbox.store.models import (
+    Agent,
+    Attachment,
+    Contact,
+    Conversation,
+    Cursor,
+    Inbox,
+    Message,
+    MessageKind,
+    MessageStatus,
+    Status,
+)
 from inbox.store.models import Identity as IdentityRow
 
 VISIBLE_KINDS = (MessageKind.INCOMING, MessageKind.OUTGOING)
@@ -161,6 +183,56 @@ class CoreHost:
         if frame.get("type") == "seen" and frame.get("sender") == "contact" and isinstance(message_id, int):
             for on_seen in self.on_seen:  # e.g. continuity: replies the visitor saw are never emailed
                 await on_seen(conversation_id, message_id)
+
+    async def signal_contact(self, inbox_id: int, identity: Identity, frame: Mapping[str, Any]) -> None:
+        """`channels.base.ContactSignalling`: an ephemeral frame about a person (a phone ringing) to the inbox's agents.
+
+        Adds `contact` ({id, name, open_conversations}) when the identity belongs to a contact, and
+        `conversation_id` (the inbox's newest conversation with that contact) when there is one. Nothing is stored.
+        """
+        extra: dict[str, Any] = {}
+        async with self.store.session() as session:
+            row = (
+                await session.execute(
+                    select(IdentityRow).where(
+                        col(IdentityRow.kind) == str(identity.kind), col(IdentityRow.value) == identity.value
+                    )
+                )
+            ).scalar_one_or_none()
+            contact = await session.get(Contact, row.contact_id) if row is not None else None
+            while contact is not None and contact.merged_into_id is not None:
+                contact = await session.get(Contact, contact.merged_into_id)
+            if contact is not None and contact.id is not None:
+                # Conversations moved by a merge point at the surviving contact.
+                conversations = list(
+                    (
+                        await session.execute(
+                            select(Conversation.id, Conversation.inbox_id, Conversation.status).where(
+                                col(Conversation.contact_id) == contact.id
+                            )
+                        )
+                    ).all()
+                )
+                open_count = sum(1 for _, _, status in conversations if status != Status.RESOLVED)
+                extra["contact"] = {"id": contact.id, "name": contact.name, "open_conversations": open_count}
+                here = [conversation_id for conversation_id, inbox, _ in conversations if inbox == inbox_id]
+                if here:
+                    extra["conversation_id"] = max(here)
+        await self.service.broker.publish_ephemeral({**frame, **extra}, inbox_id)
+
+    async def record_status(
+        self,
+        inbox_id: int,
+        external_id: str,
+        status: DeliveryStatus,
+        *,
+        at: datetime | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """`channels.base.StatusRecording`: a delivery receipt of our outgoing message, applied by the service."""
+        return await self.service.record_delivery_status(
+            inbox_id, external_id, MessageStatus(str(status)), supersedes=status.supersedes, at=at, error=error
+        )
 
     async def agents_online(self, inbox_id: int) -> bool:
         """An agent counts as online while their agent stream is connected to this process."""

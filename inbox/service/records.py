@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,6 +40,52 @@ class DeliveryResults(ServiceBase):
 
     async def mark_failed(self, message_id: int, reason: str) -> None:
         await self._set_delivery(message_id, MessageStatus.FAILED, reason, done=True)
+
+    async def record_delivery_status(
+        self,
+        inbox_id: int,
+        external_id: str,
+        status: MessageStatus,
+        *,
+        supersedes: Callable[[str], bool],
+        at: datetime | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Apply a channel's receipt (delivered, read, failed) to our outgoing message with this channel id.
+
+        The message is found by `(inbox_id, external_id)` among outgoing messages; `supersedes(current status)`
+        decides, inside the transaction, whether the receipt moves it forwards (receipts arrive out of order).
+        Publishes `message.updated` only when the status changed. Answers False when no such message exists.
+        """
+        async with self.store.transaction() as tx:
+            message = (
+                await tx.execute(
+                    select(Message).where(
+                        col(Message.inbox_id) == inbox_id,
+                        col(Message.external_id) == external_id,
+                        col(Message.kind) == MessageKind.OUTGOING,
+                    )
+                )
+            ).scalar_one_or_none()
+            if message is None or message.id is None:
+                return False
+            if not supersedes(message.status):
+                return True
+            message.status = status
+            message.error = (error or "failed") if status == MessageStatus.FAILED else None
+            message.updated_at = utcnow()
+            if at is not None:  # when the channel saw each step, for the message's details
+                message.meta = {
+                    **message.meta,
+                    "receipts": {**message.meta.get("receipts", {}), status: at.isoformat()},
+                }
+            attachments = await attachments_of(tx, [message.id])
+            view = views.message(message, attachments.get(message.id, []))
+            records = await self._append(
+                tx, [(EventType.MESSAGE_UPDATED, view)], inbox_id=inbox_id, conversation_id=message.conversation_id
+            )
+        await self._publish(records)
+        return True
 
     async def note_retry(self, message_id: int, reason: str, next_attempt_at: datetime) -> None:
         """Record a transient failure; the message stays queued (no event: nothing changed for agents)."""

@@ -3,6 +3,7 @@
 
 import { t } from "./i18n.js";
 import { patch } from "./api.js";
+import { onCall } from "./calls.js";
 import { $, fill, h, toast } from "./dom.js";
 import { state } from "./state.js";
 
@@ -18,6 +19,7 @@ export function usePresenceStream(given) {
 }
 
 export function onEphemeral(frame, onSeen) {
+  if (onCall(frame)) return;
   if (frame.type === "presence") {
     state.presence.set(frame.agent_id, frame.availability);
     renderPresence();
