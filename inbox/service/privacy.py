@@ -40,6 +40,8 @@ from inbox.store.models import (
     Event,
     Identity,
     Message,
+    MessageStatus,
+    Outbox,
     Status,
     key,
 )
@@ -229,6 +231,13 @@ async def _erase_conversations(tx: AsyncSession, conversation_ids: Sequence[int]
         update(Message)
         .where(col(Message.conversation_id).in_(conversation_ids))
         .values(body="", html=None, meta={}, error=None)
+    )
+    # Replies still waiting to go out would go out blank: they are not sent.
+    await tx.execute(update(Outbox).where(col(Outbox.message_id).in_(message_ids), ~col(Outbox.done)).values(done=True))
+    await tx.execute(
+        update(Message)
+        .where(col(Message.conversation_id).in_(conversation_ids), col(Message.status) == MessageStatus.QUEUED)
+        .values(status=MessageStatus.FAILED, error="erased before it was sent")
     )
     await tx.execute(
         update(Message)
