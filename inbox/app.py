@@ -44,7 +44,10 @@ from channels.whatsapp.graph import GraphError
 from channels.whatsapp.outbound import TEMPLATE_KEY as WHATSAPP_TEMPLATE
 from channels.whatsapp.outbound import window_closes_at
 from inbox.api import admin, attachments, channel_status, contacts, conversations, health, quarantine, reports
+from inbox.api import audit as audit_api
+from inbox.api import privacy as privacy_api
 from inbox.api.common import Body, Id, Query, path_id
+from inbox.audit import retention
 from inbox.auth import Authenticator, LoginThrottle, Sessions
 from inbox.clock import utcnow
 from inbox.config import Config, resolve_secret
@@ -59,6 +62,7 @@ from inbox.http import openapi, stream
 from inbox.http.metrics import Metrics, RequestCounter, metrics_endpoint
 from inbox.http.routing import Api, caller, http_error_handler, inbox_error_handler, parse_body, parse_query
 from inbox.http.routing import json as json_response
+from inbox.pages import audit as audit_page
 from inbox.pages import base as pages
 from inbox.pages import csat as csat_pages
 from inbox.pages import demo as demo_page
@@ -96,6 +100,8 @@ API_MODULES: list[Api] = [
     quarantine.api,
     channel_status.api,
     selfserve_api.api,
+    audit_api.api,
+    privacy_api.api,
 ]
 # How uvicorn serves the app: `switchboard serve`, the bench servers and the test servers all use these.
 # uvicorn's `wsproto` protocol, trimmed (`inbox.realtime.wsserver`): ≈ 5 KiB less per open websocket than uvicorn's
@@ -215,6 +221,9 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
                 ),
                 name="selfserve-retention",
             ),
+            asyncio.create_task(
+                leases.run_exclusive("timer:privacy", lambda: retention.run(service, config.privacy)), name="privacy"
+            ),
             asyncio.create_task(runners.run(), name="channel-runners"),
             asyncio.create_task(leases.run_exclusive("timer:continuity", continuity.run), name="continuity"),
             # SQLite only (returns at once otherwise): WAL checkpoints off the commit path.
@@ -265,6 +274,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         ).routes,
         *pages.routes,
         *selfserve_pages.routes,
+        *audit_page.routes,  # before settings: /settings/audit is its own page
         *settings_pages.routes,
         *reports_page.routes,
         *csat_pages.routes,

@@ -215,7 +215,7 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--config", default=argparse.SUPPRESS)
     create.add_argument("--email", required=True)
     create.add_argument("--name", required=True)
-    create.add_argument("--role", choices=["admin", "agent"], default="agent")
+    create.add_argument("--role", choices=["admin", "supervisor", "agent"], default="agent")
     create.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     create.set_defaults(func=cmd_agent_create)
 

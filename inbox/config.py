@@ -118,6 +118,12 @@ class SelfServiceConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PrivacyConfig:
+    erase_resolved_after_days: int = 0  # erase resolved conversations older than this; 0 = never
+    interval_seconds: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
 class AdmissionConfig:
     """Backpressure on inbound messages (README ## Overload and backpressure)."""
 
@@ -225,6 +231,7 @@ class Config:
     email: EmailConfig | None = None  # no [email] section: the email channel is off
     continuity: ContinuityConfig = field(default_factory=ContinuityConfig)
     csat: CsatConfig = field(default_factory=CsatConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
 
 def load(path: str | Path | None = None, *, environ: typing.Mapping[str, str] | None = None) -> Config:

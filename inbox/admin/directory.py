@@ -3,7 +3,8 @@
 Each change that decides what a connected agent may see (inbox membership, role, deactivation) commits in
 the same transaction as its event (`inbox.updated` / `agent.updated`, appended through the service), then
 the event is published so every hub updates its subscriptions. It checks input, not who is asking:
-callers (the HTTP API, the CLI, the setup page) decide who may do what.
+callers (the HTTP API, the CLI, the setup page) decide who may do what. Every change also adds its audit
+entry (`inbox.store.audit.record`) to the same transaction; the actor is whoever the request is acting as.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from inbox.gateway import quarantine
 from inbox.read import continuity, views
 from inbox.realtime.events import EventRecord, EventType
 from inbox.service import UNSET, InboxService
+from inbox.store import audit
 from inbox.store.engine import SETUP_LOCK_KEY
 from inbox.store.models import Agent, ApiToken, Conversation, Inbox, InboxMember, Message, Role, TeamMember, key
 
@@ -100,6 +102,7 @@ class Directory:
                 agent = Agent(email=email, name=name.strip(), role=role, password_hash=password_hash)
                 tx.add(agent)
                 await tx.flush()
+                await audit.record(tx, "agent.created", target_type="agent", target_id=agent.id, after=_audited(agent))
                 records = await self._agent_event(tx, agent)
         except IntegrityError as exc:
             raise Conflict(f"email: an agent with email {email} already exists") from exc
@@ -113,6 +116,7 @@ class Directory:
             password_hash = hash_password(check_password(changes.password))
         async with self.store.transaction() as tx:
             agent: Agent = await _get(tx, Agent, agent_id, "agent")
+            before = _audited(agent)
             if changes.name is not UNSET:
                 agent.name = changes.name.strip()
             if changes.email is not UNSET:
@@ -135,6 +139,7 @@ class Directory:
             if password_hash is not None:
                 agent.password_hash = password_hash
             await tx.flush()
+            await _audit_agent(tx, agent, before, password_changed=password_hash is not None)
             records = await self._agent_event(tx, agent)
         await self.service.publish(records)
         return agent
@@ -197,6 +202,9 @@ class Directory:
             )
             tx.add(inbox)
             await tx.flush()
+            await audit.record(
+                tx, "inbox.created", target_type="inbox", target_id=inbox.id, after={**_inbox_audited(inbox)}
+            )
             view, records = await self._inbox_event(tx, inbox)
         await self.service.publish(records)
         return view
@@ -206,6 +214,7 @@ class Directory:
     ) -> dict[str, Any]:
         async with self.store.transaction() as tx:
             inbox = await _get(tx, Inbox, inbox_id, "inbox")
+            before = _inbox_audited(inbox)
             if name is not UNSET:
                 inbox.name = name.strip()
             if settings is not UNSET:
@@ -215,6 +224,10 @@ class Directory:
             if rotate_secret:
                 inbox.secret = secrets.token_urlsafe(32)
             await tx.flush()
+            old, new = audit.changed(before, _inbox_audited(inbox))
+            if rotate_secret:
+                old["secret"], new["secret"] = "old", "rotated"  # masked: the log says only that it changed
+            await audit.record(tx, "inbox.updated", target_type="inbox", target_id=inbox_id, before=old, after=new)
             view, records = await self._inbox_event(tx, inbox)
         await self.service.publish(records)
         return view
@@ -229,6 +242,9 @@ class Directory:
             await _check_not_continuing(tx, inbox_id)
             await quarantine.before_inbox_deleted(tx, inbox_id)  # mail in quarantine is not thrown away either
             view = _public(views.inbox(inbox, []))
+            await audit.record(
+                tx, "inbox.deleted", target_type="inbox", target_id=inbox_id, before=_inbox_audited(inbox)
+            )
             await tx.execute(delete(InboxMember).where(col(InboxMember.inbox_id) == inbox_id))
             await tx.delete(inbox)
             records = await self.service.append(
@@ -245,6 +261,9 @@ class Directory:
             if await tx.get(InboxMember, (inbox_id, agent_id)) is None:
                 tx.add(InboxMember(inbox_id=inbox_id, agent_id=agent_id))
                 await tx.flush()
+                await audit.record(
+                    tx, "inbox.member_added", target_type="inbox", target_id=inbox_id, after={"agent_id": agent_id}
+                )
             view, records = await self._inbox_event(tx, inbox)
         await self.service.publish(records)
         return view
@@ -257,6 +276,9 @@ class Directory:
                 raise NotFound(f"agent {agent_id} is not a member of inbox {inbox_id}")
             await tx.delete(member)
             await tx.flush()
+            await audit.record(
+                tx, "inbox.member_removed", target_type="inbox", target_id=inbox_id, before={"agent_id": agent_id}
+            )
             view, records = await self._inbox_event(tx, inbox)
         await self.service.publish(records)
         return view
@@ -284,6 +306,14 @@ class Directory:
                 raise Conflict(f"agent {agent_id} is deactivated")
             row = ApiToken(agent_id=agent_id, token_hash=token_hash, name=name.strip())
             tx.add(row)
+            await tx.flush()
+            await audit.record(
+                tx,
+                "token.created",
+                target_type="token",
+                target_id=row.id,
+                after={"agent_id": agent_id, "name": row.name},
+            )
         return row, token
 
     async def delete_token(self, token_id: int, *, owner_id: int | None) -> None:
@@ -293,6 +323,35 @@ class Directory:
             if row is None or (owner_id is not None and row.agent_id != owner_id):
                 raise NotFound(f"token {token_id} not found")
             await tx.delete(row)
+            await audit.record(
+                tx,
+                "token.revoked",
+                target_type="token",
+                target_id=token_id,
+                before={"agent_id": row.agent_id, "name": row.name},
+            )
+
+
+def _audited(agent: Agent) -> dict[str, Any]:
+    """What the audit log shows of an agent (never the password hash)."""
+    return {"email": agent.email, "name": agent.name, "role": agent.role, "active": agent.active}
+
+
+async def _audit_agent(tx: AsyncSession, agent: Agent, before: dict[str, Any], *, password_changed: bool) -> None:
+    """One entry for a changed agent: `agent.role_changed` when the role changed, else `agent.updated`;
+    none for a change of availability alone (agents flip it all day; it grants nothing)."""
+    old, new = audit.changed(before, _audited(agent))
+    if password_changed:
+        old["password"], new["password"] = "old", "new"  # masked: the log says only that it changed
+    if not new:
+        return
+    action = "agent.role_changed" if "role" in new else "agent.updated"
+    await audit.record(tx, action, target_type="agent", target_id=agent.id, before=old, after=new)
+
+
+def _inbox_audited(inbox: Inbox) -> dict[str, Any]:
+    """What the audit log shows of an inbox: name, channel, settings (secrets in them masked by the log)."""
+    return {"name": inbox.name, "channel": inbox.channel, "settings": dict(inbox.settings)}
 
 
 def _public(view: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from inbox.store.models import Agent, ApiToken, InboxMember, Role, TeamMember, k
 
 api = Api()
 
-RoleName = Literal["admin", "agent"]
+RoleName = Literal["admin", "supervisor", "agent"]
 AvailabilityName = Literal["online", "busy", "offline"]
 
 

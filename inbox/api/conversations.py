@@ -1,6 +1,7 @@
 """HTTP API: conversations (list, get, patch, mark read), their messages (list, post) and message retry.
 
-Handlers check who may see what (`inbox.read.access`: another inbox's conversation is a 404), read through
+Handlers check who may see what (`inbox.read.access`: another inbox's conversation is a 404) and, for a
+change of assignee, whether the caller may take a colleague's conversation (`inbox.read.permissions`), read through
 `inbox.read.queries` and write only through `InboxService`.
 """
 
@@ -15,12 +16,12 @@ from starlette.responses import Response
 
 from inbox.api.common import Body, Id, Query, path_id
 from inbox.api.shapes import ConversationOut, ConversationPage, MessageOut, MessagePage
-from inbox.errors import NotFound
+from inbox.errors import Forbidden, NotFound
 from inbox.http.routing import Api, caller, json, parse_body, parse_query
-from inbox.read import access, queries
+from inbox.read import access, permissions, queries
 from inbox.read.queries import MAX_ID
 from inbox.service import ConversationChanges, InboxService
-from inbox.store.models import Conversation, Message, Status
+from inbox.store.models import Agent, Conversation, Message, Status
 
 api = Api()
 
@@ -168,7 +169,22 @@ async def patch_conversation(request: Request) -> Response:
         request.app.state.store, who.agent, path_id(request, "conversation_id", "conversation")
     )
     assert conversation.id is not None
+    if "assignee_id" in patch.model_fields_set:
+        await _may_assign(request, who.agent, conversation, patch.assignee_id)
     return json(await _service(request).update_conversation(conversation.id, patch.changes(), by=who.agent))
+
+
+async def _may_assign(request: Request, agent: Agent, conversation: Conversation, assignee_id: int | None) -> None:
+    """Assigning an unassigned or one's own conversation is `assign`; taking one off a colleague, `reassign`."""
+    current = conversation.assignee_id
+    if assignee_id == current:
+        return
+    action = permissions.Action.REASSIGN if current not in (None, agent.id) else permissions.Action.ASSIGN
+    membership = await access.membership(request.app.state.store, agent, conversation.inbox_id)
+    if not permissions.allowed(agent.role, action, membership):
+        raise Forbidden(
+            f"assignee_id: conversation {conversation.id} is assigned to a colleague; only a supervisor or an admin may reassign it"
+        )
 
 
 @api.route(

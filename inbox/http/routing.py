@@ -18,6 +18,8 @@ from starlette.routing import Route
 
 from inbox.auth import CSRF_HEADER, Caller
 from inbox.errors import Forbidden, InboxError, Invalid, Throttled, TooLarge, Unauthorized
+from inbox.read.permissions import Action, allowed
+from inbox.store import audit
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[Request], Awaitable[Response]]
@@ -114,12 +116,25 @@ async def caller(request: Request, db: AsyncSession | None = None) -> Caller:
         sessions = request.app.state.sessions
         if not sessions.csrf_ok(found.cookie, request.headers.get(CSRF_HEADER)):
             raise Forbidden(f"missing or wrong {CSRF_HEADER} header for a cookie-authenticated write")
+    # The audit log of whatever this request writes names this agent and address (inbox.store.audit).
+    audit.acting.set(audit.Actor(found.agent.id, found.agent.email, client_address(request)))
     return found
 
 
+def client_address(conn: HTTPConnection) -> str:
+    return conn.client.host if conn.client else ""
+
+
 async def admin(request: Request) -> Caller:
+    """The caller, who must be allowed to change settings (inbox.read.permissions); 403 otherwise."""
+    return await permitted(request, Action.SETTINGS)
+
+
+async def permitted(request: Request, action: Action) -> Caller:
+    """The caller, who must be allowed `action` (one that touches no particular inbox); 403 otherwise."""
     found = await caller(request)
-    if found.agent.role != "admin":
+    if not allowed(found.agent.role, action):
+        # Every action outside an inbox that some role lacks is an admin's (see the matrix).
         raise Forbidden("this action needs the admin role")
     return found
 

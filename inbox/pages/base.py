@@ -20,6 +20,7 @@ from starlette.templating import Jinja2Templates
 
 from inbox.admin.directory import MIN_PASSWORD_LENGTH, Directory, any_agent
 from inbox.api.agents import agent_views, set_session_cookie
+from inbox.audit import log as audit_log
 from inbox.auth import SESSION_COOKIE, Caller, LoginThrottle, Sessions
 from inbox.errors import Conflict, Invalid, Throttled, TooLarge
 from inbox.http.routing import optional_caller, read_body
@@ -197,6 +198,7 @@ async def login(request: Request) -> Response:
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     agent = await state.authenticator.login(email, form.get("password", ""))
+    await audit_log.sign_in(state.store, email=email, agent=agent, ip=client)
     if agent is None:
         throttle.failed(*keys)
         return _render(request, "login.html", {"email": email, "error": _t(request, BAD_LOGIN)}, 401)

@@ -18,6 +18,7 @@ from inbox.http.routing import optional_caller
 from inbox.i18n import translate
 from inbox.pages.base import HEADERS, page_locale, templates
 from inbox.read import views
+from inbox.read.permissions import Action, allowed
 
 # Section slug → (title, API collection) for the settings pages.
 SECTIONS: dict[str, tuple[str, str]] = {
@@ -28,6 +29,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "canned_responses": ("Canned responses", "/api/v1/canned_responses"),
     "health": ("Channel health", "/api/v1/channels/status"),
     "selfservice": ("Self-service", "/api/v1/articles"),  # its own page: inbox.pages.selfserve
+    "audit": ("Audit log", "/api/v1/audit"),  # its own page: inbox.pages.audit
 }
 # Sections with their own page (template and script) instead of the generic list-and-form one.
 TEMPLATES: dict[str, str] = {"health": "settings_health.html"}
@@ -59,7 +61,7 @@ async def settings_page(request: Request) -> Response:
     section = request.path_params["section"]
     if section not in SECTIONS:
         return Response(f"settings section {section!r} not found", status_code=404, media_type="text/plain")
-    if who.agent.role != "admin":
+    if not allowed(who.agent.role, Action.SETTINGS):
         return Response("settings need the admin role", status_code=403, media_type="text/plain")
     _, collection = SECTIONS[section]
     title = translate(page_locale(request), f"settings.section.{section}")

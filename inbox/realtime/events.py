@@ -48,6 +48,7 @@ class EventType(StrEnum):
     CONTACT_CREATED = "contact.created"
     CONTACT_UPDATED = "contact.updated"
     CONTACT_MERGED = "contact.merged"
+    CONTACT_ERASED = "contact.erased"
     INBOX_UPDATED = "inbox.updated"
     AGENT_UPDATED = "agent.updated"
     LABEL_UPDATED = "label.updated"

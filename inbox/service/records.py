@@ -16,6 +16,7 @@ from inbox.read import views
 from inbox.read.queries import attachments_of
 from inbox.realtime.events import EventType
 from inbox.service.base import ServiceBase, _get
+from inbox.store import audit
 from inbox.store.blobs import StoredBlob
 from inbox.store.models import (
     Agent,
@@ -270,6 +271,9 @@ class ContactWrites(ServiceBase):
             target.attributes = {**source.attributes, **target.attributes}
             target.updated_at = utcnow()
             source.merged_into_id = target_id
+            await audit.record(
+                tx, "contact.merged", target_type="contact", target_id=target_id, before={"contact_id": source_id}
+            )
             identities = list(
                 (await tx.execute(select(Identity).where(col(Identity.contact_id) == target_id))).scalars()
             )

@@ -17,6 +17,7 @@ from inbox.clock import utcnow
 
 class Role(StrEnum):
     ADMIN = "admin"
+    SUPERVISOR = "supervisor"  # every inbox of their teams, reassigns, reports; no settings (inbox.read.permissions)
     AGENT = "agent"
 
 
@@ -350,4 +351,32 @@ class SelfServeEvent(SQLModel, table=True):
     rule_id: int | None = None
     query: str | None = Field(default=None, max_length=200)
     hits: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+# ── the audit log (see inbox.store.audit, inbox.audit) ───────────────────────────────────────
+class AuditEntry(SQLModel, table=True):
+    """Who did what, when, from where: append-only (no code path updates or deletes a row).
+
+    `before`/`after` hold the changed fields with secrets masked; `actor_id` is None for the system (CLI,
+    retention timer) and for failed sign-ins, whose attempted email is in `actor_name`."""
+
+    __table_args__ = (
+        Index("ix_auditentry_actor", "actor_id", "id"),
+        Index("ix_auditentry_action", "action", "id"),
+        Index("ix_auditentry_created", "created_at", "id"),
+    )
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    )
+    action: str = Field(max_length=64)
+    actor_id: int | None = None  # no foreign key: the log outlives what it names
+    actor_name: str = Field(default="", max_length=320)
+    ip: str = Field(default="", max_length=64)
+    target_type: str = Field(default="", max_length=32)
+    target_id: str = Field(default="", max_length=64)
+    before: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    after: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
