@@ -33,6 +33,7 @@ from channels.email import EmailChannel, EmailSettings
 from channels.telegram import TelegramChannel, TelegramSettings
 from channels.webchat import WebchatChannel, WebchatSettings
 from inbox.api import admin, attachments, channel_status, contacts, conversations, health, quarantine, reports
+from inbox.api import workflow as workflow_api
 from inbox.auth import Authenticator, LoginThrottle, Sessions
 from inbox.clock import utcnow
 from inbox.config import Config, resolve_secret
@@ -66,6 +67,7 @@ from inbox.store.blobs import BlobStore
 from inbox.store.engine import Store
 from inbox.store.lease import Leases
 from inbox.store.models import Conversation, Inbox
+from inbox.workflow.routing import Router, queue_stats
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ API_MODULES: list[Api] = [
     quarantine.api,
     channel_status.api,
     selfserve_api.api,
+    workflow_api.api,
 ]
 # How uvicorn serves the app: `switchboard serve`, the bench servers and the test servers all use these.
 # uvicorn's `wsproto` protocol, trimmed (`inbox.realtime.wsserver`): ≈ 5 KiB less per open websocket than uvicorn's
@@ -152,6 +155,9 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     )
     broker.subscribe(_ignore_event, _typing_relay(store, channels))
     broker.subscribe(_on_inbox_change(runners), _ignore_ephemeral)
+    router = Router(service, interval_seconds=config.cluster.lease_seconds)  # team workflow: routing
+    broker.subscribe(router.on_event, router.on_ephemeral)
+    metrics.before_scrape.append(lambda: _observe_queue(store, metrics))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -195,6 +201,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
                 name="selfserve-retention",
             ),
             asyncio.create_task(runners.run(), name="channel-runners"),
+            asyncio.create_task(leases.run_exclusive("timer:routing", router.run), name="routing"),
             asyncio.create_task(leases.run_exclusive("timer:continuity", continuity.run), name="continuity"),
             # SQLite only (returns at once otherwise): WAL checkpoints off the commit path.
             asyncio.create_task(
@@ -271,6 +278,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     state.continuity = continuity
     state.runners = runners
     state.metrics = metrics
+    state.router = router
     state.api_modules = API_MODULES
     return app
 
@@ -331,6 +339,13 @@ def _telegram_settings(config: Config) -> TelegramSettings:
         poll_timeout_seconds=section.poll_timeout_seconds,
         max_file_bytes=section.max_file_bytes,
     )
+
+
+async def _observe_queue(store: Store, metrics: Metrics) -> None:
+    """The routing queues for `/metrics`, read fresh (any process may be scraped, one routes)."""
+    async with store.session() as session:
+        stats = await queue_stats(session, utcnow())
+    metrics.routing_queue = [(stat.inbox_id, stat.length, stat.oldest_wait_seconds) for stat in stats]
 
 
 def _on_inbox_change(runners: ChannelRunners) -> Callable[[Any], Awaitable[None]]:

@@ -16,13 +16,14 @@ from inbox.service.inbound import InboundWrites
 from inbox.service.ingest.batcher import DeliveryBatcher
 from inbox.service.records import ContactWrites, DeliveryResults, Uploads
 from inbox.service.repair import Repairs
+from inbox.service.workflow import WorkflowWrites
 from inbox.store.blobs import BlobStore
 from inbox.store.engine import Store
 
 __all__ = ["UNSET", "ConversationChanges", "InboxService"]
 
 
-class InboxService(InboundWrites, AgentWrites, DeliveryResults, Uploads, ContactWrites, Repairs):
+class InboxService(InboundWrites, AgentWrites, DeliveryResults, Uploads, ContactWrites, Repairs, WorkflowWrites):
     """Writes conversations, messages and contacts; appends and publishes their events."""
 
     def __init__(self, store: Store, broker: Broker, blobs: BlobStore) -> None:
