@@ -67,6 +67,7 @@ from inbox.store.blobs import BlobStore
 from inbox.store.engine import Store
 from inbox.store.lease import Leases
 from inbox.store.models import Conversation, Inbox
+from inbox.workflow.clocks import SlaClocks
 from inbox.workflow.routing import Router, queue_stats
 
 log = logging.getLogger(__name__)
@@ -157,6 +158,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     broker.subscribe(_on_inbox_change(runners), _ignore_ephemeral)
     router = Router(service, interval_seconds=config.cluster.lease_seconds)  # team workflow: routing
     broker.subscribe(router.on_event, router.on_ephemeral)
+    sla_clocks = SlaClocks(service, interval_seconds=1.0)  # team workflow: SLA clocks, warnings and breaches
     metrics.before_scrape.append(lambda: _observe_queue(store, metrics))
 
     @contextlib.asynccontextmanager
@@ -202,6 +204,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
             ),
             asyncio.create_task(runners.run(), name="channel-runners"),
             asyncio.create_task(leases.run_exclusive("timer:routing", router.run), name="routing"),
+            asyncio.create_task(leases.run_exclusive("timer:sla", sla_clocks.run), name="sla"),
             asyncio.create_task(leases.run_exclusive("timer:continuity", continuity.run), name="continuity"),
             # SQLite only (returns at once otherwise): WAL checkpoints off the commit path.
             asyncio.create_task(
@@ -279,6 +282,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     state.runners = runners
     state.metrics = metrics
     state.router = router
+    state.sla_clocks = sla_clocks
     state.api_modules = API_MODULES
     return app
 

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from inbox.admin.directory import AgentChanges, Directory
 from inbox.store.models import Conversation, Message, MessageKind
-from tests.factories import inbound
+from tests.factories import inbound, make_inbox
 from tests.people import People, make_people
 from tests.poll import eventually
 from tests.servers.app import LiveServer
@@ -181,3 +181,49 @@ async def test_the_running_app_routes_and_shows_its_queue(server: LiveServer, pe
 
 async def _equals(value: Any, expected: Any) -> bool:
     return bool(await value == expected)
+
+
+async def test_sla_policies_and_clocks(server: LiveServer, people: People) -> None:
+    bad = [
+        ({"name": "P"}, "body.first_response_seconds:"),
+        ({"name": "P", "first_response_seconds": 10}, "body.first_response_seconds"),
+        ({"name": "P", "first_response_seconds": 600, "priority": "whenever"}, "body.priority"),
+        ({"name": "P", "first_response_seconds": 600, "inbox_id": 99999}, "body.inbox_id:"),
+        ({"name": "P", "first_response_seconds": 600, "inbox_id": 99999999999}, "body.inbox_id"),
+        ({"name": "P", "first_response_seconds": "600"}, "body.first_response_seconds"),
+    ]
+    for body, field in bad:
+        response = await people.admin.post("/api/v1/sla_policies", json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert error(response).startswith(field), error(response)
+    created = await people.admin.post(
+        "/api/v1/sla_policies", json={"name": "Standard", "first_response_seconds": 3600, "warning_seconds": 600}
+    )
+    assert created.status_code == 201, created.text
+    policy_id = created.json()["id"]
+    clash = await people.admin.post("/api/v1/sla_policies", json={"name": "Again", "first_response_seconds": 600})
+    assert clash.status_code == 409
+    patched = await people.admin.patch(f"/api/v1/sla_policies/{policy_id}", json={"resolution_seconds": 86400})
+    assert patched.json()["resolution_seconds"] == 86400 and patched.json()["first_response_seconds"] == 3600
+    assert (await people.agent.patch(f"/api/v1/sla_policies/{policy_id}", json={"name": "X"})).status_code == 403
+    assert (await people.admin.get("/api/v1/sla_policies/99999999999")).status_code == 404
+
+    inbox = await make_inbox(server.state.store, name="SLA")
+    delivered = await server.state.service.deliver(inbound(inbox))
+
+    async def listed() -> list[dict[str, Any]]:
+        response = await people.admin.get("/api/v1/sla/clocks", params={"conversation_id": delivered.conversation_id})
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+    await eventually(lambda: _count(listed(), 2), what="the running app starts both clocks")
+    items = {item["target"]: item for item in await listed()}
+    assert items["first_response"]["state"] == "on_track" and items["first_response"]["due_at"] is not None
+    assert (await people.admin.get("/api/v1/sla/clocks", params={"state": "breached"})).json()["items"] == []
+    assert (await people.admin.get("/api/v1/sla/clocks", params={"state": "late"})).status_code == 422
+    assert (await people.admin.get("/api/v1/sla/clocks", params={"limit": "0"})).status_code == 422
+    assert (await people.admin.delete(f"/api/v1/sla_policies/{policy_id}")).status_code == 204
+
+
+async def _count(value: Any, expected: int) -> bool:
+    return len(await value) == expected

@@ -1,4 +1,5 @@
-"""HTTP API of the team workflow: business-hours calendars, agents' routing capacity, the routing queue.
+"""HTTP API of the team workflow: business-hours calendars, agents' routing capacity, the routing queue, SLA
+policies and the running SLA clocks.
 
 Calendars are reference data (like labels): written here, validated by `inbox.workflow.hours.calendar_from`
 (errors name the field: `body.calendar.hours.mon[1].end: …`); an inbox uses one through its settings
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 from sqlalchemy.exc import IntegrityError
@@ -18,14 +19,14 @@ from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from inbox.api.common import path_id
+from inbox.api.common import Id, Query, path_id
 from inbox.clock import iso, utcnow
 from inbox.errors import Conflict, Invalid, NotFound
-from inbox.http.routing import Api, admin, caller, json, parse_body
+from inbox.http.routing import Api, admin, caller, json, parse_body, parse_query
 from inbox.http.schema import Body, provided
 from inbox.read import access
-from inbox.store.models import Agent, AgentCapacity, BusinessHours, Inbox, key
-from inbox.workflow import routing
+from inbox.store.models import Agent, AgentCapacity, BusinessHours, Inbox, SlaClock, SlaPolicy, key
+from inbox.workflow import clocks, routing, sla
 from inbox.workflow import settings as workflow_settings
 from inbox.workflow.hours import CalendarError, calendar_from
 
@@ -252,3 +253,184 @@ async def routing_queue(request: Request) -> Response:
             ]
         }
     )
+
+
+# ── SLA policies and clocks ─────────────────────────────────────────────────────────────────
+Seconds = Annotated[int, Field(ge=60, le=366 * 86400)]
+WarningSeconds = Annotated[int, Field(ge=0, le=7 * 86400)]
+Priority = Literal["low", "medium", "high", "urgent"]
+
+
+class PolicyBody(Body):
+    name: CalendarName
+    inbox_id: Id | None = None
+    priority: Priority | None = None
+    first_response_seconds: Seconds | None = None
+    next_response_seconds: Seconds | None = None
+    resolution_seconds: Seconds | None = None
+    warning_seconds: WarningSeconds = 900
+
+
+class PolicyUpdate(Body):
+    name: CalendarName | None = None
+    first_response_seconds: Seconds | None = None
+    next_response_seconds: Seconds | None = None
+    resolution_seconds: Seconds | None = None
+    warning_seconds: WarningSeconds | None = None
+
+
+class ClockQuery(Query):
+    state: Literal["on_track", "breaching_soon", "breached"] | None = None
+    inbox_id: Id | None = None
+    conversation_id: Id | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+
+
+def _policy_view(row: SlaPolicy) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "inbox_id": row.inbox_id,
+        "priority": row.priority,
+        "first_response_seconds": row.first_response_seconds,
+        "next_response_seconds": row.next_response_seconds,
+        "resolution_seconds": row.resolution_seconds,
+        "warning_seconds": row.warning_seconds,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    }
+
+
+async def _policy(session: AsyncSession, policy_id: int) -> SlaPolicy:
+    row = await session.get(SlaPolicy, policy_id)
+    if row is None:
+        raise NotFound(f"SLA policy {policy_id} not found")
+    return row
+
+
+@api.route("GET", "/api/v1/sla_policies", summary="List SLA policies", tag="workflow")
+async def list_policies(request: Request) -> Response:
+    await caller(request)
+    async with request.app.state.store.session() as session:
+        rows = (await session.execute(select(SlaPolicy).order_by(col(SlaPolicy.id)))).scalars()
+        return json({"items": [_policy_view(row) for row in rows]})
+
+
+@api.route(
+    "POST",
+    "/api/v1/sla_policies",
+    summary="Create an SLA policy",
+    tag="workflow",
+    body=PolicyBody,
+    status=201,
+    auth="admin",
+)
+async def create_policy(request: Request) -> Response:
+    await admin(request)
+    body = await parse_body(request, PolicyBody)
+    if body.first_response_seconds is None and body.next_response_seconds is None and body.resolution_seconds is None:
+        raise Invalid("body.first_response_seconds: a policy needs at least one target")
+    async with request.app.state.store.transaction() as tx:
+        if body.inbox_id is not None and await tx.get(Inbox, body.inbox_id) is None:
+            raise Invalid(f"body.inbox_id: inbox {body.inbox_id} does not exist")
+        clash = select(SlaPolicy.id).where(
+            col(SlaPolicy.inbox_id).is_(None) if body.inbox_id is None else col(SlaPolicy.inbox_id) == body.inbox_id,
+            col(SlaPolicy.priority).is_(None) if body.priority is None else col(SlaPolicy.priority) == body.priority,
+        )
+        if (await tx.execute(clash)).first() is not None:
+            raise Conflict("inbox_id: a policy for this inbox and priority exists already")
+        row = SlaPolicy(**body.model_dump())
+        tx.add(row)
+        await tx.flush()
+    return json(_policy_view(row), 201)
+
+
+@api.route("GET", "/api/v1/sla_policies/{policy_id:int}", summary="Get an SLA policy", tag="workflow")
+async def get_policy(request: Request) -> Response:
+    await caller(request)
+    async with request.app.state.store.session() as session:
+        return json(_policy_view(await _policy(session, path_id(request, "policy_id", "SLA policy"))))
+
+
+@api.route(
+    "PATCH",
+    "/api/v1/sla_policies/{policy_id:int}",
+    summary="Change an SLA policy (applies to promises started from then on)",
+    tag="workflow",
+    body=PolicyUpdate,
+    auth="admin",
+)
+async def update_policy(request: Request) -> Response:
+    await admin(request)
+    policy_id = path_id(request, "policy_id", "SLA policy")
+    changes = provided(
+        await parse_body(request, PolicyUpdate),
+        nullable=frozenset({"first_response_seconds", "next_response_seconds", "resolution_seconds"}),
+    )
+    async with request.app.state.store.transaction() as tx:
+        row = await _policy(tx, policy_id)
+        for name, value in changes.items():
+            setattr(row, name, value)
+        row.updated_at = utcnow()
+    return json(_policy_view(row))
+
+
+@api.route(
+    "DELETE",
+    "/api/v1/sla_policies/{policy_id:int}",
+    summary="Delete an SLA policy",
+    tag="workflow",
+    status=204,
+    auth="admin",
+)
+async def delete_policy(request: Request) -> Response:
+    await admin(request)
+    policy_id = path_id(request, "policy_id", "SLA policy")
+    async with request.app.state.store.transaction() as tx:
+        await tx.delete(await _policy(tx, policy_id))
+    return Response(status_code=204)
+
+
+@api.route(
+    "GET",
+    "/api/v1/sla/clocks",
+    summary="Running SLA promises, soonest due first (filter: state=breaching_soon|breached)",
+    tag="workflow",
+    query=ClockQuery,
+)
+async def list_clocks(request: Request) -> Response:
+    me = (await caller(request)).agent
+    query = parse_query(request, ClockQuery)
+    store = request.app.state.store
+    visible = await access.inbox_ids(store, me)
+    now = utcnow()
+    conditions: list[Any] = [col(SlaClock.met_at).is_(None)]
+    if query.conversation_id is None:
+        conditions.append(col(SlaClock.due_at).is_not(None))
+    else:
+        conditions.append(col(SlaClock.conversation_id) == query.conversation_id)
+    if query.inbox_id is not None:
+        conditions.append(col(SlaClock.inbox_id) == query.inbox_id)
+    if visible is not None:
+        conditions.append(col(SlaClock.inbox_id).in_(sorted(visible)))
+    if query.state == "breached":
+        conditions.append(col(SlaClock.due_at) <= now)
+    elif query.state is not None:
+        conditions.append(col(SlaClock.due_at) > now)
+    async with store.session() as session:
+        rows = list(
+            (
+                await session.execute(
+                    select(SlaClock)
+                    .where(*conditions)
+                    .order_by(col(SlaClock.due_at), col(SlaClock.conversation_id))
+                    .limit(query.limit if query.state != "breaching_soon" else 1000)
+                )
+            ).scalars()
+        )
+    items = []
+    for row in rows:
+        found = sla.state(row.due_at, row.warning_seconds, now)
+        if query.state is None or found == query.state:
+            items.append({**clocks.describe(row), "state": found})
+    return json({"items": items[: query.limit]})
