@@ -46,6 +46,7 @@ from channels.whatsapp.outbound import window_closes_at
 from inbox.api import admin, attachments, channel_status, contacts, conversations, health, quarantine, reports
 from inbox.api import audit as audit_api
 from inbox.api import privacy as privacy_api
+from inbox.api import workflow as workflow_api
 from inbox.api.common import Body, Id, Query, path_id
 from inbox.audit import retention
 from inbox.auth import Authenticator, LoginThrottle, Sessions
@@ -85,6 +86,8 @@ from inbox.store.engine import Store
 from inbox.store.lease import Leases
 from inbox.store.models import Conversation, Inbox, Message, MessageKind
 from inbox.store.models import Identity as IdentityRow
+from inbox.workflow.clocks import SlaClocks
+from inbox.workflow.routing import Router, queue_stats
 
 log = logging.getLogger(__name__)
 ChannelT = TypeVar("ChannelT")
@@ -102,6 +105,7 @@ API_MODULES: list[Api] = [
     selfserve_api.api,
     audit_api.api,
     privacy_api.api,
+    workflow_api.api,
 ]
 # How uvicorn serves the app: `switchboard serve`, the bench servers and the test servers all use these.
 # uvicorn's `wsproto` protocol, trimmed (`inbox.realtime.wsserver`): ≈ 5 KiB less per open websocket than uvicorn's
@@ -179,6 +183,10 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     )
     broker.subscribe(_ignore_event, _typing_relay(store, channels))
     broker.subscribe(_on_inbox_change(runners), _ignore_ephemeral)
+    router = Router(service, interval_seconds=config.cluster.lease_seconds)  # team workflow: routing
+    broker.subscribe(router.on_event, router.on_ephemeral)
+    sla_clocks = SlaClocks(service, interval_seconds=1.0)  # team workflow: SLA clocks, warnings and breaches
+    metrics.before_scrape.append(lambda: _observe_queue(store, metrics))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -225,6 +233,8 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
                 leases.run_exclusive("timer:privacy", lambda: retention.run(service, config.privacy)), name="privacy"
             ),
             asyncio.create_task(runners.run(), name="channel-runners"),
+            asyncio.create_task(leases.run_exclusive("timer:routing", router.run), name="routing"),
+            asyncio.create_task(leases.run_exclusive("timer:sla", sla_clocks.run), name="sla"),
             asyncio.create_task(leases.run_exclusive("timer:continuity", continuity.run), name="continuity"),
             # SQLite only (returns at once otherwise): WAL checkpoints off the commit path.
             asyncio.create_task(
@@ -306,6 +316,8 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     state.runners = runners
     state.metrics = metrics
     state.api_modules = [*API_MODULES, channel_api]
+    state.router = router
+    state.sla_clocks = sla_clocks
     return app
 
 
@@ -365,6 +377,13 @@ def _telegram_settings(config: Config) -> TelegramSettings:
         poll_timeout_seconds=section.poll_timeout_seconds,
         max_file_bytes=section.max_file_bytes,
     )
+
+
+async def _observe_queue(store: Store, metrics: Metrics) -> None:
+    """The routing queues for `/metrics`, read fresh (any process may be scraped, one routes)."""
+    async with store.session() as session:
+        stats = await queue_stats(session, utcnow())
+    metrics.routing_queue = [(stat.inbox_id, stat.length, stat.oldest_wait_seconds) for stat in stats]
 
 
 def _on_inbox_change(runners: ChannelRunners) -> Callable[[Any], Awaitable[None]]:

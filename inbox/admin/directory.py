@@ -31,6 +31,7 @@ from inbox.service import UNSET, InboxService
 from inbox.store import audit
 from inbox.store.engine import SETUP_LOCK_KEY
 from inbox.store.models import Agent, ApiToken, Conversation, Inbox, InboxMember, Message, Role, TeamMember, key
+from inbox.workflow import calendars as workflow_calendars
 
 MIN_PASSWORD_LENGTH = 10
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -193,6 +194,7 @@ class Directory:
         check_inbox_settings(settings)
         async with self.store.transaction() as tx:
             await _check_continuity(tx, channel, settings)
+            await workflow_calendars.check_inbox_settings(tx, settings)
             inbox = Inbox(
                 name=name.strip(),
                 channel=channel,
@@ -220,6 +222,7 @@ class Directory:
             if settings is not UNSET:
                 await _check_continuity(tx, inbox.channel, settings)
                 check_inbox_settings(settings)
+                await workflow_calendars.check_inbox_settings(tx, settings)
                 inbox.settings = settings
             if rotate_secret:
                 inbox.secret = secrets.token_urlsafe(32)

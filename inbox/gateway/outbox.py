@@ -41,6 +41,8 @@ class Claim:
 # refuse keys they do not know, so an email inbox with an SLA target or surveys on must still send.
 CORE_SETTINGS = frozenset(
     {"sla_first_response_minutes", "csat_enabled", "email_continuity_inbox_id", "email_continuity_chat_url"}
+    # team workflow (inbox.workflow.settings): the inbox's calendar, routing mode and capacity override
+    | {"business_hours_id", "routing", "routing_capacity"}
 )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
@@ -68,6 +68,11 @@ class Metrics:
             registry=self.registry,
         )
 
+        # Routing queues (inbox.workflow.routing): refreshed before each scrape by `before_scrape` hooks.
+        self.routing_queue: list[tuple[int, int, float]] = []  # (inbox id, length, oldest wait seconds)
+        self.before_scrape: list[Callable[[], Awaitable[None]]] = []
+        self.registry.register(RoutingCollector(self))
+
     def watch_admission(self, admission: Admission) -> None:
         """Export the delivery admission counts (`inbox.gateway.admission`) on every scrape."""
         self.registry.register(AdmissionCollector(admission))
@@ -89,6 +94,28 @@ class Metrics:
 
     def count_outbox_result(self, channel: str, result: str) -> None:
         self.outbox_results.labels(channel, result).inc()
+
+
+class RoutingCollector:
+    """The routing queue of each inbox that routes: conversations waiting for an agent, the oldest wait."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        length = GaugeMetricFamily(
+            "switchboard_routing_queue_length", "Open unassigned conversations waiting for routing", labels=["inbox_id"]
+        )
+        wait = GaugeMetricFamily(
+            "switchboard_routing_queue_oldest_wait_seconds",
+            "How long the oldest queued conversation has waited",
+            labels=["inbox_id"],
+        )
+        for inbox_id, count, oldest in self.metrics.routing_queue:
+            length.add_metric([str(inbox_id)], count)
+            wait.add_metric([str(inbox_id)], oldest)
+        yield length
+        yield wait
 
 
 class AdmissionCollector:
@@ -142,4 +169,6 @@ async def metrics_endpoint(request: Request) -> Response:
     metrics: Metrics = request.app.state.metrics
     metrics.stream_connections.set(request.app.state.hub.connections)
     metrics.observe_channels(request.app.state.channels.values())
+    for refresh in metrics.before_scrape:
+        await refresh()
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -52,6 +52,8 @@ class EventType(StrEnum):
     INBOX_UPDATED = "inbox.updated"
     AGENT_UPDATED = "agent.updated"
     LABEL_UPDATED = "label.updated"
+    SLA_WARNING = "sla.warning"
+    SLA_BREACHED = "sla.breached"
 
 
 @dataclass(frozen=True, slots=True)

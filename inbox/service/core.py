@@ -21,6 +21,7 @@ from inbox.service.proactive import ProactiveWrites
 from inbox.service.records import ContactWrites, DeliveryResults, Uploads
 from inbox.service.repair import Repairs
 from inbox.service.surveys import SurveyWrites
+from inbox.service.workflow import WorkflowWrites
 from inbox.store.blobs import BlobStore
 from inbox.store.engine import Store
 
@@ -39,6 +40,7 @@ class InboxService(
     ProactiveWrites,
     Repairs,
     PrivacyWrites,
+    WorkflowWrites,
 ):
     """Writes conversations, messages and contacts; appends and publishes their events."""
 

@@ -380,3 +380,62 @@ class AuditEntry(SQLModel, table=True):
     before: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     after: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# ── team workflow: business hours, routing capacity, SLA clocks (see inbox.workflow) ──────────
+class BusinessHours(SQLModel, table=True):
+    """A named calendar (`inbox.workflow.hours.Calendar.to_dict`); inboxes name it in `settings.business_hours_id`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=100)
+    calendar: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AgentCapacity(SQLModel, table=True):
+    """How many open conversations routing gives an agent at most (no row: the routing default)."""
+
+    agent_id: int = Field(foreign_key="agent.id", primary_key=True, ondelete="CASCADE")
+    capacity: int
+
+
+class SlaPolicy(SQLModel, table=True):
+    """Reply and resolution targets in business seconds for one inbox (`inbox_id` None: every inbox) and
+    priority (`priority` None: any). The most specific policy applies: inbox+priority, inbox, priority, any."""
+
+    __table_args__ = (UniqueConstraint("inbox_id", "priority", name="uq_slapolicy_inbox_priority"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    inbox_id: int | None = Field(default=None, foreign_key="inbox.id", ondelete="CASCADE")
+    priority: str | None = Field(default=None, max_length=16)
+    first_response_seconds: int | None = None
+    next_response_seconds: int | None = None
+    resolution_seconds: int | None = None
+    warning_seconds: int = 900
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SlaClock(SQLModel, table=True):
+    """One running promise of a conversation (`target`: first_response | next_response | resolution).
+
+    `elapsed` business seconds were used up to `running_since` (None: paused, pending or snoozed); `due_at` is
+    when it breaches if it keeps running (None while paused or met). `warned_at`/`breached_at` are set once."""
+
+    __table_args__ = (Index("ix_slaclock_due", "due_at"),)
+
+    conversation_id: int = Field(foreign_key="conversation.id", primary_key=True, ondelete="CASCADE")
+    target: str = Field(primary_key=True, max_length=16)
+    inbox_id: int = Field(foreign_key="inbox.id", ondelete="CASCADE")
+    policy_id: int | None = Field(default=None, foreign_key="slapolicy.id", ondelete="SET NULL")
+    target_seconds: int
+    warning_seconds: int = 0
+    started_at: datetime
+    elapsed: float = 0.0
+    running_since: datetime | None = None
+    due_at: datetime | None = None
+    met_at: datetime | None = None
+    warned_at: datetime | None = None
+    breached_at: datetime | None = None
