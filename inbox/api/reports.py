@@ -4,18 +4,18 @@ chart) and `/{report}.csv` (streamed exports). Validate, resolve the caller's sc
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from inbox.clock import parse_iso, utcnow
 from inbox.errors import Invalid, NotFound
 from inbox.http.routing import Api, caller, json, parse_query
 from inbox.read import access
-from inbox.reports import kpi, series, svg
+from inbox.reports import export, kpi, series, svg
 from inbox.reports import selfservice as reports_selfservice
 from inbox.reports import summary as reports
 from inbox.reports.facts import Scope, calendar_for
@@ -146,3 +146,47 @@ async def report_timeseries_svg(request: Request) -> Response:
         media_type="image/svg+xml",
         headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
     )
+
+
+def _csv(name: str, chunks: Any) -> StreamingResponse:
+    return StreamingResponse(
+        chunks,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}.csv"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@api.route(
+    "GET", "/api/v1/reports/timeseries.csv", summary="The time series as CSV", tag="reports", query=TimeseriesQuery
+)
+async def report_timeseries_csv(request: Request) -> Response:
+    header, rows = export.series_table(await _series(request))
+    return _csv("timeseries", export.lines([header, *rows]))
+
+
+@api.route(
+    "GET",
+    "/api/v1/reports/{report}.csv",
+    summary="A report table as CSV (conversations, agent, team, inbox, channel, label, csat_comments, "
+    "volume_by_hour, labels, workload), streamed",
+    tag="reports",
+    query=SummaryQuery,
+)
+async def report_csv(request: Request) -> Response:
+    report = request.path_params["report"]
+    if report != "conversations" and report not in export.REPORTS:
+        raise NotFound(f"report {report!r} not found (one of conversations, {', '.join(export.REPORTS)})")
+    query = parse_query(request, SummaryQuery)
+    start, end, zone, scope = await context(request, query)
+    store = request.app.state.store
+    if report == "conversations":
+        base = request.app.state.config.server.base_url
+        return _csv("conversations", export.conversations(store, start=start, end=end, scope=scope, base_url=base))
+    data = await reports.summary(store, start=start, end=end, scope=scope)
+    data |= await kpi.report(store, start=start, end=end, scope=scope, zone=zone)
+    header, rows = export.report_table(report, data)
+    return _csv(report, export.lines([header, *rows]))

@@ -126,8 +126,8 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-async def load_facts(session: AsyncSession, scope: Scope, *conditions: Any) -> list[Fact]:
-    """Facts of the conversations in scope that match `conditions` (on `Conversation` columns)."""
+async def load_facts(session: AsyncSession, scope: Scope, *conditions: Any, limit: int | None = None) -> list[Fact]:
+    """Facts of the conversations in scope that match `conditions` (on `Conversation` columns), by id."""
     query = columns(
         col(Conversation.id),
         col(Conversation.inbox_id),
@@ -141,7 +141,8 @@ async def load_facts(session: AsyncSession, scope: Scope, *conditions: Any) -> l
         col(Conversation.resolved_at),
     ).join(Inbox, col(Inbox.id) == col(Conversation.inbox_id))
     query = await scope_conversations(session, query, scope)
-    rows = (await session.execute(query.where(*conditions).order_by(col(Conversation.id)))).all()
+    query = query.where(*conditions).order_by(col(Conversation.id))
+    rows = (await session.execute(query.limit(limit) if limit is not None else query)).all()
     facts = [
         Fact(
             int(cid),
