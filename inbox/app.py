@@ -33,6 +33,7 @@ from channels.email import EmailChannel, EmailSettings
 from channels.telegram import TelegramChannel, TelegramSettings
 from channels.webchat import WebchatChannel, WebchatSettings
 from inbox.api import admin, attachments, channel_status, contacts, conversations, health, quarantine, reports
+from inbox.api import organizations as organizations_api
 from inbox.auth import Authenticator, LoginThrottle, Sessions
 from inbox.clock import utcnow
 from inbox.config import Config, resolve_secret
@@ -76,6 +77,7 @@ API_MODULES: list[Api] = [
     admin.api,
     attachments.api,
     reports.api,
+    organizations_api.api,
     health.api,
     quarantine.api,
     channel_status.api,

@@ -23,6 +23,7 @@ from inbox.store.models import (
     Contact,
     Conversation,
     ConversationLabel,
+    Identity,
     Inbox,
     Label,
     Message,
@@ -115,11 +116,18 @@ def scoped(query: Any, scope: Scope, inbox_column: Any) -> Any:
     return query
 
 
-def domain_clause(domains: Sequence[str]) -> ColumnElement[bool]:
-    """Contact email ends with "@<domain>" for one of `domains` (case-insensitive)."""
-    email = func.lower(func.coalesce(col(Contact.email), ""))
-    clauses = [email.like(f"%@{_like_escape(domain)}", escape="\\") for domain in domains]
-    return or_(*clauses) if clauses else false()
+def domain_contacts(domains: Sequence[str]) -> Any:
+    """A select of the contact ids with an email (the contact's own or an email identity) at one of `domains`."""
+    if not domains:
+        return select(Contact.id).where(false())
+
+    def matches(column: Any) -> ColumnElement[bool]:
+        lowered = func.lower(func.coalesce(column, ""))
+        return or_(*[lowered.like(f"%@{_like_escape(domain)}", escape="\\") for domain in domains])
+
+    own = select(Contact.id).where(matches(col(Contact.email)))
+    identities = select(Identity.contact_id).where(col(Identity.kind) == "email", matches(col(Identity.value)))
+    return own.union(identities)
 
 
 def _like_escape(text: str) -> str:
@@ -211,7 +219,7 @@ async def organization_members(session: AsyncSession, organization_id: int) -> A
     ).scalar_one_or_none() or []
     manual = select(OrganizationMember.contact_id).where(col(OrganizationMember.organization_id) == organization_id)
     by_domain = select(Contact.id).where(
-        domain_clause([str(domain) for domain in domains]),
+        col(Contact.id).in_(domain_contacts([str(domain) for domain in domains])),
         ~col(Contact.id).in_(select(OrganizationMember.contact_id)),
         col(Contact.merged_into_id).is_(None),
     )

@@ -14,6 +14,7 @@ from inbox.service.agent import AgentWrites, ConversationChanges
 from inbox.service.base import UNSET
 from inbox.service.inbound import InboundWrites
 from inbox.service.ingest.batcher import DeliveryBatcher
+from inbox.service.organizations import OrganizationWrites
 from inbox.service.records import ContactWrites, DeliveryResults, Uploads
 from inbox.service.repair import Repairs
 from inbox.store.blobs import BlobStore
@@ -22,7 +23,7 @@ from inbox.store.engine import Store
 __all__ = ["UNSET", "ConversationChanges", "InboxService"]
 
 
-class InboxService(InboundWrites, AgentWrites, DeliveryResults, Uploads, ContactWrites, Repairs):
+class InboxService(InboundWrites, AgentWrites, DeliveryResults, Uploads, ContactWrites, Repairs, OrganizationWrites):
     """Writes conversations, messages and contacts; appends and publishes their events."""
 
     def __init__(self, store: Store, broker: Broker, blobs: BlobStore) -> None:
