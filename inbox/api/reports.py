@@ -15,7 +15,7 @@ from inbox.clock import parse_iso, utcnow
 from inbox.errors import Invalid, NotFound
 from inbox.http.routing import Api, caller, json, parse_query
 from inbox.read import access
-from inbox.reports import export, kpi, series, svg
+from inbox.reports import export, kpi, series, spikes, svg
 from inbox.reports import selfservice as reports_selfservice
 from inbox.reports import summary as reports
 from inbox.reports.facts import Scope, calendar_for
@@ -101,6 +101,7 @@ async def report_summary(request: Request) -> Response:
         store, start=start, end=end, inbox_ids=scope.inbox_ids, inbox_id=scope.inbox_id
     )
     data |= await kpi.report(store, start=start, end=end, scope=scope, zone=zone)
+    data["spikes"] = await spikes.spikes(store, end=end, scope=scope)
     return json(data)
 
 
