@@ -3,7 +3,7 @@ clock, across business hours (Europe/Berlin, Mon–Fri 09:00–17:00), a weekend
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -206,3 +206,48 @@ async def test_timeseries_refuses_bad_input_naming_the_parameter(
         response = await http.get("/api/v1/reports/timeseries", params=params)
     assert response.status_code == 422, response.text
     assert named in response.json()["error"]["detail"]
+
+
+async def test_csat_comments_newest_and_lowest_first(server: LiveServer) -> None:
+    from inbox.store.models import CsatSurvey
+
+    office, _always, admin, bob, _team = await world(server.state.service)
+    store = server.state.store
+    async with store.session() as session:
+        from sqlmodel import select
+
+        from inbox.store.models import Conversation
+
+        a = (await session.execute(select(Conversation.id).order_by(Conversation.id))).scalars().first()
+    answers = [(4, "fine", 1), (1, "awful", 2), (5, "", 3), (2, "slow", 4)]  # (rating, comment, hours after)
+    async with store.transaction() as tx:
+        for number, (rating, comment, hours) in enumerate(answers):
+            at = utc(9, 14) + timedelta(hours=hours)
+            tx.add(
+                CsatSurvey(
+                    conversation_id=a, inbox_id=office.id, agent_id=bob.id, rating=rating, comment=comment,
+                    created_at=at, responded_at=at, incoming_at=utc(9, number),
+                )
+            )  # fmt: skip
+    token = await make_token(store, admin)
+    async with httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as http:
+        data = (await http.get("/api/v1/reports/summary", params={"from": "2026-03-02", "to": "2026-03-16"})).json()
+    comments = data["csat_comments"]
+    assert [c["comment"] for c in comments["newest"]] == ["slow", "awful", "fine"]  # no empty comments
+    assert [c["rating"] for c in comments["lowest"]] == [1, 2, 4]
+    assert comments["lowest"][0]["agent"] == "Bob" and comments["lowest"][0]["contact"] == "Carol Customer"
+
+
+async def test_a_calendar_passed_in_applies_to_every_inbox(service: InboxService) -> None:
+    from inbox.reports import kpi
+    from inbox.reports.facts import Scope
+    from inbox.workflow.hours import calendar_from
+
+    await world(service)
+    start, end = utc(2, 0), utc(16, 0)
+    own = await kpi.report(service.store, start=start, end=end, scope=Scope())
+    office = await kpi.report(service.store, start=start, end=end, scope=Scope(), calendar=calendar_from(BERLIN_OFFICE))
+    assert own["kpis"]["first_response"]["business"]["average_seconds"] == 3300.0  # B's inbox is 24/7
+    # With the office calendar everywhere, B's Saturday answer took no business time at all.
+    assert office["kpis"]["first_response"]["business"] == durations(2, 2700.0, 0.0, 5400.0)
+    assert office["kpis"]["calendar"] == "Berlin office"

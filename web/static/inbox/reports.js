@@ -3,7 +3,7 @@
 
 import { get, items, query } from "./api.js";
 import { $, $$, fill, h } from "./dom.js";
-import { drawCharts } from "./report_charts.js";
+import { drawCharts, drawKpis } from "./report_charts.js";
 
 const DAY = 86_400_000;
 
@@ -143,6 +143,7 @@ async function show() {
     drawWorkload(data);
     drawLabels(data);
     drawCsat(data);
+    drawKpis(data);
     $("#report").hidden = false;
     status.textContent = `${from} to ${to} (UTC)`;
     document.body.dataset.loaded = `${from}/${to}/${$("#report-inbox").value}`;
