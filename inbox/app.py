@@ -45,6 +45,7 @@ from channels.whatsapp.outbound import TEMPLATE_KEY as WHATSAPP_TEMPLATE
 from channels.whatsapp.outbound import window_closes_at
 from inbox.api import admin, attachments, channel_status, contacts, conversations, health, quarantine, reports
 from inbox.api import audit as audit_api
+from inbox.api import organizations as organizations_api
 from inbox.api import privacy as privacy_api
 from inbox.api import workflow as workflow_api
 from inbox.api.common import Body, Id, Query, path_id
@@ -99,6 +100,7 @@ API_MODULES: list[Api] = [
     admin.api,
     attachments.api,
     reports.api,
+    organizations_api.api,
     health.api,
     quarantine.api,
     channel_status.api,

@@ -16,6 +16,7 @@ from inbox.service.catalog import CatalogWrites
 from inbox.service.continuity import ContinuityWrites
 from inbox.service.inbound import InboundWrites
 from inbox.service.ingest.batcher import DeliveryBatcher
+from inbox.service.organizations import OrganizationWrites
 from inbox.service.privacy import PrivacyWrites
 from inbox.service.proactive import ProactiveWrites
 from inbox.service.records import ContactWrites, DeliveryResults, Uploads
@@ -41,6 +42,7 @@ class InboxService(
     Repairs,
     PrivacyWrites,
     WorkflowWrites,
+    OrganizationWrites,
 ):
     """Writes conversations, messages and contacts; appends and publishes their events."""
 

@@ -439,3 +439,24 @@ class SlaClock(SQLModel, table=True):
     met_at: datetime | None = None
     warned_at: datetime | None = None
     breached_at: datetime | None = None
+
+
+# ── organisations (companies) and their contacts (see inbox.reports.organizations) ────────────
+class Organization(SQLModel, table=True):
+    """A customer company. Contacts belong to it by hand (`OrganizationMember`) or, when they have no manual
+    membership, because their email's domain is one of `domains` (lower-case, e.g. ["acme.test"])."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=200)
+    domains: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    notes: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class OrganizationMember(SQLModel, table=True):
+    """A contact added to an organisation by hand: it wins over a domain match (one organisation per contact)."""
+
+    contact_id: int = Field(foreign_key="contact.id", primary_key=True)
+    organization_id: int = Field(foreign_key="organization.id", ondelete="CASCADE", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
