@@ -3,10 +3,7 @@ responses — including refusals (non-admin 403, bad bodies 4xx) that write noth
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from inbox.service import ConversationChanges
@@ -21,16 +18,8 @@ from inbox.store.models import (
     Label,
     Team,
 )
-from tests.people import People, make_people
+from tests.people import People
 from tests.servers.app import LiveServer
-
-
-@pytest.fixture
-async def people(server: LiveServer) -> AsyncIterator[People]:
-    found = await make_people(server)
-    yield found
-    await found.admin.aclose()
-    await found.agent.aclose()
 
 
 async def count(server: LiveServer, model: type) -> int:
