@@ -64,6 +64,7 @@ from inbox.http import openapi, stream
 from inbox.http.metrics import Metrics, RequestCounter, metrics_endpoint
 from inbox.http.routing import Api, caller, http_error_handler, inbox_error_handler, parse_body, parse_query
 from inbox.http.routing import json as json_response
+from inbox.http.services import Services, services
 from inbox.pages import audit as audit_page
 from inbox.pages import base as pages
 from inbox.pages import csat as csat_pages
@@ -299,27 +300,28 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         lifespan=lifespan,
         exception_handlers={InboxError: inbox_error_handler, HTTPException: http_error_handler},
     )
-    state: Any = app.state
-    state.config = config
-    state.store = store
-    state.hub = hub
-    state.broker = broker
-    state.leases = leases
-    state.blobs = blobs
-    state.service = service
-    state.surveys = surveys
-    state.host = host
-    state.sessions = sessions
-    state.authenticator = Authenticator(store, sessions)
-    state.throttle = LoginThrottle(config.auth.login_max_attempts, config.auth.login_window_seconds)
-    state.channels = channels
-    state.outbox = outbox
-    state.continuity = continuity
-    state.runners = runners
-    state.metrics = metrics
-    state.api_modules = [*API_MODULES, channel_api]
-    state.router = router
-    state.sla_clocks = sla_clocks
+    app.state.services = Services(
+        config=config,
+        store=store,
+        service=service,
+        hub=hub,
+        broker=broker,
+        leases=leases,
+        blobs=blobs,
+        host=host,
+        sessions=sessions,
+        authenticator=Authenticator(store, sessions),
+        throttle=LoginThrottle(config.auth.login_max_attempts, config.auth.login_window_seconds),
+        channels=channels,
+        outbox=outbox,
+        runners=runners,
+        metrics=metrics,
+        api_modules=[*API_MODULES, channel_api],
+        surveys=surveys,
+        continuity=continuity,
+        router=router,
+        sla_clocks=sla_clocks,
+    )
     return app
 
 
@@ -470,13 +472,13 @@ class TemplatesQuery(Query):
 
 
 def _channel(request: Request, kind: type[ChannelT]) -> ChannelT:
-    found = [channel for channel in request.app.state.channels.values() if isinstance(channel, kind)]
+    found = [channel for channel in services(request).channels.values() if isinstance(channel, kind)]
     return found[0]
 
 
 async def _inbox_of(request: Request, inbox_id: int, channel: str) -> Inbox:
     who = await caller(request)
-    store: Store = request.app.state.store
+    store: Store = services(request).store
     async with store.session() as session:
         inbox = await session.get(Inbox, inbox_id)
     if inbox is None or inbox.channel != channel or not await access.may_see_inbox(store, who.agent, inbox_id):
@@ -512,7 +514,7 @@ async def whatsapp_templates(request: Request) -> Response:
 
 async def _window(request: Request, inbox: Inbox, conversation_id: int) -> dict[str, Any]:
     """The conversation's customer-service window: open while the customer's last message is under 24 h old."""
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         conversation = await session.get(Conversation, conversation_id)
         if conversation is None or conversation.inbox_id != inbox.id:
             raise NotFound(f"conversation {conversation_id} not found")
@@ -541,7 +543,7 @@ async def send_whatsapp_template(request: Request) -> Response:
     who = await caller(request)
     send = await parse_body(request, TemplateSend)
     conversation = await access.conversation(
-        request.app.state.store, who.agent, path_id(request, "conversation_id", "conversation")
+        services(request).store, who.agent, path_id(request, "conversation_id", "conversation")
     )
     inbox = await _inbox_of(request, conversation.inbox_id, "whatsapp")
     found = [t for t in await _templates(request, inbox) if t.name == send.name]
@@ -557,7 +559,7 @@ async def send_whatsapp_template(request: Request) -> Response:
         text = text.replace(f"{{{{{index}}}}}", value)
     option = {"name": template.name, "language": template.language, "parameters": send.parameters}
     assert conversation.id is not None
-    message, created = await request.app.state.service.reply(
+    message, created = await services(request).service.reply(
         conversation.id,
         by=who.agent,
         body=text or template.name,
@@ -577,7 +579,7 @@ async def send_whatsapp_template(request: Request) -> Response:
 async def call_contact(request: Request) -> Response:
     who = await caller(request)
     wanted = await parse_body(request, CallRequest)
-    store: Store = request.app.state.store
+    store: Store = services(request).store
     contact_id = path_id(request, "contact_id", "contact")
     visible = await access.inbox_ids(store, who.agent)
     async with store.session() as session:

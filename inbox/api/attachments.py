@@ -22,6 +22,7 @@ from inbox.api.common import path_id
 from inbox.api.shapes import AttachmentOut
 from inbox.errors import Invalid, NotFound, TooLarge
 from inbox.http.routing import Api, caller, json
+from inbox.http.services import services
 from inbox.read import access
 from inbox.store.models import Attachment, Conversation, Message
 
@@ -75,7 +76,7 @@ async def _limited(stream: AsyncIterator[bytes], limit: int, file_limit: int) ->
 )
 async def upload_attachment(request: Request) -> Response:
     who = await caller(request)
-    state = request.app.state
+    state = services(request)
     limit: int = state.config.storage.max_attachment_bytes
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise Invalid("body: expected multipart/form-data with a file field named 'file'")
@@ -115,7 +116,7 @@ async def upload_attachment(request: Request) -> Response:
 async def download_attachment(request: Request) -> Response:
     who = await caller(request)
     attachment_id = path_id(request, "attachment_id", "attachment")
-    state = request.app.state
+    state = services(request)
     async with state.store.session() as session:
         row = await session.get(Attachment, attachment_id)
         message = await session.get(Message, row.message_id) if row is not None and row.message_id else None

@@ -24,6 +24,7 @@ from inbox.api.health import FAILING_AFTER
 from inbox.clock import utcnow
 from inbox.gateway.quarantine import Quarantine
 from inbox.http.routing import Api, admin, json
+from inbox.http.services import services
 from inbox.store.engine import Store
 from inbox.store.lease import PREFIX, Leases
 from inbox.store.models import Cursor, Inbox, Message, Outbox
@@ -81,7 +82,7 @@ async def receiver_holders(store: Store, leases: Leases) -> dict[str, str]:
 )
 async def channel_status(request: Request) -> Response:
     await admin(request)
-    state = request.app.state
+    state = services(request)
     store: Store = state.store
     leases: Leases = state.leases
     async with store.session() as session:

@@ -18,6 +18,7 @@ from inbox.api.common import Body, Id, Query, path_id
 from inbox.api.shapes import ConversationOut, ConversationPage, MessageOut, MessagePage
 from inbox.errors import Forbidden, NotFound
 from inbox.http.routing import Api, caller, json, parse_body, parse_query
+from inbox.http.services import services
 from inbox.read import access, permissions, queries
 from inbox.read.queries import MAX_ID
 from inbox.service import ConversationChanges, InboxService
@@ -102,7 +103,7 @@ def _assignee(value: str | None, me: int | None) -> int | None:
 
 
 def _service(request: Request) -> InboxService:
-    service: InboxService = request.app.state.service
+    service: InboxService = services(request).service
     return service
 
 
@@ -115,7 +116,7 @@ def _service(request: Request) -> InboxService:
     response=ConversationPage,
 )
 async def list_conversations(request: Request) -> Response:
-    store = request.app.state.store
+    store = services(request).store
     # One read session for the caller, their inboxes and the page (the hottest read of the API). Each of
     # its statements stands alone (the page is one statement, labels included), so none needs a BEGIN.
     async with store.statement_reads() as session:
@@ -148,7 +149,7 @@ async def list_conversations(request: Request) -> Response:
 )
 async def get_conversation(request: Request) -> Response:
     who = await caller(request)
-    store = request.app.state.store
+    store = services(request).store
     conversation = await access.conversation(store, who.agent, path_id(request, "conversation_id", "conversation"))
     async with store.session() as session:
         return json(await queries.conversation_detail(session, conversation))
@@ -166,7 +167,7 @@ async def patch_conversation(request: Request) -> Response:
     who = await caller(request)
     patch = await parse_body(request, ConversationPatch)
     conversation = await access.conversation(
-        request.app.state.store, who.agent, path_id(request, "conversation_id", "conversation")
+        services(request).store, who.agent, path_id(request, "conversation_id", "conversation")
     )
     assert conversation.id is not None
     if "assignee_id" in patch.model_fields_set:
@@ -180,7 +181,7 @@ async def _may_assign(request: Request, agent: Agent, conversation: Conversation
     if assignee_id == current:
         return
     action = permissions.Action.REASSIGN if current not in (None, agent.id) else permissions.Action.ASSIGN
-    membership = await access.membership(request.app.state.store, agent, conversation.inbox_id)
+    membership = await access.membership(services(request).store, agent, conversation.inbox_id)
     if not permissions.allowed(agent.role, action, membership):
         raise Forbidden(
             f"assignee_id: conversation {conversation.id} is assigned to a colleague; only a supervisor or an admin may reassign it"
@@ -197,7 +198,7 @@ async def _may_assign(request: Request, agent: Agent, conversation: Conversation
 async def read_conversation(request: Request) -> Response:
     who = await caller(request)
     conversation = await access.conversation(
-        request.app.state.store, who.agent, path_id(request, "conversation_id", "conversation")
+        services(request).store, who.agent, path_id(request, "conversation_id", "conversation")
     )
     assert conversation.id is not None
     await _service(request).mark_read(conversation.id)
@@ -215,7 +216,7 @@ async def read_conversation(request: Request) -> Response:
 async def list_messages(request: Request) -> Response:
     who = await caller(request)
     query = parse_query(request, MessageQuery)
-    store = request.app.state.store
+    store = services(request).store
     conversation = await access.conversation(store, who.agent, path_id(request, "conversation_id", "conversation"))
     assert conversation.id is not None
     async with store.session() as session:
@@ -236,7 +237,7 @@ async def post_message(request: Request) -> Response:
     who = await caller(request)
     new = await parse_body(request, NewMessage)
     conversation = await access.conversation(
-        request.app.state.store, who.agent, path_id(request, "conversation_id", "conversation")
+        services(request).store, who.agent, path_id(request, "conversation_id", "conversation")
     )
     assert conversation.id is not None
     service = _service(request)
@@ -257,7 +258,7 @@ async def post_message(request: Request) -> Response:
 async def retry_message(request: Request) -> Response:
     who = await caller(request)
     message_id = path_id(request, "message_id", "message")
-    store = request.app.state.store
+    store = services(request).store
     async with store.session() as session:
         message = await session.get(Message, message_id)
         # Access follows the conversation's inbox (a continuity mail travels through an email inbox).

@@ -15,6 +15,7 @@ from inbox.clock import utcnow
 from inbox.errors import NotFound
 from inbox.http.routing import Api, admin, caller, json, parse_body, parse_query
 from inbox.http.schema import Body, Name, provided
+from inbox.http.services import services
 from inbox.read import access, queries
 from inbox.reports import organizations as reading
 from inbox.service import InboxService
@@ -49,13 +50,13 @@ class MemberQuery(BaseModel):
 
 
 def _service(request: Request) -> InboxService:
-    service: InboxService = request.app.state.service
+    service: InboxService = services(request).service
     return service
 
 
 async def _organization(request: Request) -> Organization:
     organization_id = path_id(request, "organization_id", "organization")
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         found: Organization | None = await session.get(Organization, organization_id)
     if found is None:
         raise NotFound(f"organization {organization_id} not found")
@@ -65,7 +66,7 @@ async def _organization(request: Request) -> Organization:
 @api.route("GET", "/api/v1/organizations", summary="List organisations", tag="organizations")
 async def list_organizations(request: Request) -> Response:
     await caller(request)
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         return json({"items": await reading.organizations(session)})
 
 
@@ -120,7 +121,7 @@ async def list_members(request: Request) -> Response:
     await caller(request)
     query = parse_query(request, MemberQuery)
     organization = await _organization(request)
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         items, cursor = await reading.members(session, organization, query.cursor or 0, query.limit)
     return json({"items": items, "next_cursor": cursor})
 
@@ -134,7 +135,7 @@ async def add_member(request: Request) -> Response:
     body = await parse_body(request, MemberIn)
     organization = await _organization(request)
     assert organization.id is not None
-    store = request.app.state.store
+    store = services(request).store
     async with store.session() as session:
         if await queries.contact_visible(session, body.contact_id, await access.inbox_ids(store, who.agent)) is None:
             raise NotFound(f"contact {body.contact_id} not found")
@@ -161,7 +162,7 @@ async def remove_member(request: Request) -> Response:
 )  # fmt: skip
 async def contact_health(request: Request) -> Response:
     who = await caller(request)
-    store = request.app.state.store
+    store = services(request).store
     contact_id = path_id(request, "contact_id", "contact")
     visible = await access.inbox_ids(store, who.agent)
     async with store.session() as session:

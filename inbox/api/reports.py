@@ -14,6 +14,7 @@ from starlette.responses import Response, StreamingResponse
 from inbox.clock import parse_iso, utcnow
 from inbox.errors import Invalid, NotFound
 from inbox.http.routing import Api, caller, json, parse_query
+from inbox.http.services import services
 from inbox.read import access
 from inbox.reports import export, kpi, series, spikes, svg
 from inbox.reports import selfservice as reports_selfservice
@@ -73,7 +74,7 @@ def instant(value: str, zone: ZoneInfo, where: str) -> datetime:
 async def context(request: Request, query: SummaryQuery) -> tuple[datetime, datetime, ZoneInfo, Scope]:
     """Period, zone and scope of a report request (404 for an inbox or organisation the caller cannot see)."""
     agent = (await caller(request)).agent
-    store: Store = request.app.state.store
+    store: Store = services(request).store
     zone = await zone_of(store, query.tz, None)
     end = instant(query.to, zone, "to") if query.to else utcnow()
     start = instant(query.from_, zone, "from") if query.from_ else end - timedelta(days=30)
@@ -95,7 +96,7 @@ async def context(request: Request, query: SummaryQuery) -> tuple[datetime, date
 async def report_summary(request: Request) -> Response:
     query = parse_query(request, SummaryQuery)
     start, end, zone, scope = await context(request, query)
-    store = request.app.state.store
+    store = services(request).store
     data = await reports.summary(store, start=start, end=end, scope=scope)
     data |= await reports_selfservice.summary(
         store, start=start, end=end, inbox_ids=scope.inbox_ids, inbox_id=scope.inbox_id
@@ -110,7 +111,7 @@ async def _series(request: Request) -> dict[str, object]:
     start, end, zone, scope = await context(request, query)
     try:
         return await series.timeseries(
-            request.app.state.store,
+            services(request).store,
             metric=query.metric,
             bucket=query.bucket,
             start=start,
@@ -183,9 +184,9 @@ async def report_csv(request: Request) -> Response:
         raise NotFound(f"report {report!r} not found (one of conversations, {', '.join(export.REPORTS)})")
     query = parse_query(request, SummaryQuery)
     start, end, zone, scope = await context(request, query)
-    store = request.app.state.store
+    store = services(request).store
     if report == "conversations":
-        base = request.app.state.config.server.base_url
+        base = services(request).config.server.base_url
         return _csv("conversations", export.conversations(store, start=start, end=end, scope=scope, base_url=base))
     data = await reports.summary(store, start=start, end=end, scope=scope)
     data |= await kpi.report(store, start=start, end=end, scope=scope, zone=zone)

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from inbox.http.routing import Api, Operation
+from inbox.http.services import services
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -197,4 +198,4 @@ def _first_line(doc: str | None) -> str:
 
 async def endpoint(request: Request) -> Response:
     """This document."""
-    return JSONResponse(document(request.app.state.api_modules, request.app.routes))
+    return JSONResponse(document(services(request).api_modules, request.app.routes))

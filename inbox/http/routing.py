@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from inbox.auth import CSRF_HEADER, Caller
 from inbox.errors import Forbidden, InboxError, Invalid, Throttled, TooLarge, Unauthorized
+from inbox.http.services import services
 from inbox.read.permissions import Action, allowed
 from inbox.store import audit
 
@@ -66,7 +67,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 async def parse_body(request: Request, model: type[M]) -> M:
     """A JSON body validated against `model`; errors name the offending field."""
-    limit = request.app.state.config.server.max_body_bytes
+    limit = services(request).config.server.max_body_bytes
     raw = await read_body(request, limit)
     if not raw.strip():
         raise Invalid("body: a JSON object is required")
@@ -102,7 +103,7 @@ async def optional_caller(conn: HTTPConnection, db: AsyncSession | None = None) 
 
     `db`: a read session the handler holds anyway, to look the caller up in."""
     if "caller" not in conn.scope:
-        conn.scope["caller"] = await conn.app.state.authenticator.caller(conn, db)
+        conn.scope["caller"] = await services(conn).authenticator.caller(conn, db)
     found: Caller | None = conn.scope["caller"]
     return found
 
@@ -113,8 +114,8 @@ async def caller(request: Request, db: AsyncSession | None = None) -> Caller:
     if found is None:
         raise Unauthorized("authentication required: log in or send 'Authorization: Bearer <token>'")
     if found.via_cookie and request.method in UNSAFE_METHODS:
-        sessions = request.app.state.sessions
-        if not sessions.csrf_ok(found.cookie, request.headers.get(CSRF_HEADER)):
+        sessions = services(request).sessions
+        if not sessions.csrf_ok(found.cookie or "", request.headers.get(CSRF_HEADER)):
             raise Forbidden(f"missing or wrong {CSRF_HEADER} header for a cookie-authenticated write")
     # The audit log of whatever this request writes names this agent and address (inbox.store.audit).
     audit.acting.set(audit.Actor(found.agent.id, found.agent.email, client_address(request)))

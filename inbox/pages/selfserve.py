@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from inbox.http.routing import optional_caller
+from inbox.http.services import services
 from inbox.i18n import long_date, supported, translate
 from inbox.pages.base import HEADERS, page_locale, templates
 from inbox.pages.settings import SECTIONS, shell_context
@@ -22,7 +23,7 @@ from inbox.store.models import Article
 async def public_article(request: Request) -> Response:
     """A published article as a page of its own; drafts are 404 like articles that do not exist."""
     article_id: int = request.path_params["article_id"]
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         row = (
             await session.execute(
                 select(Article).where(col(Article.id) == article_id, col(Article.published).is_(True))
