@@ -15,9 +15,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from inbox.auth import Sessions
+from inbox.csat.survey import SCALE
 from inbox.errors import Conflict, Invalid, NotFound, Throttled
+from inbox.i18n import translate
 from inbox.pages.base import HEADERS, _form, _form_ok, _render, page_locale, templates
 from inbox.portal.customer import LinkRefused, Portal
+from inbox.store.models import Status
 
 COOKIE = "sb_portal"
 
@@ -45,7 +48,13 @@ def _csrf_ok(request: Request, cookie: str, form: dict[str, str]) -> bool:
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-    return templates.TemplateResponse(request, name, {"error": None, **context}, status_code=status, headers=HEADERS)
+    locale = page_locale(request)
+    words = {
+        "error": None,
+        "statuses": {str(value): translate(locale, f"portal.status.{value}") for value in Status},
+        "scale": [(value, translate(locale, f"csat.word.{value}")) for value in SCALE],
+    }
+    return templates.TemplateResponse(request, name, {**words, **context}, status_code=status, headers=HEADERS)
 
 
 def _redirect(path: str) -> Response:
