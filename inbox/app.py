@@ -15,7 +15,9 @@ import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,7 +35,8 @@ from starlette.staticfiles import StaticFiles
 
 from channels.api import ApiChannel, ApiChannelSettings
 from channels.base import Channel, DeliveryError, TypingAware
-from channels.email import EmailChannel, EmailSettings
+from channels.email import EmailChannel, EmailSettings, MailboxSettings
+from channels.email.smtp import send_message
 from channels.phone import PhoneChannel, PhoneSettings
 from channels.telegram import TelegramChannel, TelegramSettings
 from channels.vk import VkChannel, VkSettings
@@ -69,9 +72,12 @@ from inbox.pages import audit as audit_page
 from inbox.pages import base as pages
 from inbox.pages import csat as csat_pages
 from inbox.pages import demo as demo_page
+from inbox.pages import portal as portal_pages
 from inbox.pages import reports as reports_page
 from inbox.pages import selfserve as selfserve_pages
 from inbox.pages import settings as settings_pages
+from inbox.portal.acknowledgement import Acknowledgements
+from inbox.portal.customer import Mailer, Portal
 from inbox.read import access, queries
 from inbox.realtime import events
 from inbox.realtime.broker import Broker, LocalBroker
@@ -170,6 +176,16 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     outbox = OutboxWorker(store, service, blobs, channels, config.outbox)
     surveys = Surveys(service, secret=secret_key(config), base_url=config.server.base_url, settings=config.csat)
     service.on_resolved.append(surveys.on_resolved)
+    # Acknowledgements of new conversations and the customer portal (issue 22 items 1-2; inbox.portal).
+    acknowledgements = Acknowledgements(service, base_url=config.server.base_url)
+    broker.subscribe(acknowledgements.on_event, acknowledgements.on_ephemeral)
+    portal = Portal(
+        service,
+        secret=secret_key(config),
+        base_url=config.server.base_url,
+        surveys=surveys,
+        mailer=portal_mailer(store, config) if config.email else None,
+    )
     service.on_queued.append(outbox.wake)
     metrics = Metrics()
     metrics.watch_admission(admission)
@@ -291,6 +307,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         *settings_pages.routes,
         *reports_page.routes,
         *csat_pages.routes,
+        *portal_pages.routes,
         *(demo_page.routes if config.server.development else []),
         Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static"),
     ]
@@ -321,8 +338,42 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         continuity=continuity,
         router=router,
         sla_clocks=sla_clocks,
+        portal=portal,
+        acknowledgements=acknowledgements,
     )
     return app
+
+
+def portal_mailer(store: Store, config: Config) -> Mailer:
+    """The portal's sign-in mail: sent directly (not a conversation's message) through the relay of the first
+    email inbox whose mailbox settings are complete, marked machine-sent. Not retried: the customer asks again."""
+    seconds = config.email.connect_timeout_seconds if config.email else 30.0
+
+    async def send(address: str, subject: str, text: str) -> None:
+        async with store.session() as session:
+            rows = (
+                await session.execute(select(Inbox).where(col(Inbox.channel) == "email").order_by(col(Inbox.id)))
+            ).scalars()
+            mailboxes = []
+            for row in rows:
+                with contextlib.suppress(Exception):
+                    mailboxes.append((row.name, MailboxSettings.from_inbox(inbox_info(row).settings)))
+        if not mailboxes:
+            log.warning("portal: no email inbox can send the sign-in mail")
+            return
+        name, mailbox = mailboxes[0]
+        message = EmailMessage()
+        message["From"] = formataddr((mailbox.display_name or name, mailbox.address))
+        message["To"] = address
+        message["Subject"] = subject
+        message["Message-ID"] = make_msgid(domain=mailbox.domain)
+        message["Date"] = format_datetime(datetime.now(UTC))
+        message["Auto-Submitted"] = "auto-generated"
+        message["X-Auto-Response-Suppress"] = "All"
+        message.set_content(text + "\n")
+        await send_message(message, mailbox, seconds=seconds)
+
+    return send
 
 
 def make_broker(config: Config) -> Broker:

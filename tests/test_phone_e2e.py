@@ -50,9 +50,7 @@ async def agent(app: LiveServer, token: str) -> AsyncIterator[Agent]:
 
 
 async def phone_inbox(app: LiveServer, pbx: FakePbx, **settings: Any) -> Inbox:
-    inbox = await make_inbox(
-        app.state.store, channel="phone", name="Hotline", signing_secret=SECRET, **settings
-    )
+    inbox = await make_inbox(app.state.store, channel="phone", name="Hotline", signing_secret=SECRET, **settings)
     pbx.target = f"{app.url}/channels/phone/{inbox.id}"
     return inbox
 

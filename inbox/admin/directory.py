@@ -25,6 +25,7 @@ from inbox.auth import hash_password, new_api_token, verify_password
 from inbox.csat.survey import check_inbox_settings
 from inbox.errors import Conflict, Invalid, NotFound
 from inbox.gateway import quarantine
+from inbox.portal import settings as acknowledgement_settings
 from inbox.read import continuity, views
 from inbox.realtime.events import EventRecord, EventType
 from inbox.service import UNSET, InboxService
@@ -192,6 +193,7 @@ class Directory:
         if channel not in set(ChannelKind):
             raise Invalid(f"channel: must be one of {', '.join(ChannelKind)}")
         check_inbox_settings(settings)
+        acknowledgement_settings.check(settings)
         async with self.store.transaction() as tx:
             await _check_continuity(tx, channel, settings)
             await workflow_calendars.check_inbox_settings(tx, settings)
@@ -222,6 +224,7 @@ class Directory:
             if settings is not UNSET:
                 await _check_continuity(tx, inbox.channel, settings)
                 check_inbox_settings(settings)
+                acknowledgement_settings.check(settings)
                 await workflow_calendars.check_inbox_settings(tx, settings)
                 inbox.settings = settings
             if rotate_secret:

@@ -52,11 +52,13 @@ class Services:
     metrics: Metrics
     api_modules: list[Api]
     # Feature packages' objects (above this layer): inbox.csat.Surveys, inbox.continuity.ContinuityWorker,
-    # inbox.workflow's Router and SlaClocks.
+    # inbox.workflow's Router and SlaClocks, inbox.portal's Portal and Acknowledgements.
     surveys: Any = None
     continuity: Any = None
     router: Any = None
     sla_clocks: Any = None
+    portal: Any = None
+    acknowledgements: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -4,7 +4,7 @@ Every public method commits one transaction that also appends its events to the 
 those events. It knows nothing of HTTP or of any concrete channel; callers check who may do what.
 The class is assembled from parts, one module each: `service_inbound` (customer messages),
 `service_agent` (agents' replies and conversation changes), `service_records` (delivery results,
-uploads, contacts), `privacy` (contact export and erasure, retention), on the shared `service_base`.
+uploads, contacts), `privacy` (contact export and erasure, retention), `portal` (acknowledgements, portal replies), on the shared `service_base`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from inbox.service.continuity import ContinuityWrites
 from inbox.service.inbound import InboundWrites
 from inbox.service.ingest.batcher import DeliveryBatcher
 from inbox.service.organizations import OrganizationWrites
+from inbox.service.portal import PortalWrites
 from inbox.service.privacy import PrivacyWrites
 from inbox.service.proactive import ProactiveWrites
 from inbox.service.records import ContactWrites, DeliveryResults, Uploads
@@ -43,6 +44,7 @@ class InboxService(
     PrivacyWrites,
     WorkflowWrites,
     OrganizationWrites,
+    PortalWrites,
 ):
     """Writes conversations, messages and contacts; appends and publishes their events."""
 

@@ -460,3 +460,32 @@ class OrganizationMember(SQLModel, table=True):
     contact_id: int = Field(foreign_key="contact.id", primary_key=True)
     organization_id: int = Field(foreign_key="organization.id", ondelete="CASCADE", index=True)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# ── acknowledgements and the customer portal (see inbox.portal) ──────────────────────────────
+class Acknowledgement(SQLModel, table=True):
+    """The one acknowledgement a new conversation got (the primary key makes it once per conversation).
+
+    `address_hash` (SHA-256 of the lower-cased address) is what the per-address rate limit counts; the address
+    itself is not kept here, so erasing a contact leaves nothing of it behind."""
+
+    __table_args__ = (Index("ix_acknowledgement_address", "address_hash", "created_at"),)
+
+    conversation_id: int = Field(foreign_key="conversation.id", primary_key=True, ondelete="CASCADE")
+    message_id: int | None = Field(default=None, foreign_key="message.id", ondelete="SET NULL")
+    address_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PortalLink(SQLModel, table=True):
+    """One sign-in link a customer asked for: `id` is the random nonce its signed token carries.
+
+    Every request is a row, known address or not (the per-address rate limit counts them alike); `used_at`
+    is set once, by a conditional update, so a link signs in at most once."""
+
+    __table_args__ = (Index("ix_portallink_address", "address_hash", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    address_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    used_at: datetime | None = None

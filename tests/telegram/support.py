@@ -43,9 +43,7 @@ async def eventually(check: Callable[[], Awaitable[Any]], wait: float = 15.0) ->
 
 
 async def bot_inbox(app: LiveServer, mode: str, **extra: Any) -> Inbox:
-    inbox = await make_inbox(
-        app.state.store, channel="telegram", name="Bot", bot_token=TOKEN, mode=mode, **extra
-    )
+    inbox = await make_inbox(app.state.store, channel="telegram", name="Bot", bot_token=TOKEN, mode=mode, **extra)
     app.state.runners.wake()
     return inbox
 

@@ -251,9 +251,7 @@ async def test_blocking_the_bot_marks_the_contact_unreachable_until_they_return(
     await conversation(app, fake)
     blocked = await fake.push(update("blocked"))
     assert blocked.status_code == 200 and blocked.json()["outcome"] == "reachability"
-    assert (await contact_attributes(app.state.store))[
-        "telegram_unreachable"
-    ] == "the customer blocked the bot"
+    assert (await contact_attributes(app.state.store))["telegram_unreachable"] == "the customer blocked the bot"
     restarted = update("blocked", update_id=500015)
     restarted["my_chat_member"]["old_chat_member"] = restarted["my_chat_member"]["new_chat_member"]
     restarted["my_chat_member"]["new_chat_member"] = {

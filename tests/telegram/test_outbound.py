@@ -98,9 +98,7 @@ async def test_long_replies_are_split_and_attachments_sent(app: LiveServer, fake
         await tx.flush()
         ids = [row.id for row in rows]
     body = ("lorem ipsum " * 400).strip()  # 4799 characters
-    reply, _ = await app.state.service.reply(
-        conversation_id, by=agent, body=body, client_id=None, attachment_ids=ids
-    )
+    reply, _ = await app.state.service.reply(conversation_id, by=agent, body=body, client_id=None, attachment_ids=ids)
     await eventually(lambda: status(store, reply["id"], "sent"))
     texts = [c.params["text"] for c in fake.called("sendMessage", ok=True)]
     assert len(texts) == 2 and all(len(t) <= 4096 for t in texts)
