@@ -43,9 +43,9 @@ from inbox.gateway.admission import Admission
 from inbox.gateway.host import CoreHost
 from inbox.gateway.outbox import OutboxWorker, inbox_info
 from inbox.gateway.runners import ChannelRunners
-from inbox.http import openapi, stream
+from inbox.http import openapi, readiness, stream
 from inbox.http.metrics import Metrics, RequestCounter, metrics_endpoint
-from inbox.http.routing import Api, http_error_handler, inbox_error_handler
+from inbox.http.routing import Api, http_error_handler, inbox_error_handler, upgrade_required
 from inbox.pages import base as pages
 from inbox.pages import csat as csat_pages
 from inbox.pages import demo as demo_page
@@ -215,9 +215,11 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         # and stop the event loop for tens of ms (`SB_BENCH_GCLOG` in bench/serve.py measures them).
         gc.collect()
         gc.freeze()
+        app.state.workers = loops  # /readyz: started (and none died)
         try:
             yield
         finally:
+            app.state.workers = None
             for task in loops:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
@@ -229,6 +231,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
+        Route("/readyz", readiness.readyz),
         Route("/metrics", metrics_endpoint),
         Route("/api/v1/openapi.json", openapi.endpoint),
         *stream.routes,
@@ -247,6 +250,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         *(demo_page.routes if config.server.development else []),
         Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static"),
     ]
+    routes += upgrade_required(routes)  # a plain GET to a websocket path: 426, not 404
     app = SocketShortcutApp(  # the widget socket and the agent stream skip the middleware (memory per socket)
         routes=routes,
         middleware=[Middleware(RequestCounter, metrics=metrics)],
@@ -272,6 +276,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     state.runners = runners
     state.metrics = metrics
     state.api_modules = API_MODULES
+    state.workers = None
     return app
 
 

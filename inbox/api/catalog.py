@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from inbox.errors import Conflict, Invalid, NotFound
 from inbox.http.routing import Api, admin, caller, json, parse_body, parse_query
-from inbox.http.schema import Body, Name, provided
+from inbox.http.schema import Body, Changes, Id, Name, provided
 from inbox.read import views
 from inbox.realtime.events import EventRecord, EventType
 from inbox.store.models import Agent, CannedResponse, Conversation, Label, Team, TeamMember
@@ -40,13 +40,13 @@ class TeamBody(Body):
     description: Text = ""
 
 
-class TeamUpdate(Body):
+class TeamUpdate(Changes):
     name: Name | None = None
     description: Text | None = None
 
 
 class TeamMemberAdd(Body):
-    agent_id: int
+    agent_id: Id
 
 
 class LabelBody(Body):
@@ -55,7 +55,7 @@ class LabelBody(Body):
     description: Text = ""
 
 
-class LabelUpdate(Body):
+class LabelUpdate(Changes):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
     color: Color | None = None
     description: Text | None = None
@@ -66,7 +66,7 @@ class CannedBody(Body):
     content: Content
 
 
-class CannedUpdate(Body):
+class CannedUpdate(Changes):
     short_code: ShortCode | None = None
     content: Content | None = None
 

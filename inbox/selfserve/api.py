@@ -17,7 +17,7 @@ from starlette.responses import Response
 from inbox.clock import utcnow
 from inbox.errors import Invalid, NotFound
 from inbox.http.routing import Api, admin, caller, json, parse_body, parse_query
-from inbox.http.schema import Body, provided
+from inbox.http.schema import Body, Changes, Id, provided
 from inbox.read import access
 from inbox.selfserve import content, search
 from inbox.selfserve.store import article_view, rule_view, visible_to_agents
@@ -37,15 +37,17 @@ Times = Annotated[int, Field(ge=1, le=1000)]
 class ArticleBody(Body):
     title: Title
     body: Markdown
-    inbox_id: int | None = None
+    inbox_id: Id | None = None
     locale: Locale = ""
     published: bool = False
 
 
-class ArticleUpdate(Body):
+class ArticleUpdate(Changes):
+    nullable = frozenset({"inbox_id"})
+
     title: Title | None = None
     body: Markdown | None = None
-    inbox_id: int | None = None
+    inbox_id: Id | None = None
     locale: Locale | None = None
     published: bool | None = None
 
@@ -54,13 +56,13 @@ class ArticleQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     q: Annotated[str, StringConstraints(max_length=200)] = ""
-    inbox_id: int | None = None
+    inbox_id: Id | None = None
     published: bool | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
 
 
 class RuleBody(Body):
-    inbox_id: int
+    inbox_id: Id
     message: Greeting
     url_pattern: Pattern = ""
     min_seconds_on_page: Seconds = 0
@@ -70,7 +72,7 @@ class RuleBody(Body):
     enabled: bool = True
 
 
-class RuleUpdate(Body):
+class RuleUpdate(Changes):
     message: Greeting | None = None
     url_pattern: Pattern | None = None
     min_seconds_on_page: Seconds | None = None
@@ -151,7 +153,7 @@ async def get_article(request: Request) -> Response:
 )
 async def update_article(request: Request) -> Response:
     await admin(request)
-    changes = provided(await parse_body(request, ArticleUpdate), nullable=frozenset({"inbox_id"}))
+    changes = provided(await parse_body(request, ArticleUpdate))
     async with request.app.state.store.transaction() as tx:
         row = await _article(request, tx)
         if changes.get("inbox_id") is not None:
