@@ -27,11 +27,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from channels import api as api_settings
 from channels.api import ApiChannel, ApiChannelSettings
 from channels.base import Channel, TypingAware
 from channels.email import EmailChannel, EmailSettings
+from channels.email import settings as email_settings
 from channels.telegram import TelegramChannel, TelegramSettings
+from channels.telegram import settings as telegram_settings
 from channels.webchat import WebchatChannel, WebchatSettings
+from channels.webchat import settings as widget_settings
+from inbox.admin.directory import SettingsValidator
 from inbox.api import admin, attachments, channel_status, contacts, conversations, health, quarantine, reports
 from inbox.auth import Authenticator, LoginThrottle, Sessions
 from inbox.clock import utcnow
@@ -81,6 +86,15 @@ API_MODULES: list[Api] = [
     channel_status.api,
     selfserve_api.api,
 ]
+# Each channel's check of the settings an admin saves for its inboxes (API, settings page, CLI: 422 naming the
+# key, nothing stored); the channel runners use them too, so stored settings that no longer pass show on the
+# channel-health page instead of a receiver restarting forever.
+SETTINGS_VALIDATORS: dict[str, SettingsValidator] = {
+    "api": api_settings.check_settings,
+    "webchat": widget_settings.check_settings,
+    "email": email_settings.check_settings,
+    "telegram": telegram_settings.check_settings,
+}
 # How uvicorn serves the app: `switchboard serve`, the bench servers and the test servers all use these.
 # uvicorn's `wsproto` protocol, trimmed (`inbox.realtime.wsserver`): ≈ 5 KiB less per open websocket than uvicorn's
 # default; see BENCHMARKS.md. Per-message deflate stays off (its compressor state per socket costs more than
@@ -149,6 +163,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         refresh_seconds=config.channels.refresh_seconds,
         backoff_max_seconds=config.channels.restart_backoff_max_seconds,
         exclusive=leases.hold,
+        validators=SETTINGS_VALIDATORS,
     )
     broker.subscribe(_ignore_event, _typing_relay(store, channels))
     broker.subscribe(_on_inbox_change(runners), _ignore_ephemeral)
@@ -277,6 +292,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     state.metrics = metrics
     state.api_modules = API_MODULES
     state.workers = None
+    state.settings_validators = SETTINGS_VALIDATORS
     return app
 
 

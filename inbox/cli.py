@@ -62,7 +62,9 @@ async def _directory(config: Config) -> AsyncIterator[Directory]:
             f"database {config.database.url.split('@')[-1]} is not ready ({type(exc).__name__}); run `switchboard migrate` first"
         ) from exc
     try:
-        yield Directory(InboxService(store, LocalBroker(), BlobStore(config.storage.directory)))
+        from inbox.app import SETTINGS_VALIDATORS  # the channels' settings checks, as the server applies them
+
+        yield Directory(InboxService(store, LocalBroker(), BlobStore(config.storage.directory)), SETTINGS_VALIDATORS)
     finally:
         await store.close()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -24,11 +24,17 @@ from inbox.auth import hash_password, new_api_token, verify_password
 from inbox.csat.survey import check_inbox_settings
 from inbox.errors import Conflict, Invalid, NotFound
 from inbox.gateway import quarantine
+from inbox.gateway.outbox import CORE_SETTINGS
 from inbox.read import continuity, views
 from inbox.realtime.events import EventRecord, EventType
 from inbox.service import UNSET, InboxService
 from inbox.store.engine import SETUP_LOCK_KEY
 from inbox.store.models import Agent, ApiToken, Conversation, Inbox, InboxMember, Message, Role, TeamMember, key
+
+# A channel's check of the settings an admin saves for one of its inboxes (without the core's own keys,
+# `CORE_SETTINGS`): raises ValueError (the channel's SettingsError) with a message naming the key. The
+# composition root (inbox/app.py) registers one per channel kind; the core never imports a channel.
+SettingsValidator = Callable[[Mapping[str, Any]], None]
 
 MIN_PASSWORD_LENGTH = 10
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -73,9 +79,20 @@ class AgentChanges:
 class Directory:
     """Agents, inboxes, memberships and tokens; inbox and agent changes publish their events."""
 
-    def __init__(self, service: InboxService) -> None:
+    def __init__(self, service: InboxService, validators: Mapping[str, SettingsValidator] | None = None) -> None:
         self.service = service
         self.store = service.store
+        self.validators: Mapping[str, SettingsValidator] = validators or {}
+
+    def check_settings(self, channel: str, settings: Mapping[str, Any]) -> None:
+        """The channel's own check of an inbox's settings (when one is registered): 422 naming the key."""
+        validator = self.validators.get(channel)
+        if validator is None:
+            return
+        try:
+            validator(channel_settings(settings))
+        except ValueError as exc:
+            raise Invalid(str(exc)) from exc
 
     # ── agents ──────────────────────────────────────────────────────────────────────────────
     async def create_agent(
@@ -183,6 +200,7 @@ class Directory:
         if channel not in set(ChannelKind):
             raise Invalid(f"channel: must be one of {', '.join(ChannelKind)}")
         check_inbox_settings(settings)
+        self.check_settings(channel, settings)
         async with self.store.transaction() as tx:
             await _check_continuity(tx, channel, settings)
             inbox = Inbox(
@@ -208,6 +226,7 @@ class Directory:
             if settings is not UNSET:
                 await _check_continuity(tx, inbox.channel, settings)
                 check_inbox_settings(settings)
+                self.check_settings(inbox.channel, settings)
                 inbox.settings = settings
             if rotate_secret:
                 inbox.secret = secrets.token_urlsafe(32)
@@ -290,6 +309,11 @@ class Directory:
             if row is None or (owner_id is not None and row.agent_id != owner_id):
                 raise NotFound(f"token {token_id} not found")
             await tx.delete(row)
+
+
+def channel_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """What a channel sees of an inbox's settings: all but the keys the core reads itself."""
+    return {name: value for name, value in settings.items() if name not in CORE_SETTINGS}
 
 
 def _public(view: dict[str, Any]) -> dict[str, Any]:

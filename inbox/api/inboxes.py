@@ -37,7 +37,7 @@ class MemberAdd(Body):
 
 
 def _directory(request: Request) -> Directory:
-    return Directory(request.app.state.service)
+    return Directory(request.app.state.service, request.app.state.settings_validators)
 
 
 def _for(agent: Agent, view: dict[str, Any]) -> dict[str, Any]:
