@@ -200,9 +200,9 @@ class Directory:
         if channel not in set(ChannelKind):
             raise Invalid(f"channel: must be one of {', '.join(ChannelKind)}")
         check_inbox_settings(settings)
-        self.check_settings(channel, settings)
         async with self.store.transaction() as tx:
             await _check_continuity(tx, channel, settings)
+            self.check_settings(channel, settings)  # the core's own keys first, then the channel's
             inbox = Inbox(
                 name=name.strip(),
                 channel=channel,

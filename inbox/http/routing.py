@@ -4,6 +4,7 @@ query parsing with clear errors, the caller lookup with CSRF, and the one place 
 
 from __future__ import annotations
 
+import itertools
 import json as jsonlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,10 +41,24 @@ async def inbox_error_handler(request: Request, exc: Exception) -> Response:
 async def http_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+    if exc.status_code == 404:
+        detail = _beyond_any_id(request.url.path) or detail
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
     if request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", ""):
         return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=exc.headers)
     return Response(detail, status_code=exc.status_code, media_type="text/plain", headers=exc.headers)
+
+
+def _beyond_any_id(path: str) -> str | None:
+    """`conversation 99999999999 not found` for a path that failed to match only because its id is beyond
+    `MAX_ID` (the `int` convertor refuses it), so the 404 names the thing like any other unknown id."""
+    parts = path.strip("/").split("/")
+    for before, part in itertools.pairwise(parts):
+        if part.isdigit() and (len(part) > len(str(MAX_ID)) or int(part) > MAX_ID):
+            noun = before[:-2] if before.endswith("xes") else before.removesuffix("s")
+            shown = part if len(part) <= 30 else part[:20] + "…"
+            return f"{noun.replace('_', ' ')} {shown} not found"
+    return None
 
 
 def json(data: Any, status: int = 200) -> JSONResponse:
