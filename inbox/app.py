@@ -14,7 +14,7 @@ import hmac
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
@@ -33,19 +33,27 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from channels import api as api_settings
 from channels.api import ApiChannel, ApiChannelSettings
-from channels.base import Channel, DeliveryError, TypingAware
+from channels.base import Channel, DeliveryError, InboxInfo, TypingAware
 from channels.email import EmailChannel, EmailSettings, MailboxSettings
+from channels.email import settings as email_settings
 from channels.email.smtp import send_message
 from channels.phone import PhoneChannel, PhoneSettings
+from channels.phone import settings as phone_settings
 from channels.telegram import TelegramChannel, TelegramSettings
+from channels.telegram import settings as telegram_settings
 from channels.vk import VkChannel, VkSettings
+from channels.vk import settings as vk_settings
 from channels.webchat import WebchatChannel, WebchatSettings
+from channels.webchat import settings as widget_settings
 from channels.whatsapp import SettingsError as WhatsAppSettingsError
 from channels.whatsapp import Template, WhatsAppChannel, WhatsAppSettings, window_open
+from channels.whatsapp import settings as whatsapp_settings
 from channels.whatsapp.graph import GraphError
 from channels.whatsapp.outbound import TEMPLATE_KEY as WHATSAPP_TEMPLATE
 from channels.whatsapp.outbound import window_closes_at
+from inbox.admin.directory import SettingsValidator
 from inbox.api import admin, attachments, channel_status, contacts, conversations, health, quarantine, reports
 from inbox.api import audit as audit_api
 from inbox.api import organizations as organizations_api
@@ -63,9 +71,17 @@ from inbox.gateway.admission import Admission
 from inbox.gateway.host import CoreHost
 from inbox.gateway.outbox import OutboxWorker, inbox_info
 from inbox.gateway.runners import ChannelRunners
-from inbox.http import openapi, stream
+from inbox.http import openapi, readiness, stream
 from inbox.http.metrics import Metrics, RequestCounter, metrics_endpoint
-from inbox.http.routing import Api, caller, http_error_handler, inbox_error_handler, parse_body, parse_query
+from inbox.http.routing import (
+    Api,
+    caller,
+    http_error_handler,
+    inbox_error_handler,
+    parse_body,
+    parse_query,
+    upgrade_required,
+)
 from inbox.http.routing import json as json_response
 from inbox.http.services import Services, services
 from inbox.pages import audit as audit_page
@@ -116,6 +132,46 @@ API_MODULES: list[Api] = [
     privacy_api.api,
     workflow_api.api,
 ]
+
+
+# Each channel's check of the settings an admin saves for its inboxes (API, settings page, CLI: 422 naming the
+# key, nothing stored); the channel runners use them too, so stored settings that no longer pass show on the
+# channel-health page instead of a receiver restarting forever.
+class _AnySecret(dict[str, str]):
+    """At save time an `env:NAME` secret is checked for its form only: the CLI's environment is not the
+    server's, so every name reads as set."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __getitem__(self, key: str) -> str:
+        return "x" * 64
+
+    def get(self, key: str, default: Any = None) -> str:
+        return "x" * 64
+
+
+def _from_inbox_settings(read: Callable[..., Any]) -> SettingsValidator:
+    """A channel whose check reads a whole `InboxInfo` (WhatsApp, VK, phone), as a settings validator."""
+
+    def check(settings: Mapping[str, Any]) -> None:
+        try:
+            read(InboxInfo(0, "", "", settings, "x" * 32, ""), _AnySecret())
+        except ValueError as error:  # "inbox 0 settings.key: …" → "settings.key: …"
+            raise ValueError(str(error).removeprefix("inbox 0 ")) from error
+
+    return check
+
+
+SETTINGS_VALIDATORS: dict[str, SettingsValidator] = {
+    "api": api_settings.check_settings,
+    "webchat": widget_settings.check_settings,
+    "email": email_settings.check_settings,
+    "telegram": telegram_settings.check_settings,
+    "whatsapp": _from_inbox_settings(whatsapp_settings.inbox_settings),
+    "vk": _from_inbox_settings(vk_settings.inbox_settings),
+    "phone": _from_inbox_settings(phone_settings.inbox_settings),
+}
 # How uvicorn serves the app: `switchboard serve`, the bench servers and the test servers all use these.
 # uvicorn's `wsproto` protocol, trimmed (`inbox.realtime.wsserver`): ≈ 5 KiB less per open websocket than uvicorn's
 # default; see BENCHMARKS.md. Per-message deflate stays off (its compressor state per socket costs more than
@@ -199,6 +255,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         refresh_seconds=config.channels.refresh_seconds,
         backoff_max_seconds=config.channels.restart_backoff_max_seconds,
         exclusive=leases.hold,
+        validators=SETTINGS_VALIDATORS,
     )
     broker.subscribe(_ignore_event, _typing_relay(store, channels))
     broker.subscribe(_on_inbox_change(runners), _ignore_ephemeral)
@@ -274,9 +331,11 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         # and stop the event loop for tens of ms (`SB_BENCH_GCLOG` in bench/serve.py measures them).
         gc.collect()
         gc.freeze()
+        app.state.services.workers = loops  # /readyz: started (and none died)
         try:
             yield
         finally:
+            app.state.services.workers = None
             for task in loops:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
@@ -290,6 +349,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
+        Route("/readyz", readiness.readyz),
         Route("/metrics", metrics_endpoint),
         Route("/api/v1/openapi.json", openapi.endpoint),
         *stream.routes,
@@ -311,6 +371,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         *(demo_page.routes if config.server.development else []),
         Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static"),
     ]
+    routes += upgrade_required(routes)  # a plain GET to a websocket path: 426, not 404
     app = SocketShortcutApp(  # the widget socket and the agent stream skip the middleware (memory per socket)
         routes=routes,
         middleware=[Middleware(RequestCounter, metrics=metrics)],
@@ -340,6 +401,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         sla_clocks=sla_clocks,
         portal=portal,
         acknowledgements=acknowledgements,
+        settings_validators=SETTINGS_VALIDATORS,
     )
     return app
 

@@ -97,7 +97,12 @@ async def test_deleting_a_label_updates_its_conversations(server: LiveServer, pe
 
 
 async def test_non_admin_writes_are_refused_and_nothing_is_written(server: LiveServer, people: People) -> None:
-    inbox = (await people.admin.post("/api/v1/inboxes", json={"name": "Support", "channel": "email"})).json()
+    inbox = (
+        await people.admin.post(
+            "/api/v1/inboxes",
+            json={"name": "Support", "channel": "email", "settings": {"address": "support@example.test"}},
+        )
+    ).json()
     before = {model: await count(server, model) for model in (Inbox, InboxMember, Agent, Team, Label, CannedResponse)}
     attempts = [
         ("POST", "/api/v1/inboxes", {"name": "Mine", "channel": "api"}),

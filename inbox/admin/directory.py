@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -25,6 +25,7 @@ from inbox.auth import hash_password, new_api_token, verify_password
 from inbox.csat.survey import check_inbox_settings
 from inbox.errors import Conflict, Invalid, NotFound
 from inbox.gateway import quarantine
+from inbox.gateway.outbox import CORE_SETTINGS
 from inbox.portal import settings as acknowledgement_settings
 from inbox.read import continuity, views
 from inbox.realtime.events import EventRecord, EventType
@@ -33,6 +34,11 @@ from inbox.store import audit
 from inbox.store.engine import SETUP_LOCK_KEY
 from inbox.store.models import Agent, ApiToken, Conversation, Inbox, InboxMember, Message, Role, TeamMember, key
 from inbox.workflow import calendars as workflow_calendars
+
+# A channel's check of the settings an admin saves for one of its inboxes (without the core's own keys,
+# `CORE_SETTINGS`): raises ValueError (the channel's SettingsError) with a message naming the key. The
+# composition root (inbox/app.py) registers one per channel kind; the core never imports a channel.
+SettingsValidator = Callable[[Mapping[str, Any]], None]
 
 MIN_PASSWORD_LENGTH = 10
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -80,9 +86,20 @@ class AgentChanges:
 class Directory:
     """Agents, inboxes, memberships and tokens; inbox and agent changes publish their events."""
 
-    def __init__(self, service: InboxService) -> None:
+    def __init__(self, service: InboxService, validators: Mapping[str, SettingsValidator] | None = None) -> None:
         self.service = service
         self.store = service.store
+        self.validators: Mapping[str, SettingsValidator] = validators or {}
+
+    def check_settings(self, channel: str, settings: Mapping[str, Any]) -> None:
+        """The channel's own check of an inbox's settings (when one is registered): 422 naming the key."""
+        validator = self.validators.get(channel)
+        if validator is None:
+            return
+        try:
+            validator(channel_settings(settings))
+        except ValueError as exc:
+            raise Invalid(str(exc)) from exc
 
     # ── agents ──────────────────────────────────────────────────────────────────────────────
     async def create_agent(
@@ -197,6 +214,7 @@ class Directory:
         async with self.store.transaction() as tx:
             await _check_continuity(tx, channel, settings)
             await workflow_calendars.check_inbox_settings(tx, settings)
+            self.check_settings(channel, settings)  # the core's own keys first, then the channel's
             inbox = Inbox(
                 name=name.strip(),
                 channel=channel,
@@ -226,6 +244,7 @@ class Directory:
                 check_inbox_settings(settings)
                 acknowledgement_settings.check(settings)
                 await workflow_calendars.check_inbox_settings(tx, settings)
+                self.check_settings(inbox.channel, settings)
                 inbox.settings = settings
             if rotate_secret:
                 inbox.secret = secrets.token_urlsafe(32)
@@ -358,6 +377,11 @@ async def _audit_agent(tx: AsyncSession, agent: Agent, before: dict[str, Any], *
 def _inbox_audited(inbox: Inbox) -> dict[str, Any]:
     """What the audit log shows of an inbox: name, channel, settings (secrets in them masked by the log)."""
     return {"name": inbox.name, "channel": inbox.channel, "settings": dict(inbox.settings)}
+
+
+def channel_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """What a channel sees of an inbox's settings: all but the keys the core reads itself."""
+    return {name: value for name, value in settings.items() if name not in CORE_SETTINGS}
 
 
 def _public(view: dict[str, Any]) -> dict[str, Any]:

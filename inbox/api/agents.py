@@ -18,7 +18,7 @@ from inbox.auth import SESSION_COOKIE
 from inbox.clock import iso
 from inbox.errors import Invalid, NotFound
 from inbox.http.routing import Api, admin, caller, json, parse_body
-from inbox.http.schema import Body, Email, Name, Password, provided
+from inbox.http.schema import Body, Changes, Email, Name, Password, provided
 from inbox.http.services import services
 from inbox.read import views
 from inbox.store.engine import Store
@@ -37,7 +37,7 @@ class AgentCreate(Body):
     password: Password
 
 
-class AgentUpdate(Body):
+class AgentUpdate(Changes):
     email: Email | None = None
     name: Name | None = None
     role: RoleName | None = None
@@ -46,7 +46,7 @@ class AgentUpdate(Body):
     password: Password | None = None
 
 
-class MeUpdate(Body):
+class MeUpdate(Changes):
     name: Name | None = None
     availability: AvailabilityName | None = None
     password: Password | None = None

@@ -94,6 +94,9 @@ async def upload_attachment(request: Request) -> Response:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise Invalid("file: a multipart file field named 'file' is required")
+        unknown = sorted(set(form.keys()) - {"file"})
+        if unknown:
+            raise Invalid(f"body.{unknown[0]}: unknown field (send only the file, as 'file')")
         size = upload.size or 0
         if size > limit:
             raise TooLarge(f"file: attachments may be at most {limit} bytes")

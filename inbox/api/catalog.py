@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from inbox.errors import NotFound
 from inbox.http.routing import Api, admin, caller, json, parse_body, parse_query
-from inbox.http.schema import Body, Name, provided
+from inbox.http.schema import Body, Changes, Id, Name, provided
 from inbox.http.services import services
 from inbox.read import views
 from inbox.service.catalog import team_view
@@ -38,13 +38,13 @@ class TeamBody(Body):
     description: Text = ""
 
 
-class TeamUpdate(Body):
+class TeamUpdate(Changes):
     name: Name | None = None
     description: Text | None = None
 
 
 class TeamMemberAdd(Body):
-    agent_id: int
+    agent_id: Id
 
 
 class LabelBody(Body):
@@ -53,7 +53,7 @@ class LabelBody(Body):
     description: Text = ""
 
 
-class LabelUpdate(Body):
+class LabelUpdate(Changes):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
     color: Color | None = None
     description: Text | None = None
@@ -64,7 +64,7 @@ class CannedBody(Body):
     content: Content
 
 
-class CannedUpdate(Body):
+class CannedUpdate(Changes):
     short_code: ShortCode | None = None
     content: Content | None = None
 

@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from inbox.api.common import Body, Id, Query, path_id
+from inbox.api.common import Body, Changes, Id, Query, path_id
 from inbox.api.shapes import ContactDetail, ContactOut, ContactPage
 from inbox.errors import Invalid, NotFound
 from inbox.http.routing import Api, caller, json, parse_body, parse_query
@@ -31,8 +31,10 @@ class ContactQuery(Query):
     limit: int = Field(default=25, ge=1, le=100)
 
 
-class ContactPatch(Body):
+class ContactPatch(Changes):
     """Any of these; `null` clears email or phone."""
+
+    nullable = frozenset({"name", "email", "phone"})
 
     name: str | None = Field(default=None, max_length=300)
     email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")

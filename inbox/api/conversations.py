@@ -7,6 +7,7 @@ change of assignee, whether the caller may take a colleague's conversation (`inb
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -14,10 +15,11 @@ from pydantic import Field, field_validator, model_validator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from inbox.api.common import Body, Id, Query, path_id
+from inbox.api.common import Body, Changes, Id, Query, path_id
 from inbox.api.shapes import ConversationOut, ConversationPage, MessageOut, MessagePage
 from inbox.errors import Forbidden, NotFound
 from inbox.http.routing import Api, caller, json, parse_body, parse_query
+from inbox.http.schema import decimal_up_to
 from inbox.http.services import services
 from inbox.read import access, permissions, queries
 from inbox.read.queries import MAX_ID
@@ -26,13 +28,16 @@ from inbox.store.models import Agent, Conversation, Message, Status
 
 api = Api()
 
+ASSIGNEE = f"^(?:me|none|{decimal_up_to(MAX_ID, leading_zeros=False)})$"  # an agent id: 1 to MAX_ID
 Priority = Literal["urgent", "high", "medium", "low"]
 
 
 class ConversationQuery(Query):
     status: Status | None = None
     inbox_id: Id | None = None
-    assignee: str | None = Field(default=None, description="`me`, `none` or an agent id")
+    assignee: str | None = Field(
+        default=None, description="`me`, `none` or an agent id", json_schema_extra={"pattern": ASSIGNEE}
+    )
     label: str | None = Field(default=None, max_length=100, description="a label name")
     team_id: Id | None = None
     q: str | None = Field(default=None, max_length=200, description="searches subject, preview, contact name/email")
@@ -42,13 +47,15 @@ class ConversationQuery(Query):
     @field_validator("assignee")
     @classmethod
     def _assignee(cls, value: str | None) -> str | None:
-        if value is not None and value not in ("me", "none") and not (value.isdigit() and 0 < int(value) <= MAX_ID):
+        if value is not None and not re.fullmatch(ASSIGNEE, value):
             raise ValueError("must be 'me', 'none' or an agent id")
         return value
 
 
-class ConversationPatch(Body):
+class ConversationPatch(Changes):
     """Any of these; `null` clears assignee, team, priority. A `snoozed_until` alone means status snoozed."""
+
+    nullable = frozenset({"assignee_id", "team_id", "priority", "snoozed_until"})
 
     status: Status | None = Field(default=None, strict=False)
     assignee_id: Id | None = None
@@ -82,7 +89,7 @@ class ConversationPatch(Body):
 
 
 class MessageQuery(Query):
-    before: int | None = Field(default=None, ge=1, le=MAX_ID, description="a message id: return messages older than it")
+    before: Id | None = Field(default=None, description="a message id: return messages older than it")
     limit: int = Field(default=50, ge=1, le=200)
 
 

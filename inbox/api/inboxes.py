@@ -13,7 +13,7 @@ from starlette.responses import Response
 from inbox.admin.directory import Directory
 from inbox.errors import NotFound
 from inbox.http.routing import Api, admin, caller, json, parse_body
-from inbox.http.schema import Body, Name, provided
+from inbox.http.schema import Body, Changes, Id, Name, provided
 from inbox.http.services import services
 from inbox.read import access
 from inbox.store.models import Agent, Inbox, Role
@@ -27,18 +27,18 @@ class InboxCreate(Body):
     settings: dict[str, Any] = Field(default_factory=dict)
 
 
-class InboxUpdate(Body):
+class InboxUpdate(Changes):
     name: Name | None = None
     settings: dict[str, Any] | None = None
     rotate_secret: bool | None = None
 
 
 class MemberAdd(Body):
-    agent_id: int
+    agent_id: Id
 
 
 def _directory(request: Request) -> Directory:
-    return Directory(services(request).service)
+    return Directory(services(request).service, services(request).settings_validators)
 
 
 def _for(agent: Agent, view: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,7 @@ chart) and `/{report}.csv` (streamed exports). Validate, resolve the caller's sc
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -14,6 +14,7 @@ from starlette.responses import Response, StreamingResponse
 from inbox.clock import parse_iso, utcnow
 from inbox.errors import Invalid, NotFound
 from inbox.http.routing import Api, caller, json, parse_query
+from inbox.http.schema import Id
 from inbox.http.services import services
 from inbox.read import access
 from inbox.reports import export, kpi, series, spikes, svg
@@ -26,15 +27,24 @@ from inbox.store.models import Inbox, Organization
 api = Api()
 
 
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+ISO: dict[str, Any] = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]}
+
+
 class SummaryQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     from_: str | None = Field(
-        default=None, alias="from", description="ISO 8601 start or a local date (default: 30 days ago)"
+        default=None,
+        alias="from",
+        description="ISO 8601 start or a local date (default: 30 days ago)",
+        json_schema_extra=ISO,
     )
-    to: str | None = Field(default=None, description="ISO 8601 end or a local date, exclusive (default: now)")
-    inbox_id: int | None = None
-    organization_id: int | None = None
+    to: str | None = Field(
+        default=None, description="ISO 8601 end or a local date, exclusive (default: now)", json_schema_extra=ISO
+    )
+    inbox_id: Id | None = None
+    organization_id: Id | None = None
     tz: str | None = Field(
         default=None, description="IANA time zone (default: the inbox's business-hours zone, else UTC)"
     )
@@ -67,7 +77,7 @@ def instant(value: str, zone: ZoneInfo, where: str) -> datetime:
         if len(value) == 10:
             return datetime.combine(date.fromisoformat(value), time(0), tzinfo=zone)
         return parse_iso(value)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise Invalid(f"query.{where}: not an ISO 8601 timestamp or date ({exc})") from exc
 
 
@@ -80,6 +90,8 @@ async def context(request: Request, query: SummaryQuery) -> tuple[datetime, date
     start = instant(query.from_, zone, "from") if query.from_ else end - timedelta(days=30)
     if start >= end:
         raise Invalid("query.from: must be before to")
+    if end - start > start - EARLIEST:  # the figures compare with the period before: it must fit the calendar
+        raise Invalid("query.from: too early (the period before it, for comparison, would start before year 1)")
     visible = await access.inbox_ids(store, agent)
     if query.inbox_id is not None and visible is not None and query.inbox_id not in visible:
         raise NotFound(f"inbox {query.inbox_id} not found")

@@ -8,7 +8,7 @@ typed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,8 @@ class Services:
     runners: ChannelRunners
     metrics: Metrics
     api_modules: list[Api]
+    settings_validators: Mapping[str, Callable[[Mapping[str, Any]], None]] = field(default_factory=dict)
+    workers: Any = None  # the lifespan's running workers (`/readyz` asks whether they started and run)
     # Feature packages' objects (above this layer): inbox.csat.Surveys, inbox.continuity.ContinuityWorker,
     # inbox.workflow's Router and SlaClocks, inbox.portal's Portal and Acknowledgements.
     surveys: Any = None

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from inbox.clock import utcnow
 from inbox.errors import Invalid, NotFound
 from inbox.http.routing import Api, admin, caller, json, parse_body, parse_query
-from inbox.http.schema import Body, provided
+from inbox.http.schema import Body, Changes, Id, provided
 from inbox.http.services import services
 from inbox.read import access
 from inbox.selfserve import content, search
@@ -38,15 +38,17 @@ Times = Annotated[int, Field(ge=1, le=1000)]
 class ArticleBody(Body):
     title: Title
     body: Markdown
-    inbox_id: int | None = None
+    inbox_id: Id | None = None
     locale: Locale = ""
     published: bool = False
 
 
-class ArticleUpdate(Body):
+class ArticleUpdate(Changes):
+    nullable = frozenset({"inbox_id"})
+
     title: Title | None = None
     body: Markdown | None = None
-    inbox_id: int | None = None
+    inbox_id: Id | None = None
     locale: Locale | None = None
     published: bool | None = None
 
@@ -55,13 +57,13 @@ class ArticleQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     q: Annotated[str, StringConstraints(max_length=200)] = ""
-    inbox_id: int | None = None
+    inbox_id: Id | None = None
     published: bool | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
 
 
 class RuleBody(Body):
-    inbox_id: int
+    inbox_id: Id
     message: Greeting
     url_pattern: Pattern = ""
     min_seconds_on_page: Seconds = 0
@@ -71,7 +73,7 @@ class RuleBody(Body):
     enabled: bool = True
 
 
-class RuleUpdate(Body):
+class RuleUpdate(Changes):
     message: Greeting | None = None
     url_pattern: Pattern | None = None
     min_seconds_on_page: Seconds | None = None
