@@ -122,6 +122,9 @@ class Inbound:
     subject: str | None = None
     attachments: Sequence[InboundAttachment] = ()
     sent_at: datetime | None = None
+    # Channel details, stored with the message. One key the core reads: "automatic" (a short reason, e.g.
+    # "Auto-Submitted: auto-replied") marks machine-generated mail: it is badged in the thread and neither
+    # reopens its conversation nor raises the unread count.
     metadata: Mapping[str, Any] = field(default_factory=dict)
     # A channel that threads by itself (email) names the conversation; the core uses it when that
     # conversation exists in this inbox and falls back to `thread_key` otherwise.

@@ -296,6 +296,7 @@ def inbound_from_mail(inbox_id: int, mail: ParsedMail, decision: Decision) -> In
         attachments=[InboundAttachment(item.filename, item.content_type, item.data) for item in mail.attachments],
         sent_at=mail.date,
         metadata={
+            **({"automatic": mail.automatic} if mail.automatic else {}),
             "email": {
                 "message_id": mail.message_id,
                 "subject": mail.subject,
@@ -308,7 +309,7 @@ def inbound_from_mail(inbox_id: int, mail: ParsedMail, decision: Decision) -> In
                 "automatic": mail.automatic,
                 "defects": list(mail.defects),
                 "inline": {str(i): item.content_id for i, item in enumerate(mail.attachments) if item.content_id},
-            }
+            },
         },
         conversation_id=decision.conversation_id,
         thread_reason=decision.reason,
