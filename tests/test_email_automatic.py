@@ -9,12 +9,13 @@ from pathlib import Path
 
 from channels.base import InboxInfo
 from channels.email import EmailChannel, EmailSettings
+from channels.email.parse import parse_email
 from inbox.gateway.host import CoreHost
 from inbox.gateway.outbox import inbox_info
 from inbox.service import ConversationChanges, InboxService
 from inbox.store.engine import Store
 from inbox.store.models import Conversation
-from tests.email_helpers import email_inbox, messages, raw_mail
+from tests.email_helpers import conversations, email_inbox, messages, quarantined, raw_mail
 from tests.factories import inbound, make_agent, make_inbox
 
 DATA = Path(__file__).resolve().parent / "data" / "email"
@@ -77,3 +78,31 @@ async def test_automatic_messages_in_one_batch_leave_status_and_unread_alone(
     assert {answer.conversation_id for answer in answers} == {opened.conversation_id}
     after = await conversation(store, opened.conversation_id)
     assert after.status == "resolved" and after.unread_count == before.unread_count
+
+
+async def test_a_delivery_report_about_mail_we_did_not_send_is_quarantined_not_a_conversation(
+    store: Store, service: InboxService
+) -> None:
+    inbox = await email_inbox(store)
+    assert inbox.id is not None
+    channel = channel_for(store, service)
+    for raw in [(DATA / "dsn_failed.eml").read_bytes(), (DATA / "dsn_delayed_headers_only.eml").read_bytes()]:
+        assert await channel.ingest(inbox_info(inbox), raw) is None
+    assert await conversations(store, inbox.id) == []  # no unread conversation per report
+    rows = await quarantined(store, inbox.id)
+    assert len(rows) == 2
+    assert all(row.reason.startswith("delivery report for mail we did not send") for row in rows)
+    assert {row.sender for row in rows} == {"mailer-daemon@mx.customer.test", "postmaster@mx.slow.test"}
+    # An admin's retry stores it after all (the admin asked for it).
+    retried = await channel.reingest(inbox_info(inbox), (DATA / "dsn_failed.eml").read_bytes())
+    assert retried is not None and retried.created
+
+
+def test_parts_of_a_delivery_report_get_names_a_person_understands() -> None:
+    failed = parse_email((DATA / "dsn_failed.eml").read_bytes())
+    delayed = parse_email((DATA / "dsn_delayed_headers_only.eml").read_bytes())
+    receipt = parse_email((DATA / "read_receipt_mdn.eml").read_bytes())
+    assert [item.filename for item in failed.attachments] == ["delivery-status.txt", "original-message.eml"]
+    assert [item.filename for item in delayed.attachments] == ["delivery-status.txt", "original-headers.txt"]
+    assert [item.filename for item in receipt.attachments] == ["read-receipt.txt"]
+    assert not any("attachment.bin" in item.filename for item in failed.attachments + delayed.attachments)

@@ -40,6 +40,7 @@ from channels.email.thread import Decision, candidates, decide, outbound_message
 log = logging.getLogger(__name__)
 
 MAX_QUOTED = 100_000
+FOREIGN_REPORT = "delivery report for mail we did not send"
 
 
 class EmailChannel:
@@ -66,7 +67,7 @@ class EmailChannel:
         except MailError as error:
             await self.quarantine(inbox, raw, str(error))
             return None
-        return await self.store_mail(inbox, mail, envelope_recipients)
+        return await self.store_mail(inbox, mail, envelope_recipients, raw=raw)
 
     async def reingest(self, inbox: InboxInfo, raw: bytes) -> Delivered | None:
         """An admin's retry of a quarantined mail: store it, or raise `DeliveryError` if it still cannot be read."""
@@ -82,16 +83,29 @@ class EmailChannel:
         )
 
     async def store_mail(
-        self, inbox: InboxInfo, mail: ParsedMail, envelope_recipients: Sequence[str] = ()
+        self, inbox: InboxInfo, mail: ParsedMail, envelope_recipients: Sequence[str] = (), *, raw: bytes | None = None
     ) -> Delivered | None:
-        """Bounce handling, threading, then `Host.deliver`."""
+        """Bounce handling, threading, then `Host.deliver`.
+
+        A delivery report about mail we did not send (backscatter, a report for another system) opens no
+        conversation: with `raw` it goes to the inbox's quarantine, where admins read it. Without `raw` (an
+        admin's retry of exactly such a report) it is stored as a message.
+        """
         report = mail.report
-        if report is not None and report.original_message_id is not None:
-            if report.failed and await self.host.mark_failed(inbox.id, report.original_message_id, report.reason):
-                log.info("email: bounce for %s marked it failed: %s", report.original_message_id, report.reason)
+        if report is not None:
+            original = report.original_message_id
+            if original is not None:
+                if report.failed and await self.host.mark_failed(inbox.id, original, report.reason):
+                    log.info("email: bounce for %s marked it failed: %s", original, report.reason)
+                    return None
+                if not report.failed and await self.host.known_external_ids(inbox.id, [original]):
+                    return None  # "delayed"/"delivered" notices about our own mail are not conversation content
+            if raw is not None:
+                about = f"{original}, {report.reason}" if original else report.reason
+                await self.quarantine(
+                    inbox, raw, f"{FOREIGN_REPORT} ({about})", sender=mail.from_address, subject=mail.subject
+                )
                 return None
-            if not report.failed and await self.host.known_external_ids(inbox.id, [report.original_message_id]):
-                return None  # "delayed"/"delivered" notices about our own mail are not conversation content
         decision = await self.thread(inbox, mail, envelope_recipients)
         return await self.host.deliver(inbound_from_mail(inbox.id, mail, decision))
 
@@ -109,20 +123,22 @@ class EmailChannel:
                 break
         return decide(mail.from_address, tried)
 
-    async def quarantine(self, inbox: InboxInfo, raw: bytes, reason: str) -> int:
-        """Hand an unreadable mail to the core's quarantine (admins only), once per distinct bytes."""
+    async def quarantine(
+        self, inbox: InboxInfo, raw: bytes, reason: str, *, sender: str | None = None, subject: str | None = None
+    ) -> int:
+        """Hand a mail to the core's quarantine (admins only), once per distinct bytes.
+
+        Without `sender`/`subject` (the mail could not be parsed) they are read from the raw header lines.
+        """
         head = raw[:65536]
-        found = re.search(rb"^From:[^\r\n]*?([\w.+-]{1,64}@[\w.-]{1,255})", head, re.I | re.M)
-        sender = found.group(1).decode("ascii", "replace").lower() if found else ""
-        subject = re.search(rb"^Subject:[ \t]*([^\r\n]{0,300})", head, re.I | re.M)
+        if sender is None:
+            found = re.search(rb"^From:[^\r\n]*?([\w.+-]{1,64}@[\w.-]{1,255})", head, re.I | re.M)
+            sender = found.group(1).decode("ascii", "replace").lower() if found else ""
+        if subject is None:
+            found = re.search(rb"^Subject:[ \t]*([^\r\n]{0,300})", head, re.I | re.M)
+            subject = found.group(1).decode("utf-8", "replace").strip() if found else ""
         log.warning("email: inbox %s quarantined a mail (%s)", inbox.id, reason)
-        return await self.host.quarantine(
-            inbox.id,
-            raw,
-            reason,
-            sender=sender,
-            subject=subject.group(1).decode("utf-8", "replace").strip() if subject else "",
-        )
+        return await self.host.quarantine(inbox.id, raw, reason, sender=sender, subject=subject)
 
     # ── out ─────────────────────────────────────────────────────────────────────────────────
     async def send(self, message: Outbound) -> Receipt:

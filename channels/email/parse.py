@@ -248,19 +248,19 @@ class _Body:
     cids: dict[str, int] = field(default_factory=dict)
 
 
-def _walk(part: Message, body: _Body, defects: list[str]) -> None:
+def _walk(part: Message, body: _Body, defects: list[str], in_report: bool = False) -> None:
     """Depth first: text/plain and text/html leaves become the body, every other leaf an attachment."""
     ctype = part.get_content_type()
     if part.is_multipart() and ctype.startswith("multipart/"):
         children = part.get_payload()
         for child in children if isinstance(children, list) else ():
             if isinstance(child, Message):
-                _walk(child, body, defects)
+                _walk(child, body, defects, in_report or ctype == "multipart/report")
         return
-    _leaf(part, body, defects)
+    _leaf(part, body, defects, in_report)
 
 
-def _leaf(part: Message, body: _Body, defects: list[str]) -> None:
+def _leaf(part: Message, body: _Body, defects: list[str], in_report: bool = False) -> None:
     ctype = part.get_content_type()
     disposition = (part.get_content_disposition() or "").lower()
     filename = _param_filename(part)
@@ -272,7 +272,7 @@ def _leaf(part: Message, body: _Body, defects: list[str]) -> None:
         return
     data = _payload_bytes(part)
     content_id = _ids(_header(part, "content-id"))
-    name = normalise_filename(filename, ctype)
+    name = normalise_filename(filename or _part_name(part, ctype, in_report), ctype)
     if content_id:
         body.cids[content_id[0][1:-1]] = len(body.attachments)
     body.attachments.append(
@@ -280,6 +280,35 @@ def _leaf(part: Message, body: _Body, defects: list[str]) -> None:
             name, _safe_ctype(ctype), data, content_id[0][1:-1] if content_id else None, disposition == "inline"
         )
     )
+
+
+# Names for the parts of reports and forwards that come without one (not "attachment.bin").
+PART_NAMES = {
+    "message/delivery-status": "delivery-status.txt",
+    "message/global-delivery-status": "delivery-status.txt",
+    "message/disposition-notification": "read-receipt.txt",
+    "message/global-disposition-notification": "read-receipt.txt",
+    "text/rfc822-headers": "original-headers.txt",
+    "message/rfc822-headers": "original-headers.txt",
+    "message/global-headers": "original-headers.txt",
+}
+
+
+def _part_name(part: Message, ctype: str, in_report: bool) -> str:
+    """A name a person understands for a part that has none; '' to let `normalise_filename` pick one.
+
+    The mail a delivery report returns is "original-message.eml"; a forwarded mail is named by its subject.
+    """
+    if ctype in PART_NAMES:
+        return PART_NAMES[ctype]
+    if ctype in ("message/rfc822", "message/global"):
+        if in_report:
+            return "original-message.eml"
+        inner = part.get_payload()
+        first = inner[0] if isinstance(inner, list) and inner else None
+        subject = " ".join(_header(first, "subject").split())[:80] if isinstance(first, Message) else ""
+        return f"{subject}.eml" if subject else "forwarded-message.eml"
+    return ""
 
 
 def _param_filename(part: Message) -> str:
