@@ -9,7 +9,8 @@ message); the core checks with `isinstance`. The other way round, a host may imp
 `StatusRecording` (delivery receipts: sent/delivered/read/failed of our outgoing messages); a channel that
 gets receipts checks with `isinstance` and falls back to `Host.mark_failed` when the host lacks it; and the
 optional `ContactSignalling` (an ephemeral frame about a person who may have no conversation yet: a phone
-ringing), which a channel falls back from to `Host.signal`.
+ringing), which a channel falls back from to `Host.signal`; and the optional `MessageDigests` (the content
+digests stored with messages, so email keeps two different mails that carry one Message-ID).
 """
 
 from __future__ import annotations
@@ -436,3 +437,16 @@ class ContactSignalling(Protocol):
     """
 
     async def signal_contact(self, inbox_id: int, identity: Identity, frame: Mapping[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class MessageDigests(Protocol):
+    """Optional on the host: the content digests stored with messages, for channels whose ids are not unique.
+
+    Email's Message-ID is chosen by the sender and two different mails may carry the same one. For each of
+    `external_ids` stored in `inbox_id`, the digest the channel stored in the message's metadata
+    (`meta["email"]["digest"]`), or None when it was stored without one; ids not stored are absent. A channel
+    without it dedupes on the id alone.
+    """
+
+    async def message_digests(self, inbox_id: int, external_ids: Sequence[str]) -> dict[str, str | None]: ...

@@ -27,10 +27,12 @@ from channels.base import (
     Inbound,
     InboundAttachment,
     InboxInfo,
+    MessageDigests,
     Outbound,
     Receipt,
 )
 from channels.email.compose import OutgoingFile, Reply, compose_reply
+from channels.email.dedupe import digested_id, storage_id
 from channels.email.imap import Health, ImapReader
 from channels.email.parse import MailError, ParsedMail, parse_email
 from channels.email.settings import EmailSettings, MailboxSettings, SettingsError
@@ -107,7 +109,21 @@ class EmailChannel:
                 )
                 return None
         decision = await self.thread(inbox, mail, envelope_recipients)
-        return await self.host.deliver(inbound_from_mail(inbox.id, mail, decision))
+        external_id = await self.storage_id(inbox.id, mail)
+        return await self.host.deliver(inbound_from_mail(inbox.id, mail, decision, external_id=external_id))
+
+    async def storage_id(self, inbox_id: int, mail: ParsedMail) -> str:
+        """The id this mail is stored under (`channels.email.dedupe`): its Message-ID, or `<id>#<digest>` when
+        another mail with the same Message-ID is stored already. A host without digests dedupes on the id."""
+        if not isinstance(self.host, MessageDigests) or not mail.digest:
+            return mail.message_id
+        ids = [mail.message_id, digested_id(mail.message_id, mail.digest)]
+        chosen = storage_id(mail.message_id, mail.digest, await self.host.message_digests(inbox_id, ids))
+        if chosen != mail.message_id:
+            log.info(
+                "email: inbox %s: another mail has Message-ID %s; this one is %s", inbox_id, mail.message_id, chosen
+            )
+        return chosen
 
     async def thread(self, inbox: InboxInfo, mail: ParsedMail, envelope_recipients: Sequence[str] = ()) -> Decision:
         """Try every threading clue in order; the sender must take part in the matched conversation."""
@@ -299,11 +315,14 @@ def _real_id(value: object) -> bool:
     return isinstance(value, str) and value.startswith("<") and not value.endswith("@switchboard.invalid>")
 
 
-def inbound_from_mail(inbox_id: int, mail: ParsedMail, decision: Decision) -> Inbound:
-    """The normalised `Inbound` for a parsed mail and its threading decision."""
+def inbound_from_mail(
+    inbox_id: int, mail: ParsedMail, decision: Decision, *, external_id: str | None = None
+) -> Inbound:
+    """The normalised `Inbound` for a parsed mail and its threading decision (stored under `external_id`,
+    by default its Message-ID)."""
     return Inbound(
         inbox_id=inbox_id,
-        external_id=mail.message_id,
+        external_id=external_id or mail.message_id,
         thread_key=f"email:{mail.message_id}",
         sender=Identity(IdentityKind.EMAIL, mail.from_address, name=mail.from_name, email=mail.from_address),
         text=mail.visible_text or mail.text,
@@ -323,6 +342,7 @@ def inbound_from_mail(inbox_id: int, mail: ParsedMail, decision: Decision) -> In
                 "reply_to": mail.reply_to,
                 "quoted": mail.quoted_text[:MAX_QUOTED],
                 "automatic": mail.automatic,
+                "digest": mail.digest,
                 "defects": list(mail.defects),
                 "inline": {str(i): item.content_id for i, item in enumerate(mail.attachments) if item.content_id},
             },

@@ -69,6 +69,7 @@ class ParsedMail:
     report: DeliveryReport | None
     return_path: str | None
     defects: tuple[str, ...] = field(default=())
+    digest: str = ""  # `body_digest` of the raw mail: with the Message-ID, what makes two mails the same mail
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -94,6 +95,7 @@ def parse_email(raw: bytes, *, max_header_bytes: int = 65_536, max_bytes: int = 
     if len(raw) > max_bytes:
         raise MailError(f"mail is {len(raw)} bytes, larger than the {max_bytes}-byte limit")
     raw = strip_mbox_line(raw)
+    digest = body_digest(raw)
     if not re.match(rb"[!-9;-~]+:", raw.lstrip(b"\r\n")[:1000]):
         raise MailError("no header section: the data does not start with a header field")
     raw, truncated = cap_headers(raw, max_header_bytes)
@@ -137,7 +139,24 @@ def parse_email(raw: bytes, *, max_header_bytes: int = 65_536, max_bytes: int = 
         report=delivery_report(message),
         return_path=_return_path(message),
         defects=tuple(defects),
+        digest=digest,
     )
+
+
+def body_digest(raw: bytes) -> str:
+    """The first 16 hex digits of the SHA-256 of a mail's body (the bytes after the header section), with line
+    endings normalised to LF; an IMAP `BODY[TEXT]` gives the same bytes, so a reader can compare before fetching.
+
+    Two mails with one Message-ID and the same digest are one mail sent again; a different digest is another mail.
+    """
+    raw = strip_mbox_line(raw)
+    end = re.search(rb"\r?\n\r?\n", raw)
+    return text_digest(raw[end.end() :] if end else b"")
+
+
+def text_digest(body: bytes) -> str:
+    """`body_digest` of a body alone (an IMAP `BODY[TEXT]`)."""
+    return hashlib.sha256(body.replace(b"\r\n", b"\n")).hexdigest()[:16]
 
 
 def strip_mbox_line(raw: bytes) -> bytes:

@@ -340,6 +340,26 @@ class CoreHost:
             ).scalars()
             return {row for row in rows if row is not None}
 
+    async def message_digests(self, inbox_id: int, external_ids: Sequence[str]) -> dict[str, str | None]:
+        """`channels.base.MessageDigests`: the digest stored with each of these messages (`meta.email.digest`)."""
+        if not external_ids:
+            return {}
+        async with self.store.session() as session:
+            rows = (
+                await session.execute(
+                    select(Message.external_id, Message.meta).where(
+                        col(Message.inbox_id) == inbox_id, col(Message.external_id).in_(list(external_ids))
+                    )
+                )
+            ).all()
+        found: dict[str, str | None] = {}
+        for external_id, meta in rows:
+            email = meta.get("email") if isinstance(meta, dict) else None
+            digest = email.get("digest") if isinstance(email, dict) else None
+            if external_id is not None:
+                found[external_id] = digest if isinstance(digest, str) else None
+        return found
+
     async def mark_failed(self, inbox_id: int, external_id: str, reason: str) -> bool:
         async with self.store.session() as session:
             message_id = (
