@@ -92,3 +92,20 @@ async def test_imap_header_first_skip_compares_digests(
         await asyncio.wait_for(reader.idle_active.wait(), 10)
         assert reader.health.fetched == 1
     assert sorted(row.body for row in rows) == ["A different mail, same Message-ID", "First mail"]
+
+
+async def test_the_quarantine_list_shows_the_sender_the_mail_really_has(store: Store, service: InboxService) -> None:
+    from tests.email_helpers import quarantined
+
+    inbox = await email_inbox(store)
+    channel = EmailChannel(CoreHost(store, service), EmailSettings(max_message_bytes=2000))
+    spoofed = raw_mail(body="x" * 3000).replace(
+        b"From: Carol <carol@customer.test>", b'From: "ceo@bank.test" <mallory@evil.test>'
+    )
+    no_address = raw_mail(body="x" * 3000).replace(
+        b"From: Carol <carol@customer.test>", b"From: Nobody <>\r\nSender: Bob <bob@customer.test>"
+    )
+    for raw in (spoofed, no_address):
+        assert await channel.ingest(inbox_info(inbox), raw) is None
+    rows = sorted(await quarantined(store, inbox.id or 0), key=lambda row: row.id or 0)
+    assert [row.sender for row in rows] == ["mallory@evil.test", "bob@customer.test"]

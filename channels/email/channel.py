@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -34,7 +33,7 @@ from channels.base import (
 from channels.email.compose import OutgoingFile, Reply, compose_reply
 from channels.email.dedupe import digested_id, storage_id
 from channels.email.imap import Health, ImapReader
-from channels.email.parse import MailError, ParsedMail, parse_email
+from channels.email.parse import MailError, ParsedMail, header_sender, parse_email
 from channels.email.settings import EmailSettings, MailboxSettings, SettingsError
 from channels.email.smtp import InboundHandler, send_message, smtp_server_factory
 from channels.email.thread import Decision, candidates, decide, outbound_message_id, reply_address
@@ -144,15 +143,14 @@ class EmailChannel:
     ) -> int:
         """Hand a mail to the core's quarantine (admins only), once per distinct bytes.
 
-        Without `sender`/`subject` (the mail could not be parsed) they are read from the raw header lines.
+        Without `sender`/`subject` (the mail could not be parsed) they are read from its header section the way
+        `parse_email` reads them, so the list names the sender the reason is about (not an address-like
+        display name).
         """
-        head = raw[:65536]
-        if sender is None:
-            found = re.search(rb"^From:[^\r\n]*?([\w.+-]{1,64}@[\w.-]{1,255})", head, re.I | re.M)
-            sender = found.group(1).decode("ascii", "replace").lower() if found else ""
-        if subject is None:
-            found = re.search(rb"^Subject:[ \t]*([^\r\n]{0,300})", head, re.I | re.M)
-            subject = found.group(1).decode("utf-8", "replace").strip() if found else ""
+        if sender is None or subject is None:
+            found_sender, found_subject = header_sender(raw, self.settings.max_header_bytes)
+            sender = found_sender if sender is None else sender
+            subject = found_subject if subject is None else subject
         log.warning("email: inbox %s quarantined a mail (%s)", inbox.id, reason)
         return await self.host.quarantine(inbox.id, raw, reason, sender=sender, subject=subject)
 

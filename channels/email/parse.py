@@ -159,6 +159,21 @@ def text_digest(body: bytes) -> str:
     return hashlib.sha256(body.replace(b"\r\n", b"\n")).hexdigest()[:16]
 
 
+def header_sender(raw: bytes, max_header_bytes: int = 65_536) -> tuple[str, str]:
+    """(sender address, subject) read from the header section alone, the way `parse_email` reads them (From,
+    else Sender); for mail that could not be parsed as a whole, so its quarantine entry names the same sender
+    the mail would have been stored under. Never raises; ('', '') when nothing can be read."""
+    try:
+        head, _ = cap_headers(strip_mbox_line(raw[: max_header_bytes + 4]), max_header_bytes)
+        message = BytesParser(policy=policy.default).parsebytes(head, headersonly=True)
+        _name, address = _first_address(message, "from")
+        if not address:
+            _name, address = _first_address(message, "sender")
+        return address, " ".join(_header(message, "subject").split())[:MAX_SUBJECT]
+    except Exception:  # a quarantine entry must be written whatever the bytes are
+        return "", ""
+
+
 def strip_mbox_line(raw: bytes) -> bytes:
     """Drop a leading mbox `From sender date` line (mail saved from an mbox file or piped by an MTA)."""
     match = MBOX_FROM.match(raw.lstrip(b"\r\n"))
