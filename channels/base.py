@@ -15,6 +15,8 @@ digests stored with messages, so email keeps two different mails that carry one 
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -450,3 +452,34 @@ class MessageDigests(Protocol):
     """
 
     async def message_digests(self, inbox_id: int, external_ids: Sequence[str]) -> dict[str, str | None]: ...
+
+
+class FailureRun:
+    """Logs a run of failures of one kind (the database down, a relay refusing) as two lines, not one per failure.
+
+    The first failure logs "<what> failing: <error>"; the first success after it logs "<what> recovered after N
+    failures in S s". An outage of a few seconds under load is two log lines, not a traceback per message.
+    """
+
+    def __init__(self, logger: logging.Logger, what: str, *, trace: bool = False) -> None:
+        self.logger = logger
+        self.what = what
+        self.trace = trace  # the first failure of a run with its traceback (errors that may be bugs)
+        self.failures = 0
+        self.since: float | None = None
+
+    def failed(self, error: BaseException) -> None:
+        if self.failures == 0:
+            self.since = time.monotonic()
+            detail = str(error).splitlines()[0][:300] if str(error) else "no details"
+            self.logger.error(
+                "%s failing: %s: %s", self.what, type(error).__name__, detail, exc_info=error if self.trace else None
+            )
+        self.failures += 1
+
+    def succeeded(self) -> None:
+        if self.failures:
+            seconds = time.monotonic() - (self.since or time.monotonic())
+            self.logger.warning("%s recovered after %d failures in %.1f s", self.what, self.failures, seconds)
+        self.failures = 0
+        self.since = None
