@@ -109,3 +109,28 @@ async def test_the_quarantine_list_shows_the_sender_the_mail_really_has(store: S
         assert await channel.ingest(inbox_info(inbox), raw) is None
     rows = sorted(await quarantined(store, inbox.id or 0), key=lambda row: row.id or 0)
     assert [row.sender for row in rows] == ["mallory@evil.test", "bob@customer.test"]
+
+
+class StaleHost(CoreHost):
+    """A host whose digest look-up answers before another delivery of the same Message-ID commits (a race)."""
+
+    stale = True
+
+    async def message_digests(self, inbox_id: int, external_ids: Any) -> dict[str, str | None]:
+        if self.stale:
+            self.stale = False
+            return {}
+        return await super().message_digests(inbox_id, external_ids)
+
+
+async def test_a_different_mail_that_lost_a_race_for_its_message_id_is_still_kept(
+    store: Store, service: InboxService
+) -> None:
+    inbox = await email_inbox(store)
+    await EmailChannel(CoreHost(store, service), EmailSettings()).ingest(
+        inbox_info(inbox), raw_mail(message_id=SAME_ID, body="first")
+    )
+    racing = EmailChannel(StaleHost(store, service), EmailSettings())
+    second = await racing.ingest(inbox_info(inbox), raw_mail(message_id=SAME_ID, body="second"))
+    assert second is not None and second.created
+    assert sorted(row.body for row in await messages(store, inbox.id or 0)) == ["first", "second"]

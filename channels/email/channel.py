@@ -109,7 +109,15 @@ class EmailChannel:
                 return None
         decision = await self.thread(inbox, mail, envelope_recipients)
         external_id = await self.storage_id(inbox.id, mail)
-        return await self.host.deliver(inbound_from_mail(inbox.id, mail, decision, external_id=external_id))
+        delivered = await self.host.deliver(inbound_from_mail(inbox.id, mail, decision, external_id=external_id))
+        if not delivered.created and external_id == mail.message_id and isinstance(self.host, MessageDigests):
+            # Another mail with this Message-ID was stored between the look-up and the delivery (two readers,
+            # SMTP and IMAP at once): unless it is this very mail, keep this one under its digested id.
+            stored = await self.host.message_digests(inbox.id, [external_id])
+            if stored.get(external_id) not in (mail.digest, None):
+                variant = digested_id(mail.message_id, mail.digest)
+                delivered = await self.host.deliver(inbound_from_mail(inbox.id, mail, decision, external_id=variant))
+        return delivered
 
     async def storage_id(self, inbox_id: int, mail: ParsedMail) -> str:
         """The id this mail is stored under (`channels.email.dedupe`): its Message-ID, or `<id>#<digest>` when
