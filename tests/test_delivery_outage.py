@@ -62,3 +62,32 @@ async def test_widget_sends_during_a_database_outage(
     lines = [record.getMessage() for record in caplog.records]
     assert sum("failing" in line for line in lines) >= 1
     assert any("recovered after 5 failures" in line for line in lines), lines
+
+
+async def test_smtp_in_during_an_outage_answers_451_and_logs_the_run_once(caplog: pytest.LogCaptureFixture) -> None:
+    from aiosmtpd.smtp import Envelope
+
+    from channels.base import InboxInfo
+    from channels.email.smtp import InboundHandler
+
+    inbox = InboxInfo(1, "Support", "email", {"address": "support@example.test"}, "secret", "key")
+    down = True
+
+    async def inboxes() -> list[InboxInfo]:
+        return [inbox]
+
+    async def ingest(target: InboxInfo, raw: bytes, recipients: Any) -> None:
+        if down:
+            raise OperationalError("INSERT …", {}, ConnectionRefusedError("connection refused"))
+
+    handler = InboundHandler(inboxes, ingest)
+    envelope = Envelope()
+    envelope.rcpt_tos.append("support@example.test")
+    envelope.content = envelope.original_content = b"From: a@b.test\r\n\r\nhi\r\n"
+    with caplog.at_level(logging.INFO, logger="channels.email"):
+        answers = [await handler.handle_DATA(None, None, envelope) for _ in range(20)]  # type: ignore[arg-type]
+        down = False
+        answers.append(await handler.handle_DATA(None, None, envelope))  # type: ignore[arg-type]
+    assert all(answer.startswith("451 ") for answer in answers[:-1]) and answers[-1].startswith("250 ")
+    assert len([record for record in caplog.records if record.exc_info]) == 1
+    assert any("recovered after 20 failures" in record.getMessage() for record in caplog.records)
