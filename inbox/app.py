@@ -45,6 +45,7 @@ from channels.whatsapp.outbound import TEMPLATE_KEY as WHATSAPP_TEMPLATE
 from channels.whatsapp.outbound import window_closes_at
 from inbox.api import admin, attachments, channel_status, contacts, conversations, health, quarantine, reports
 from inbox.api import audit as audit_api
+from inbox.api import automation as automation_api
 from inbox.api import privacy as privacy_api
 from inbox.api import workflow as workflow_api
 from inbox.api.common import Body, Id, Query, path_id
@@ -88,6 +89,8 @@ from inbox.store.models import Conversation, Inbox, Message, MessageKind
 from inbox.store.models import Identity as IdentityRow
 from inbox.workflow.clocks import SlaClocks
 from inbox.workflow.routing import Router, queue_stats
+from inbox.workflow.rules import RuleEngine
+from inbox.workflow.webhooks import WebhookWorker
 
 log = logging.getLogger(__name__)
 ChannelT = TypeVar("ChannelT")
@@ -106,6 +109,7 @@ API_MODULES: list[Api] = [
     audit_api.api,
     privacy_api.api,
     workflow_api.api,
+    automation_api.api,
 ]
 # How uvicorn serves the app: `switchboard serve`, the bench servers and the test servers all use these.
 # uvicorn's `wsproto` protocol, trimmed (`inbox.realtime.wsserver`): ≈ 5 KiB less per open websocket than uvicorn's
@@ -187,6 +191,10 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     broker.subscribe(router.on_event, router.on_ephemeral)
     sla_clocks = SlaClocks(service, interval_seconds=1.0)  # team workflow: SLA clocks, warnings and breaches
     metrics.before_scrape.append(lambda: _observe_queue(store, metrics))
+    rule_engine = RuleEngine(service)  # team workflow: automation rules
+    broker.subscribe(rule_engine.on_event, _ignore_ephemeral)
+    webhook_worker = WebhookWorker(service, timeout_seconds=config.api_channel.webhook_timeout_seconds)
+    broker.subscribe(webhook_worker.on_event, _ignore_ephemeral)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -235,6 +243,8 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
             asyncio.create_task(runners.run(), name="channel-runners"),
             asyncio.create_task(leases.run_exclusive("timer:routing", router.run), name="routing"),
             asyncio.create_task(leases.run_exclusive("timer:sla", sla_clocks.run), name="sla"),
+            asyncio.create_task(leases.run_exclusive("timer:rules", rule_engine.run), name="rules"),
+            asyncio.create_task(leases.run_exclusive("timer:webhooks", webhook_worker.run), name="webhooks"),
             asyncio.create_task(leases.run_exclusive("timer:continuity", continuity.run), name="continuity"),
             # SQLite only (returns at once otherwise): WAL checkpoints off the commit path.
             asyncio.create_task(
@@ -318,6 +328,8 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     state.api_modules = [*API_MODULES, channel_api]
     state.router = router
     state.sla_clocks = sla_clocks
+    state.rule_engine = rule_engine
+    state.webhooks = webhook_worker
     return app
 
 
