@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 import httpx
 from pydantic import Field, StringConstraints
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -473,10 +474,7 @@ async def delete_webhook(request: Request) -> Response:
     webhook_id = path_id(request, "webhook_id", "webhook")
     async with request.app.state.store.transaction() as tx:
         row = await _row(tx, Webhook, webhook_id, "webhook")
-        for delivery in (
-            await tx.execute(select(WebhookDelivery).where(col(WebhookDelivery.webhook_id) == webhook_id))
-        ).scalars():
-            await tx.delete(delivery)
+        await tx.execute(delete(WebhookDelivery).where(col(WebhookDelivery.webhook_id) == webhook_id))
         await tx.delete(row)
     return Response(status_code=204)
 
