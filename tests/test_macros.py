@@ -121,7 +121,8 @@ async def test_who_may_run_a_macro(server: LiveServer, people: People) -> None:
     await service.update_conversation(conversation_id, ConversationChanges(assignee_id=people.admin_id), by=None)
     colleague = await people.agent.post(f"/api/v1/conversations/{conversation_id}/macros/{macro_id}")
     assert colleague.status_code == 403 and error(colleague).startswith("macro_id:")
-    assert (await people.admin.post(f"/api/v1/conversations/{conversation_id}/macros/{macro_id}")).status_code == 200
+    taken = await people.admin.post(f"/api/v1/conversations/{conversation_id}/macros/{macro_id}")
+    assert taken.status_code == 200 and taken.json()["conversation"]["assignee_id"] is None
 
 
 async def test_macros_crud_and_validation(server: LiveServer, people: People) -> None:

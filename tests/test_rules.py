@@ -265,6 +265,40 @@ async def test_a_rule_runs_its_actions_with_activity_lines_naming_it(
     assert await engine.tick() == 0  # the cursor moved on: nothing runs twice
 
 
+async def test_assign_remove_label_and_snooze(store: Store, service: InboxService, recorder: Recorder) -> None:
+    inbox = await make_inbox(store)
+    agent = await make_agent(store)
+    await add_member(store, inbox, agent)
+    await make_label(store, "new")
+    await add_rule(
+        store,
+        "Triage",
+        "message_incoming",
+        [
+            {"type": "assign_agent", "agent_id": agent.id},
+            {"type": "remove_label", "label": "new"},
+            {"type": "set_status", "status": "snoozed", "snooze_minutes": 30},
+        ],
+        [{"field": "labels", "op": "has_any", "value": ["new"]}],
+    )
+    delivered = await service.deliver(inbound(inbox, "m1"))
+    await service.update_conversation(delivered.conversation_id, ConversationChanges(labels=["new"]), by=None)
+    engine = await started(service)
+    await service.deliver(inbound(inbox, "m2"))
+    assert await engine.tick() == 1
+    found = await conversation(store, delivered.conversation_id)
+    assert (found.assignee_id, found.status) == (agent.id, "snoozed")
+    assert found.snoozed_until is not None
+    assert timedelta(minutes=29) < found.snoozed_until - datetime.now(UTC) <= timedelta(minutes=30)
+    assert await labels(service, delivered.conversation_id) == set()
+    assert (await lines(store, delivered.conversation_id))[-3:] == [
+        "Rule \u201cTriage\u201d: assigned to Ann",
+        "Rule \u201cTriage\u201d: removed label new",
+        f"Rule \u201cTriage\u201d: snoozed until {found.snoozed_until:%Y-%m-%d %H:%M} UTC",
+    ]
+    assert await engine.tick() == 0  # its own changes (assignee, labels, status) set nothing off
+
+
 TRIGGERS = [
     "conversation_created",
     "message_incoming",

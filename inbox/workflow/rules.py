@@ -19,7 +19,7 @@ and three `?`; no `{m,n}`, backreferences or lookarounds; matched case-insensiti
 
 One process of the cluster runs the engine (app.py holds the `timer:rules` lease); it reads the log after its
 own cursor (`Cursor` row `workflow:rules:events`, a new install starts at the log's end) and saves the cursor
-after each event, so a restart neither repeats nor skips a run. Time-based triggers fire once per waiting
+after each event, so a restart skips nothing and repeats at most the one event it was handling. Time-based triggers fire once per waiting
 stretch of a conversation (`RuleFiring`). Writes go through `InboxService.run_actions`; this module writes
 only its cursor and the firing marks.
 """
