@@ -176,6 +176,30 @@ async def test_a_4xx_fails_at_once_and_retries_stop_after_the_limit(
     await worker.close()
 
 
+async def test_finished_deliveries_are_pruned_after_thirty_days(
+    store: Store, service: InboxService, receiver: Receiver
+) -> None:
+    inbox = await make_inbox(store)
+    await add_webhook(store, receiver.url, ["conversation.created"])
+    now = datetime.now(UTC)
+    clock = [now]
+    worker = WebhookWorker(service, clock=lambda: clock[0])
+    await worker.tick()
+    await service.deliver(inbound(inbox, "m1", sender="a"))
+    await worker.tick()
+    receiver.answers = [500]
+    await service.deliver(inbound(inbox, "m2", sender="b"))
+    await worker.follow_events()
+    async with store.transaction() as tx:  # the second one is still waiting for its first attempt
+        for row in (await tx.execute(select(WebhookDelivery))).scalars():
+            row.next_attempt_at = now + timedelta(days=60)
+    assert [row.status for row in await deliveries(store)] == ["delivered", "pending"]
+    assert await worker.prune(now + timedelta(days=29)) == 0
+    assert await worker.prune(now + timedelta(days=31)) == 1
+    assert [row.status for row in await deliveries(store)] == ["pending"]
+    await worker.close()
+
+
 async def test_an_unreachable_receiver_is_retried(store: Store, service: InboxService) -> None:
     inbox = await make_inbox(store)
     await add_webhook(store, "http://127.0.0.1:9/nothing-listens", ["conversation.created"])

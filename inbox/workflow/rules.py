@@ -486,36 +486,50 @@ def rule_of(row: AutomationRule) -> Rule:
 
 
 # ── facts from the store ────────────────────────────────────────────────────────────────────
-async def facts_of(
-    session: AsyncSession, conversation: Conversation, text: str, at: datetime, inboxes: dict[int, Inbox] | None = None
-) -> Facts:
-    inboxes = {} if inboxes is None else inboxes
-    inbox = inboxes.get(conversation.inbox_id) or await session.get(Inbox, conversation.inbox_id)
-    assert inbox is not None
-    inboxes[conversation.inbox_id] = inbox
-    contact = await session.get(Contact, conversation.contact_id)
-    labels = frozenset(
-        (
-            await session.execute(
-                select(Label.name)
-                .join(ConversationLabel, col(ConversationLabel.label_id) == Label.id)
-                .where(col(ConversationLabel.conversation_id) == conversation.id)
-            )
-        ).scalars()
+async def facts_of(session: AsyncSession, conversation: Conversation, text: str, at: datetime) -> Facts:
+    """The facts of one conversation (at `at`, for the business-hours condition)."""
+    return (await facts_many(session, [conversation], {key(conversation): text}, at))[0]
+
+
+async def facts_many(
+    session: AsyncSession, conversations: Sequence[Conversation], texts: Mapping[int, str], at: datetime
+) -> list[Facts]:
+    """The facts of many conversations with a fixed number of queries (plus one per inbox calendar)."""
+    if not conversations:
+        return []
+    ids = [key(row) for row in conversations]
+    inbox_ids = sorted({row.inbox_id for row in conversations})
+    inboxes = {
+        key(row): row for row in (await session.execute(select(Inbox).where(col(Inbox.id).in_(inbox_ids)))).scalars()
+    }
+    within = {inbox_id: (await calendar_of(session, inboxes.get(inbox_id))).is_open(at) for inbox_id in inbox_ids}
+    contact_ids = sorted({row.contact_id for row in conversations})
+    attributes: dict[int, Any] = dict(
+        (await session.execute(select(Contact.id, Contact.attributes).where(col(Contact.id).in_(contact_ids)))).all()
     )
-    calendar = await calendar_of(session, inbox)
-    return Facts(
-        inbox_id=conversation.inbox_id,
-        channel=inbox.channel,
-        status=conversation.status,
-        priority=conversation.priority,
-        assignee_id=conversation.assignee_id,
-        team_id=conversation.team_id,
-        labels=labels,
-        attributes=dict(contact.attributes) if contact is not None else {},
-        text=text,
-        within_hours=calendar.is_open(at),
+    labels: dict[int, set[str]] = {}
+    rows = await session.execute(
+        select(ConversationLabel.conversation_id, Label.name)
+        .join(Label, col(ConversationLabel.label_id) == Label.id)
+        .where(col(ConversationLabel.conversation_id).in_(ids))
     )
+    for conversation_id, name in rows.all():
+        labels.setdefault(conversation_id, set()).add(name)
+    return [
+        Facts(
+            inbox_id=row.inbox_id,
+            channel=inboxes[row.inbox_id].channel if row.inbox_id in inboxes else "",
+            status=row.status,
+            priority=row.priority,
+            assignee_id=row.assignee_id,
+            team_id=row.team_id,
+            labels=frozenset(labels.get(key(row), ())),
+            attributes=dict(attributes.get(row.contact_id) or {}),
+            text=texts.get(key(row), ""),
+            within_hours=within[row.inbox_id],
+        )
+        for row in conversations
+    ]
 
 
 async def last_incoming_text(session: AsyncSession, conversation_ids: Sequence[int]) -> dict[int, str]:
@@ -531,19 +545,28 @@ async def last_incoming_text(session: AsyncSession, conversation_ids: Sequence[i
     return {conversation_id: body for conversation_id, body in rows.all()}
 
 
+async def texts_of(session: AsyncSession, conversations: Sequence[Conversation]) -> dict[int, str]:
+    """What `text` conditions read when no message set the rule off: the newest customer message, else the
+    subject or preview."""
+    found = await last_incoming_text(session, [key(row) for row in conversations])
+    return {key(row): found.get(key(row)) or row.subject or row.preview for row in conversations}
+
+
 async def dry_run(session: AsyncSession, rule: Rule, at: datetime, limit: int = DRY_RUN) -> dict[str, Any]:
     """Would the rule's conditions have matched the last `limit` conversations (as they are now; the text is
     each one's newest customer message)?"""
     conversations = list(
         (await session.execute(select(Conversation).order_by(col(Conversation.id).desc()).limit(limit))).scalars()
     )
-    texts = await last_incoming_text(session, [key(row) for row in conversations])
-    inboxes: dict[int, Inbox] = {}
-    matched: list[int] = []
-    for conversation in conversations:
-        text = texts.get(key(conversation)) or conversation.subject or conversation.preview
-        if matches(rule.conditions, await facts_of(session, conversation, text, at, inboxes)):
-            matched.append(key(conversation))
+    matched = [
+        conversation_id
+        for conversation_id, facts in zip(
+            [key(row) for row in conversations],
+            await facts_many(session, conversations, await texts_of(session, conversations), at),
+            strict=True,
+        )
+        if matches(rule.conditions, facts)
+    ]
     total = len(conversations)
     return {
         "matched": len(matched),
@@ -755,12 +778,8 @@ class RuleEngine:
                     )
                 ).scalars()
             )
-            texts = await last_incoming_text(session, [key(row) for row in rows])
-            chosen = []
-            for row in rows:
-                text = texts.get(key(row)) or row.subject or row.preview
-                if matches(rule.conditions, await facts_of(session, row, text, now)):
-                    chosen.append(row)
+            found = await facts_many(session, rows, await texts_of(session, rows), now)
+            chosen = [row for row, facts in zip(rows, found, strict=True) if matches(rule.conditions, facts)]
         for row in chosen:
             if not await self._mark(rule.id, key(row), row.last_incoming_at or row.created_at):
                 continue

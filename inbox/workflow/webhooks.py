@@ -11,7 +11,7 @@ Durable: each (event, webhook) is a `WebhookDelivery` row, written in the same t
 cursor over the log (`Cursor` row `workflow:webhooks:events`; a new install starts at the log's end), so a
 restart neither loses nor doubles one. 2xx delivers; 429, 5xx, timeouts and connection errors are retried
 with backoff (`backoff`: 10 s doubling to 1 h) up to `MAX_ATTEMPTS`; other answers fail at once. Each attempt
-leaves the status, response code and error on the row: the delivery log. Rules queue calls the same way
+leaves the status, response code and error on the row: the delivery log, kept for 30 days (`KEEP`). Rules queue calls the same way
 (`InboxService.run_actions`, event `automation.called`).
 
 One process of the cluster runs the worker (app.py holds the `timer:webhooks` lease). This module writes only
@@ -34,6 +34,7 @@ from enum import StrEnum
 from typing import Any
 
 import httpx
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -51,6 +52,8 @@ DUE_BATCH = 50
 MAX_ATTEMPTS = 8
 BASE_DELAY = 10.0
 MAX_DELAY = 3600.0
+KEEP = timedelta(days=30)  # finished deliveries (they hold event data: names, messages) are kept this long
+PRUNE_EVERY = timedelta(hours=1)
 EVENT_TYPES = tuple(str(kind) for kind in EventType)
 USER_AGENT = "Switchboard-Webhook/1"
 
@@ -126,6 +129,7 @@ class WebhookWorker:
         self.clock = clock
         self._client: httpx.AsyncClient | None = None
         self._wake = asyncio.Event()
+        self._pruned: datetime | None = None
 
     async def on_event(self, event: EventRecord) -> None:
         self._wake.set()
@@ -150,7 +154,21 @@ class WebhookWorker:
         """Queue deliveries for new events, then send what is due; answers how many attempts were made."""
         while await self.follow_events() == BATCH:
             pass
-        return await self.deliver_due(self.clock())
+        now = self.clock()
+        if self._pruned is None or now - self._pruned >= PRUNE_EVERY:
+            await self.prune(now)
+            self._pruned = now
+        return await self.deliver_due(now)
+
+    async def prune(self, now: datetime) -> int:
+        """Delete delivered and failed deliveries older than `KEEP`; answers how many."""
+        async with self.store.transaction() as tx:
+            result: Any = await tx.execute(
+                delete(WebhookDelivery).where(
+                    col(WebhookDelivery.status) != DeliveryStatus.PENDING, col(WebhookDelivery.created_at) < now - KEEP
+                )
+            )
+        return int(result.rowcount or 0)
 
     async def follow_events(self) -> int:
         async with self.store.session() as session:
