@@ -652,13 +652,20 @@ class RuleEngine:
         if after is None:
             await self._save_cursor(latest)
             return 0, 0
+        if not records:
+            return 0, 0
+        async with self.store.session() as session:
+            active = await self._rules(session, [trigger for trigger in Trigger if trigger not in TIMED])
         ran = 0
         for record in records:
+            if not {rule.trigger for rule in active} & set(triggers_of(record)):
+                continue  # the common case: no rule listens; one cursor write for the whole batch
             try:
-                ran += await self.on_record(record)
+                ran += await self.on_record(record, active)
             except Exception:
                 log.exception("rules: event %s failed; skipped", record.id)
-            await self._save_cursor(record.id)
+            await self._save_cursor(record.id)  # what ran is never run again after a restart
+        await self._save_cursor(records[-1].id)
         return len(records), ran
 
     async def _save_cursor(self, value: int) -> None:
@@ -670,8 +677,8 @@ class RuleEngine:
                 mark.value = str(value)
                 mark.updated_at = utcnow()
 
-    async def on_record(self, record: EventRecord) -> int:
-        """Run every enabled rule this event triggers and whose conditions hold."""
+    async def on_record(self, record: EventRecord, active: Sequence[Rule] | None = None) -> int:
+        """Run every enabled rule (`active`: as loaded for this batch) this event triggers and whose conditions hold."""
         triggers = triggers_of(record)
         if not triggers or record.conversation_id is None:
             return 0
@@ -681,7 +688,9 @@ class RuleEngine:
             return 0
         at = parse_iso(record.created_at) if record.created_at else self.clock()
         async with self.store.session() as session:
-            rules = [rule for rule in await self._rules(session, triggers) if rule.id not in chain]
+            if active is None:
+                active = await self._rules(session, triggers)
+            rules = [rule for rule in active if rule.trigger in triggers and rule.id not in chain]
             if not rules:
                 return 0
             conversation = await session.get(Conversation, record.conversation_id)
