@@ -56,6 +56,7 @@ from channels.whatsapp.outbound import window_closes_at
 from inbox.admin.directory import SettingsValidator
 from inbox.api import admin, attachments, channel_status, contacts, conversations, health, quarantine, reports
 from inbox.api import audit as audit_api
+from inbox.api import automation as automation_api
 from inbox.api import organizations as organizations_api
 from inbox.api import privacy as privacy_api
 from inbox.api import workflow as workflow_api
@@ -112,6 +113,8 @@ from inbox.store.models import Conversation, Inbox, Message, MessageKind
 from inbox.store.models import Identity as IdentityRow
 from inbox.workflow.clocks import SlaClocks
 from inbox.workflow.routing import Router, queue_stats
+from inbox.workflow.rules import RuleEngine
+from inbox.workflow.webhooks import WebhookWorker
 
 log = logging.getLogger(__name__)
 ChannelT = TypeVar("ChannelT")
@@ -131,6 +134,7 @@ API_MODULES: list[Api] = [
     audit_api.api,
     privacy_api.api,
     workflow_api.api,
+    automation_api.api,
 ]
 
 
@@ -263,6 +267,10 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     broker.subscribe(router.on_event, router.on_ephemeral)
     sla_clocks = SlaClocks(service, interval_seconds=1.0)  # team workflow: SLA clocks, warnings and breaches
     metrics.before_scrape.append(lambda: _observe_queue(store, metrics))
+    rule_engine = RuleEngine(service)  # team workflow: automation rules
+    broker.subscribe(rule_engine.on_event, _ignore_ephemeral)
+    webhook_worker = WebhookWorker(service, timeout_seconds=config.api_channel.webhook_timeout_seconds)
+    broker.subscribe(webhook_worker.on_event, _ignore_ephemeral)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -311,6 +319,8 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
             asyncio.create_task(runners.run(), name="channel-runners"),
             asyncio.create_task(leases.run_exclusive("timer:routing", router.run), name="routing"),
             asyncio.create_task(leases.run_exclusive("timer:sla", sla_clocks.run), name="sla"),
+            asyncio.create_task(leases.run_exclusive("timer:rules", rule_engine.run), name="rules"),
+            asyncio.create_task(leases.run_exclusive("timer:webhooks", webhook_worker.run), name="webhooks"),
             asyncio.create_task(leases.run_exclusive("timer:continuity", continuity.run), name="continuity"),
             # SQLite only (returns at once otherwise): WAL checkpoints off the commit path.
             asyncio.create_task(
@@ -402,6 +412,8 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         portal=portal,
         acknowledgements=acknowledgements,
         settings_validators=SETTINGS_VALIDATORS,
+        rule_engine=rule_engine,
+        webhooks=webhook_worker,
     )
     return app
 

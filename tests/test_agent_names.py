@@ -1,7 +1,6 @@
 """An agent's name refuses control characters (issue 17 item 10): a name with CR/LF would otherwise reach
-outgoing `From:` display names and every page. The check belongs in `inbox/admin/directory.py`
-(`Directory.create_agent` / `update_agent`), which the strict-input branch owns: strict xfail until it lands
-(then drop the marker). Outgoing mail is safe either way: the composer folds a name to one line."""
+outgoing `From:` display names and every page. The check is `inbox.admin.directory.check_name` (agents,
+inboxes, tokens). Outgoing mail is safe either way: the composer folds a name to one line."""
 
 from __future__ import annotations
 
@@ -16,7 +15,6 @@ from tests.factories import make_agent
 BAD = ["Ann\r\nBcc: x@evil.test", "Ann\x00", "Ann\x1b[31m", "Ann\u0085Bcc"]
 
 
-@pytest.mark.xfail(strict=True, reason="inbox/admin/directory.py (strict-input branch): refuse control characters")
 @pytest.mark.parametrize("name", BAD)
 async def test_an_agent_name_with_control_characters_is_refused(service: InboxService, name: str) -> None:
     directory = Directory(service)

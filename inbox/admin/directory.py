@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -42,6 +43,15 @@ SettingsValidator = Callable[[Mapping[str, Any]], None]
 
 MIN_PASSWORD_LENGTH = 10
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def check_name(name: str, field: str = "name") -> str:
+    """A name people will read (agent, inbox, token): trimmed; control characters such as line breaks refused
+    (an agent's name goes into outgoing mail's `From:` display name)."""
+    name = name.strip()
+    if any(unicodedata.category(char) == "Cc" or char in "\u2028\u2029" for char in name):
+        raise Invalid(f"{field}: control characters (such as line breaks) are not allowed")
+    return name
 
 
 class ChannelKind(StrEnum):
@@ -118,7 +128,7 @@ class Directory:
                 if only_if_none and await _count(tx, Agent) > 0:
                     raise Conflict("the first admin was already created")
                 await self._email_free(tx, email)
-                agent = Agent(email=email, name=name.strip(), role=role, password_hash=password_hash)
+                agent = Agent(email=email, name=check_name(name), role=role, password_hash=password_hash)
                 tx.add(agent)
                 await tx.flush()
                 await audit.record(tx, "agent.created", target_type="agent", target_id=agent.id, after=_audited(agent))
@@ -137,7 +147,7 @@ class Directory:
             agent: Agent = await _get(tx, Agent, agent_id, "agent")
             before = _audited(agent)
             if changes.name is not UNSET:
-                agent.name = changes.name.strip()
+                agent.name = check_name(changes.name)
             if changes.email is not UNSET:
                 email = normalise_email(changes.email)
                 if email != agent.email:
@@ -216,7 +226,7 @@ class Directory:
             await workflow_calendars.check_inbox_settings(tx, settings)
             self.check_settings(channel, settings)  # the core's own keys first, then the channel's
             inbox = Inbox(
-                name=name.strip(),
+                name=check_name(name),
                 channel=channel,
                 settings=settings,
                 public_key="pk_" + secrets.token_urlsafe(18),
@@ -238,7 +248,7 @@ class Directory:
             inbox = await _get(tx, Inbox, inbox_id, "inbox")
             before = _inbox_audited(inbox)
             if name is not UNSET:
-                inbox.name = name.strip()
+                inbox.name = check_name(name)
             if settings is not UNSET:
                 await _check_continuity(tx, inbox.channel, settings)
                 check_inbox_settings(settings)
@@ -329,7 +339,7 @@ class Directory:
             agent = await _get(tx, Agent, agent_id, "agent")
             if not agent.active:
                 raise Conflict(f"agent {agent_id} is deactivated")
-            row = ApiToken(agent_id=agent_id, token_hash=token_hash, name=name.strip())
+            row = ApiToken(agent_id=agent_id, token_hash=token_hash, name=check_name(name))
             tx.add(row)
             await tx.flush()
             await audit.record(

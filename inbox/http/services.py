@@ -54,13 +54,15 @@ class Services:
     settings_validators: Mapping[str, Callable[[Mapping[str, Any]], None]] = field(default_factory=dict)
     workers: Any = None  # the lifespan's running workers (`/readyz` asks whether they started and run)
     # Feature packages' objects (above this layer): inbox.csat.Surveys, inbox.continuity.ContinuityWorker,
-    # inbox.workflow's Router and SlaClocks, inbox.portal's Portal and Acknowledgements.
+    # inbox.workflow's Router, SlaClocks, RuleEngine and WebhookWorker, inbox.portal's Portal and Acknowledgements.
     surveys: Any = None
     continuity: Any = None
     router: Any = None
     sla_clocks: Any = None
     portal: Any = None
     acknowledgements: Any = None
+    rule_engine: Any = None
+    webhooks: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from inbox.realtime.broker import Broker
 from inbox.service.agent import AgentWrites, ConversationChanges
+from inbox.service.automation import AutomationWrites
 from inbox.service.base import UNSET
 from inbox.service.catalog import CatalogWrites
 from inbox.service.continuity import ContinuityWrites
@@ -31,6 +32,7 @@ __all__ = ["UNSET", "ConversationChanges", "InboxService"]
 
 
 class InboxService(
+    AutomationWrites,  # before AgentWrites, whose helpers it builds on
     InboundWrites,
     AgentWrites,
     DeliveryResults,
