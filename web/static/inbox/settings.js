@@ -2,6 +2,9 @@
 
 import { del, get, items, patch, post } from "./api.js";
 import { $, fill, h, toast } from "./dom.js";
+import { field, showError } from "./fields.js";
+import { t } from "./i18n.js";
+import { inboxForm } from "./inbox_form.js";
 
 const boot = JSON.parse($("#boot").textContent || "{}");
 const baseUrl = boot.base_url || location.origin;
@@ -9,20 +12,14 @@ const section = document.body.dataset.section;
 const collection = document.body.dataset.collection;
 let agents = [];
 let inboxes = []; // the inbox rows, for the email-continuity choice of chat inboxes
+let hours = []; // business-hours calendars, for an inbox's choice
 
 // Field specs: [name, label, kind, options]; `create` fields go in the add form, `edit` in each row.
 const SPECS = {
   inboxes: {
-    create: [
-      ["name", "Name", "text"],
-      ["channel", "Channel", "select", ["webchat", "email", "telegram", "api"]],
-      ["settings", "Settings (JSON)", "json"],
-    ],
-    edit: [
-      ["name", "Name", "text"],
-      ["settings", "Settings (JSON)", "json"],
-    ],
-    title: (row) => `${row.name} (${row.channel})`,
+    // The whole form comes from inbox_form.js: a field per setting, per channel kind.
+    form: (row) => inboxForm({ row, context: { hours, inboxes }, onSubmit: row ? (form, body) => save(row, body, form) : create }),
+    title: (row) => `${row.name} (${t(`f.channel.${row.channel}`)})`,
     extra: inboxExtra,
   },
   agents: {
@@ -83,34 +80,17 @@ const SPECS = {
 const spec = SPECS[section];
 
 function input([name, label, kind, options], value) {
-  let control;
-  if (kind === "select") {
-    control = h("select", { name }, options.map((o) => h("option", { value: o, selected: o === value }, o)));
-  } else if (kind === "textarea" || kind === "json") {
-    control = h("textarea", { name, rows: kind === "json" ? 4 : 3 });
-    control.value = kind === "json" ? JSON.stringify(value ?? {}, null, 2) : value ?? "";
-  } else if (kind === "checkbox") {
-    control = h("input", { type: "checkbox", name, checked: value !== false });
-  } else {
-    control = h("input", { type: kind, name, autocomplete: kind === "password" ? "new-password" : "off" });
-    if (value !== undefined && value !== null && kind !== "password") control.value = value;
-  }
-  return h("label", { class: "field" }, h("span", {}, label), control);
+  const choices = options ? options.map((option) => [option, option]) : undefined;
+  return field({ name, label, kind, options: choices, path: name }, kind === "checkbox" ? value !== false : value);
 }
 
 /** Read a form by its spec; `partial` leaves out empty passwords. */
 function read(form, fields, partial) {
   const body = {};
-  for (const [name, label, kind] of fields) {
+  for (const [name, , kind] of fields) {
     const control = form.elements[name];
     if (kind === "checkbox") body[name] = control.checked;
-    else if (kind === "json") {
-      try {
-        body[name] = control.value.trim() ? JSON.parse(control.value) : {};
-      } catch (error) {
-        throw new Error(`${label}: not valid JSON (${error.message})`);
-      }
-    } else if (kind === "password" && partial && !control.value) continue;
+    else if (kind === "password" && partial && !control.value) continue;
     else body[name] = control.value;
   }
   return body;
@@ -158,53 +138,8 @@ function inboxExtra(row) {
       ),
     );
   }
-  if (row.channel === "webchat" && row.settings) parts.push(continuity(row));
-  parts.push(
-    h(
-      "label",
-      { class: "csat-toggle" },
-      h("input", {
-        type: "checkbox",
-        name: "csat_enabled",
-        checked: row.settings?.csat_enabled === true,
-        onchange: (event) => save(row, { settings: { ...(row.settings || {}), csat_enabled: event.target.checked } }),
-      }),
-      " Customer satisfaction survey when a conversation is resolved",
-    ),
-  );
   parts.push(members(row, `/api/v1/inboxes/${row.id}/members`));
   return parts;
-}
-
-/** Email continuity of a chat inbox: which email inbox mails unseen replies, and the page to link back to. */
-function continuity(row) {
-  const current = row.settings.email_continuity_inbox_id ?? null;
-  const choices = inboxes.filter((other) => other.channel === "email");
-  const select = h(
-    "select",
-    { name: "email_continuity_inbox_id" },
-    h("option", { value: "" }, "Off"),
-    choices.map((other) => h("option", { value: String(other.id), selected: other.id === current }, other.name)),
-  );
-  const url = h("input", { type: "url", name: "email_continuity_chat_url", placeholder: "https://example.com/help" });
-  url.value = row.settings.email_continuity_chat_url || "";
-  const form = h(
-    "form",
-    { class: "continuity" },
-    h("label", { class: "field" }, h("span", {}, "Email continuity: mail unseen replies through"), select),
-    h("label", { class: "field" }, h("span", {}, "Page with the chat (linked from the mail)"), url),
-    h("button", { type: "submit" }, "Save email continuity"),
-  );
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const settings = { ...row.settings };
-    delete settings.email_continuity_inbox_id;
-    delete settings.email_continuity_chat_url;
-    if (select.value) settings.email_continuity_inbox_id = Number(select.value);
-    if (url.value.trim()) settings.email_continuity_chat_url = url.value.trim();
-    save(row, { settings });
-  });
-  return form;
 }
 
 function members(row, path) {
@@ -237,30 +172,43 @@ function members(row, path) {
   );
 }
 
-async function save(row, body) {
+async function save(row, body, form) {
   try {
     await patch(`${collection}/${row.id}`, body);
-    toast("Saved.");
-    await load();
+    await load(row.id);
+    toast(t("f.saved"));
   } catch (error) {
+    if (form) showError(form, error);
     toast(error.message, "error");
   }
 }
 
-function rowView(row) {
-  const form = h("form", { class: "settings-form" }, spec.edit.map((field) => input(field, row[field[0]])));
-  form.append(h("button", { type: "submit" }, "Save"));
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    try {
-      save(row, read(form, spec.edit, true));
-    } catch (error) {
-      toast(error.message, "error");
-    }
-  });
+async function create(form, body) {
+  try {
+    await post(collection, body);
+    toast(t("f.added"));
+    fill($("#settings-create"), spec.form(null));
+    await load();
+  } catch (error) {
+    showError(form, error);
+    toast(error.message, "error");
+  }
+}
+
+function rowView(row, openId) {
+  let form;
+  if (spec.form) form = spec.form(row);
+  else {
+    form = h("form", { class: "settings-form" }, spec.edit.map((field) => input(field, row[field[0]])));
+    form.append(h("button", { type: "submit" }, "Save"));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      save(row, read(form, spec.edit, true), form);
+    });
+  }
   return h(
     "details",
-    { class: "settings-row", dataset: { id: row.id } },
+    { class: "settings-row", dataset: { id: row.id }, open: row.id === openId },
     h("summary", {}, spec.title(row)),
     spec.extra ? spec.extra(row) : null,
     form,
@@ -286,19 +234,25 @@ function rowView(row) {
   );
 }
 
-async function load() {
+async function load(openId) {
   try {
     if (section === "inboxes" || section === "teams") agents = items(await get("/api/v1/agents"));
+    if (section === "inboxes") hours = items(await get("/api/v1/business_hours"));
     const rows = items(await get(collection));
     if (section === "inboxes") inboxes = rows;
-    fill($("#settings-list"), rows.length ? rows.map(rowView) : h("p", { class: "muted" }, "None yet."));
+    fill($("#settings-list"), rows.length ? rows.map((row) => rowView(row, openId)) : h("p", { class: "muted" }, "None yet."));
   } catch (error) {
     toast(error.message, "error");
   }
 }
 
 function createForm() {
-  const form = $("#settings-create");
+  if (spec.form) {
+    fill($("#settings-create"), spec.form(null));
+    return;
+  }
+  const form = h("form", { class: "settings-form" });
+  fill($("#settings-create"), form);
   fill(form, spec.create.map((field) => input(field, field[2] === "color" ? "#6b7280" : undefined)), h("button", { type: "submit" }, "Add"));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -308,10 +262,10 @@ function createForm() {
       toast("Added.");
       await load();
     } catch (error) {
+      showError(form, error);
       toast(error.message, "error");
     }
   });
 }
 
-createForm();
-load();
+load().then(createForm);

@@ -1,0 +1,181 @@
+// The inbox settings form: every inbox option as a labelled field with help text, grouped by what it is for
+// (the channel's own keys, read from channels/<kind>/settings.py; the widget; surveys; routing, hours and SLA;
+// email continuity). The form sends the whole `settings` object through the admin API (POST or PATCH
+// /api/v1/inboxes), and the API's 422 error shows next to the field it names.
+
+import { clearErrors, field, readFields } from "./fields.js";
+import { h } from "./dom.js";
+import { t } from "./i18n.js";
+
+export const CHANNELS = ["webchat", "email", "telegram", "api", "whatsapp", "vk", "phone"];
+
+const opt = (values, prefix) => values.map((value) => [value, t(`${prefix}.${value || "default"}`)]);
+
+/** The channel's own settings keys (each channel's settings class), as field specs. */
+function channelFields(kind) {
+  const f = (name, kind_, extra = {}) => ({ name, kind: kind_, label: t(`f.${name}`), help: t(`f.${name}.help`), path: `settings.${name}`, ...extra });
+  switch (kind) {
+    case "email":
+      return [
+        f("address", "email", { required: true }),
+        f("display_name", "text"),
+        f("aliases", "list"),
+        f("reply_to", "email"),
+        f("reply_plus", "checkbox"),
+        f("signature", "textarea"),
+        f("imap_host", "text", { placeholder: "imap.example.com" }),
+        f("imap_port", "number", { min: 1, max: 65535, placeholder: "993" }),
+        f("imap_security", "select", { options: opt(["tls", "plain"], "f.security") }),
+        f("imap_username", "text"),
+        f("imap_password", "password", { secret: true }),
+        f("imap_folder", "text", { placeholder: "INBOX" }),
+        f("imap_idle", "checkbox", { default: true }),
+        f("poll_interval_seconds", "number", { min: 1, step: "any" }),
+        f("smtp_host", "text", { placeholder: "smtp.example.com" }),
+        f("smtp_port", "number", { min: 1, max: 65535, placeholder: "587" }),
+        f("smtp_security", "select", { options: opt(["starttls", "tls", "plain"], "f.security") }),
+        f("smtp_username", "text"),
+        f("smtp_password", "password", { secret: true }),
+      ];
+    case "telegram":
+      return [
+        f("bot_token", "password", { secret: true, required: true, placeholder: "123456:ABC-DEF…" }),
+        f("mode", "select", { options: opt(["polling", "webhook"], "f.mode") }),
+        f("groups", "checkbox"),
+      ];
+    case "api":
+      return [f("webhook_url", "url", { placeholder: "https://example.com/switchboard" })];
+    case "whatsapp":
+      return [
+        f("phone_number_id", "text", { required: true, integer: false }),
+        f("access_token", "password", { secret: true, required: true }),
+        f("app_secret", "password", { secret: true, required: true }),
+        f("verify_token", "password", { secret: true, required: true }),
+        f("waba_id", "text"),
+      ];
+    case "vk":
+      return [
+        f("group_id", "number", { min: 1, required: true }),
+        f("access_token", "password", { secret: true, required: true }),
+        f("confirmation_code", "text", { required: true }),
+        f("secret_key", "password", { secret: true, required: true }),
+        f("groups", "checkbox"),
+      ];
+    case "phone":
+      return [
+        f("signing_secret", "password", { secret: true }),
+        f("dial_url", "text", { placeholder: "https://pbx.example.com/dial?to={number}&ext={agent_extension}" }),
+        f("default_country_code", "text", { placeholder: "49" }),
+      ];
+    case "webchat":
+      return [
+        f("color", "color"),
+        f("greeting", "textarea"),
+        f("position", "select", { options: opt(["right", "left"], "f.position") }),
+        f("prechat", "select", { options: opt(["off", "optional", "required"], "f.prechat") }),
+        f("reply_time", "select", { options: opt(["minutes", "hours", "day"], "f.reply_time") }),
+        f("locale", "select", { options: opt(["", "en", "ru"], "f.locale") }),
+        f("allowed_origins", "list", { placeholder: "https://shop.example.com" }),
+        f("require_identity_verification", "checkbox"),
+      ];
+    default:
+      return [];
+  }
+}
+
+/** Options every inbox has, read by the core (inbox.gateway.outbox.CORE_SETTINGS). */
+function coreFields(kind, context) {
+  const f = (name, kind_, extra = {}) => ({ name, kind: kind_, label: t(`f.${name}`), help: t(`f.${name}.help`), path: `settings.${name}`, ...extra });
+  const groups = [
+    {
+      legend: t("f.group.csat"),
+      fields: [f("csat_enabled", "checkbox")],
+    },
+    {
+      legend: t("f.group.workflow"),
+      fields: [
+        f("routing", "select", { options: opt(["off", "round_robin", "least_loaded"], "f.routing") }),
+        f("routing_capacity", "number", { min: 1, max: 1000 }),
+        f("business_hours_id", "select", {
+          options: [["", t("f.business_hours.always")], ...context.hours.map((row) => [row.id, row.name])],
+          integer: true,
+        }),
+        f("sla_first_response_minutes", "number", { min: 1 }),
+      ],
+    },
+  ];
+  if (kind === "webchat") {
+    groups.push({
+      legend: t("f.group.continuity"),
+      fields: [
+        f("email_continuity_inbox_id", "select", {
+          options: [["", t("f.continuity.off")], ...context.inboxes.filter((row) => row.channel === "email").map((row) => [row.id, row.name])],
+          integer: true,
+        }),
+        f("email_continuity_chat_url", "url", { placeholder: "https://example.com/help" }),
+      ],
+    });
+  }
+  return groups;
+}
+
+/** Every settings group of an inbox of `kind`: [{legend, fields}]. */
+export function settingsGroups(kind, context) {
+  const own = channelFields(kind);
+  const legend = kind === "webchat" ? t("f.group.widget") : t("f.group.channel", { channel: t(`f.channel.${kind}`) });
+  return [...(own.length ? [{ legend, fields: own }] : []), ...coreFields(kind, context)];
+}
+
+/** The <fieldset>s of the settings groups, filled from `settings`. */
+export function settingsFieldsets(kind, settings, context) {
+  return settingsGroups(kind, context).map((group) =>
+    h("fieldset", { class: "settings-group" }, h("legend", {}, group.legend), group.fields.map((spec) => field(spec, settings?.[spec.name] ?? spec.default))),
+  );
+}
+
+/** The `settings` object the form describes: keys the form does not know are kept as they were, a secret
+ * left empty keeps its stored value, and an emptied field removes its key. */
+export function readSettings(form, kind, previous, context) {
+  const specs = settingsGroups(kind, context).flatMap((group) => group.fields);
+  const settings = { ...(previous || {}) };
+  for (const spec of specs) if (!spec.secret) delete settings[spec.name];
+  const read = readFields(form, specs);
+  for (const spec of specs) {
+    if (!(spec.name in read)) continue;
+    let value = read[spec.name];
+    if (spec.integer && typeof value === "string" && /^\d+$/.test(value)) value = Number(value);
+    settings[spec.name] = value;
+  }
+  return settings;
+}
+
+/** A whole inbox form: name (and channel, when creating), then the settings groups. */
+export function inboxForm({ row, context, onSubmit }) {
+  const creating = !row;
+  let kind = row?.channel || "webchat";
+  const groups = h("div", { class: "settings-groups" });
+  const render = () => groups.replaceChildren(...settingsFieldsets(kind, row?.settings || {}, context));
+  const nameField = field({ name: "name", kind: "text", label: t("f.name"), help: t("f.name.help"), required: true }, row?.name);
+  const form = h("form", { class: "settings-form inbox-form", novalidate: true }, nameField);
+  if (creating) {
+    const channel = field(
+      { name: "channel", kind: "select", label: t("f.channel"), help: t("f.channel.help"), options: CHANNELS.map((c) => [c, t(`f.channel.${c}`)]) },
+      kind,
+    );
+    channel.querySelector("select").addEventListener("change", (event) => {
+      kind = event.target.value;
+      render();
+    });
+    form.append(channel);
+  }
+  render();
+  form.append(groups, h("button", { type: "submit" }, creating ? t("f.add_inbox") : t("f.save")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const body = { name: form.elements.name.value.trim(), settings: readSettings(form, kind, row?.settings, context) };
+    if (creating) body.channel = kind;
+    onSubmit(form, body);
+  });
+  return form;
+}
