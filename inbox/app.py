@@ -65,6 +65,7 @@ from inbox.http.routing import Api, caller, http_error_handler, inbox_error_hand
 from inbox.http.routing import json as json_response
 from inbox.pages import audit as audit_page
 from inbox.pages import base as pages
+from inbox.pages import contacts as contacts_page
 from inbox.pages import csat as csat_pages
 from inbox.pages import demo as demo_page
 from inbox.pages import reports as reports_page
@@ -287,6 +288,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         *audit_page.routes,  # before settings: /settings/audit is its own page
         *settings_pages.routes,
         *reports_page.routes,
+        *contacts_page.routes,
         *csat_pages.routes,
         *(demo_page.routes if config.server.development else []),
         Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static"),

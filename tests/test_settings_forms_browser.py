@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import select
 
 from inbox.store.models import Agent, BusinessHours, Inbox, SlaPolicy, key
-from tests.browser_agent import WAIT_MS, agent_tab, browser  # noqa: F401
+from tests.browser_agent import WAIT_MS, agent_tab, browser, screenshot  # noqa: F401
 from tests.factories import make_agent, make_inbox
 from tests.servers.app import LiveServer, live_server, make_config
 from tests.test_ux_browser import SIZES, axe_violations, no_horizontal_scroll
@@ -87,6 +87,7 @@ async def test_inbox_settings_are_fields_with_errors_next_to_them(
     error = row.locator('[data-field="routing_capacity"] .field-error')
     await error.wait_for(state="visible", timeout=WAIT_MS)
     assert "1000" in await error.inner_text()
+    await screenshot(page, f"settings-inbox-error-{size_name}")
     assert await row.locator("input[name=routing_capacity]").get_attribute("aria-invalid") == "true"
     if size_name == "phone":
         await no_horizontal_scroll(page, size["width"])
@@ -153,6 +154,7 @@ async def test_business_hours_grid_and_sla_policy_forms(
     assert "after start" in await error.inner_text()
     assert await monday.locator(".end").nth(1).get_attribute("aria-invalid") == "true"
     assert await rows(server, BusinessHours) == []
+    await screenshot(page, f"settings-hours-error-{size_name}")
     assert await axe_violations(page) == []
     if size_name == "phone":
         await no_horizontal_scroll(page, size["width"])

@@ -1,6 +1,7 @@
 // The contact panel: identities, attributes and the contact's conversations on every channel.
 
 import { t } from "./i18n.js";
+import { identityText } from "./identity.js";
 import { $, fill, h, timeAgo } from "./dom.js";
 import { channelIcon } from "./icons.js";
 import { state } from "./state.js";
@@ -19,6 +20,7 @@ export function renderContact(onOpen) {
     h("h2", {}, c.name || c.email || t("contact.fallback", { id: c.id })),
     c.email ? h("div", { class: "contact-email" }, c.email) : null,
     c.phone ? h("div", { class: "contact-phone" }, c.phone) : null,
+    h("a", { class: "contact-edit", href: `/contacts#contact/${c.id}` }, t("contact.edit")),
     h("h3", {}, t("contact.identities")),
     h(
       "ul",
@@ -27,9 +29,7 @@ export function renderContact(onOpen) {
         h(
           "li",
           {},
-          h("span", { class: "identity-kind" }, i.kind),
-          " ",
-          h("span", { class: "identity-value" }, i.value),
+          h("span", { class: "identity-value", title: `${i.kind}: ${i.value}` }, identityText(i)),
           i.verified ? h("span", { class: "verified", title: t("contact.verified") }, " ✓") : null,
         ),
       ),
