@@ -19,7 +19,8 @@ export function identityText(identity) {
     case "webchat":
       return identity.created_at ? t("contacts.identity.webchat_since", { date: day(identity.created_at) }) : t("contacts.identity.webchat");
     default:
-      return t("contacts.identity.external", { value: name || value.split(":").slice(1).join(":") || value });
+      // "<inbox id>:<the API caller's own user id>": the user id is what the integration knows them by.
+      return t("contacts.identity.external", { value: value.split(":").slice(1).join(":") || name || value });
   }
 }
 
