@@ -47,6 +47,7 @@ from inbox.api import admin, attachments, channel_status, contacts, conversation
 from inbox.api import audit as audit_api
 from inbox.api import privacy as privacy_api
 from inbox.api import workflow as workflow_api
+from inbox.api import wizards as wizards_api
 from inbox.api.common import Body, Id, Query, path_id
 from inbox.audit import retention
 from inbox.auth import Authenticator, LoginThrottle, Sessions
@@ -107,6 +108,7 @@ API_MODULES: list[Api] = [
     audit_api.api,
     privacy_api.api,
     workflow_api.api,
+    wizards_api.api,
 ]
 # How uvicorn serves the app: `switchboard serve`, the bench servers and the test servers all use these.
 # uvicorn's `wsproto` protocol, trimmed (`inbox.realtime.wsserver`): ≈ 5 KiB less per open websocket than uvicorn's

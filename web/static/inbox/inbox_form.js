@@ -3,7 +3,8 @@
 // email continuity). The form sends the whole `settings` object through the admin API (POST or PATCH
 // /api/v1/inboxes), and the API's 422 error shows next to the field it names.
 
-import { clearErrors, field, readFields } from "./fields.js";
+import { post } from "./api.js";
+import { clearErrors, field, readFields, showError } from "./fields.js";
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
 
@@ -149,12 +150,41 @@ export function readSettings(form, kind, previous, context) {
   return settings;
 }
 
+/** Telegram: "paste the token → Check" asks getMe through the server, shows the bot's name and picks how
+ * updates will arrive (webhook when this server is publicly reachable over https, else polling). */
+function telegramCheck(groups, row) {
+  const tokenField = groups.querySelector('[data-field="bot_token"]');
+  if (!tokenField) return;
+  const result = h("p", { class: "wizard-result", role: "status" });
+  const button = h("button", { type: "button", class: "wizard-check" }, t("wizard.telegram.check"));
+  button.addEventListener("click", async () => {
+    const form = button.closest("form");
+    clearErrors(form);
+    result.textContent = t("wizard.checking");
+    const token = tokenField.querySelector("input").value.trim();
+    try {
+      const answer = await post("/api/v1/wizards/telegram", token ? { bot_token: token } : { inbox_id: row?.id ?? null });
+      const name = answer.bot.username ? `${answer.bot.first_name} (@${answer.bot.username})` : answer.bot.first_name;
+      result.textContent = `${t("wizard.telegram.bot", { name })} ${t(`wizard.telegram.mode_${answer.mode}`)}`;
+      const mode = form.querySelector("select[name=mode]");
+      if (mode) mode.value = answer.mode;
+    } catch (error) {
+      result.textContent = "";
+      showError(form, error);
+    }
+  });
+  tokenField.after(h("div", { class: "wizard" }, button, result));
+}
+
 /** A whole inbox form: name (and channel, when creating), then the settings groups. */
 export function inboxForm({ row, context, onSubmit }) {
   const creating = !row;
   let kind = row?.channel || "webchat";
   const groups = h("div", { class: "settings-groups" });
-  const render = () => groups.replaceChildren(...settingsFieldsets(kind, row?.settings || {}, context));
+  const render = () => {
+    groups.replaceChildren(...settingsFieldsets(kind, row?.settings || {}, context));
+    if (kind === "telegram") telegramCheck(groups, row);
+  };
   const nameField = field({ name: "name", kind: "text", label: t("f.name"), help: t("f.name.help"), required: true }, row?.name);
   const form = h("form", { class: "settings-form inbox-form", novalidate: true }, nameField);
   if (creating) {
