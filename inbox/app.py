@@ -34,6 +34,7 @@ from starlette.staticfiles import StaticFiles
 from channels.api import ApiChannel, ApiChannelSettings
 from channels.base import Channel, DeliveryError, TypingAware
 from channels.email import EmailChannel, EmailSettings
+from channels.email.check import check_connection as check_email_connection
 from channels.phone import PhoneChannel, PhoneSettings
 from channels.telegram import TelegramChannel, TelegramSettings
 from channels.vk import VkChannel, VkSettings
@@ -46,8 +47,8 @@ from channels.whatsapp.outbound import window_closes_at
 from inbox.api import admin, attachments, channel_status, contacts, conversations, health, quarantine, reports
 from inbox.api import audit as audit_api
 from inbox.api import privacy as privacy_api
-from inbox.api import workflow as workflow_api
 from inbox.api import wizards as wizards_api
+from inbox.api import workflow as workflow_api
 from inbox.api.common import Body, Id, Query, path_id
 from inbox.audit import retention
 from inbox.auth import Authenticator, LoginThrottle, Sessions
@@ -304,6 +305,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     state: Any = app.state
     state.config = config
     state.store = store
+    state.connection_checks = {"email": check_email_connection}  # the set-up wizards (inbox.api.wizards)
     state.hub = hub
     state.broker = broker
     state.leases = leases

@@ -1,5 +1,9 @@
 """HTTP API: channel set-up checks the settings forms call before an inbox is saved.
 
+`POST /api/v1/wizards/email` tests an email inbox's settings as typed (IMAP login and folder, SMTP EHLO,
+STARTTLS and AUTH) and answers each step; the check itself belongs to the email channel and is handed to the
+app by the composition root (`app.state.connection_checks["email"]`), so this module names no channel.
+
 `POST /api/v1/wizards/telegram` asks the Bot API `getMe` with a pasted token (or the stored token of an
 inbox) and answers the bot's name, and how updates will arrive: by webhook when this server has a public
 https address Telegram can reach, else by polling. The channel itself sets the webhook (or starts polling)
@@ -20,12 +24,18 @@ from starlette.responses import Response
 
 from inbox.api.common import Body, Id
 from inbox.errors import Invalid, NotFound
+from inbox.gateway.outbox import CORE_SETTINGS
 from inbox.http.routing import Api, admin, json, parse_body
 from inbox.store.models import Inbox
 
 api = Api()
 TIMEOUT_SECONDS = 10.0
 Token = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+
+
+class EmailCheck(Body):
+    settings: dict[str, Any]
+    inbox_id: Id | None = Field(default=None, description="fill passwords left empty from this inbox's stored ones")
 
 
 class TelegramCheck(Body):
@@ -90,3 +100,30 @@ async def check_telegram(request: Request) -> Response:
             "webhook_url": public.rstrip("/") + "/channels/telegram/{inbox_id}" if mode == "webhook" else None,
         }
     )
+
+
+@api.route(
+    "POST",
+    "/api/v1/wizards/email",
+    summary="Test an email inbox's IMAP and SMTP settings; answers each step (connect, login, select, EHLO, STARTTLS, AUTH)",
+    tag="inboxes",
+    body=EmailCheck,
+    auth="admin",
+)
+async def check_email(request: Request) -> Response:
+    await admin(request)
+    check = await parse_body(request, EmailCheck)
+    settings = {name: value for name, value in check.settings.items() if name not in CORE_SETTINGS}
+    if check.inbox_id is not None:
+        async with request.app.state.store.session() as session:
+            inbox = await session.get(Inbox, check.inbox_id)
+        if inbox is None or inbox.channel != "email":
+            raise NotFound(f"email inbox {check.inbox_id} not found")
+        for name in ("imap_password", "smtp_password"):  # the form never shows a stored secret
+            if not settings.get(name) and inbox.settings.get(name):
+                settings[name] = inbox.settings[name]
+    checker = getattr(request.app.state, "connection_checks", {}).get("email")
+    if checker is None:
+        raise NotFound("the email channel is not available in this server")
+    steps = await checker(settings)
+    return json({"ok": all(step["ok"] for step in steps), "steps": steps})

@@ -176,6 +176,35 @@ function telegramCheck(groups, row) {
   tokenField.after(h("div", { class: "wizard" }, button, result));
 }
 
+/** Email: "Test connection" logs in to IMAP and selects the folder, then EHLO / STARTTLS / AUTH on SMTP, with
+ * the settings as typed (empty passwords: the stored ones), and lists each step. */
+function emailCheck(groups, row, context) {
+  const last = groups.querySelector('[data-field="smtp_password"]');
+  if (!last) return;
+  const steps = h("ul", { class: "wizard-steps" });
+  const result = h("div", { class: "wizard-result", role: "status" });
+  const button = h("button", { type: "button", class: "wizard-check" }, t("wizard.email.check"));
+  button.addEventListener("click", async () => {
+    const form = button.closest("form");
+    clearErrors(form);
+    steps.replaceChildren();
+    result.textContent = t("wizard.checking");
+    try {
+      const answer = await post("/api/v1/wizards/email", { settings: readSettings(form, "email", row?.settings, context), inbox_id: row?.id ?? null });
+      result.textContent = answer.ok ? t("wizard.email.ok") : t("wizard.email.failed");
+      for (const step of answer.steps) {
+        steps.append(
+          h("li", { class: step.ok ? "step-ok" : "step-failed", dataset: { step: step.step } }, `${step.ok ? "✓" : "✗"} ${t(`wizard.step.${step.step.replace(".", "_")}`)}: ${step.detail}`),
+        );
+      }
+    } catch (error) {
+      result.textContent = "";
+      showError(form, error);
+    }
+  });
+  last.after(h("div", { class: "wizard" }, button, result, steps));
+}
+
 /** A whole inbox form: name (and channel, when creating), then the settings groups. */
 export function inboxForm({ row, context, onSubmit }) {
   const creating = !row;
@@ -184,6 +213,7 @@ export function inboxForm({ row, context, onSubmit }) {
   const render = () => {
     groups.replaceChildren(...settingsFieldsets(kind, row?.settings || {}, context));
     if (kind === "telegram") telegramCheck(groups, row);
+    if (kind === "email") emailCheck(groups, row, context);
   };
   const nameField = field({ name: "name", kind: "text", label: t("f.name"), help: t("f.name.help"), required: true }, row?.name);
   const form = h("form", { class: "settings-form inbox-form", novalidate: true }, nameField);
