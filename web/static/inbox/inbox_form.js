@@ -22,11 +22,11 @@ function channelFields(kind) {
         f("display_name", "text"),
         f("aliases", "list"),
         f("reply_to", "email"),
-        f("reply_plus", "checkbox"),
+        f("reply_plus", "checkbox", { default: false }),
         f("signature", "textarea"),
         f("imap_host", "text", { placeholder: "imap.example.com" }),
         f("imap_port", "number", { min: 1, max: 65535, placeholder: "993" }),
-        f("imap_security", "select", { options: opt(["tls", "plain"], "f.security") }),
+        f("imap_security", "select", { options: opt(["tls", "plain"], "f.security"), default: "tls" }),
         f("imap_username", "text"),
         f("imap_password", "password", { secret: true }),
         f("imap_folder", "text", { placeholder: "INBOX" }),
@@ -34,15 +34,15 @@ function channelFields(kind) {
         f("poll_interval_seconds", "number", { min: 1, step: "any" }),
         f("smtp_host", "text", { placeholder: "smtp.example.com" }),
         f("smtp_port", "number", { min: 1, max: 65535, placeholder: "587" }),
-        f("smtp_security", "select", { options: opt(["starttls", "tls", "plain"], "f.security") }),
+        f("smtp_security", "select", { options: opt(["starttls", "tls", "plain"], "f.security"), default: "starttls" }),
         f("smtp_username", "text"),
         f("smtp_password", "password", { secret: true }),
       ];
     case "telegram":
       return [
         f("bot_token", "password", { secret: true, required: true, placeholder: "123456:ABC-DEF…" }),
-        f("mode", "select", { options: opt(["polling", "webhook"], "f.mode") }),
-        f("groups", "checkbox"),
+        f("mode", "select", { options: opt(["polling", "webhook"], "f.mode"), default: "polling" }),
+        f("groups", "checkbox", { default: false }),
       ];
     case "api":
       return [f("webhook_url", "url", { placeholder: "https://example.com/switchboard" })];
@@ -60,7 +60,7 @@ function channelFields(kind) {
         f("access_token", "password", { secret: true, required: true }),
         f("confirmation_code", "text", { required: true }),
         f("secret_key", "password", { secret: true, required: true }),
-        f("groups", "checkbox"),
+        f("groups", "checkbox", { default: false }),
       ];
     case "phone":
       return [
@@ -70,14 +70,14 @@ function channelFields(kind) {
       ];
     case "webchat":
       return [
-        f("color", "color"),
+        f("color", "color", { default: "#2563eb" }),
         f("greeting", "textarea"),
-        f("position", "select", { options: opt(["right", "left"], "f.position") }),
-        f("prechat", "select", { options: opt(["off", "optional", "required"], "f.prechat") }),
-        f("reply_time", "select", { options: opt(["minutes", "hours", "day"], "f.reply_time") }),
+        f("position", "select", { options: opt(["right", "left"], "f.position"), default: "right" }),
+        f("prechat", "select", { options: opt(["off", "optional", "required"], "f.prechat"), default: "off" }),
+        f("reply_time", "select", { options: opt(["minutes", "hours", "day"], "f.reply_time"), default: "hours" }),
         f("locale", "select", { options: opt(["", "en", "ru"], "f.locale") }),
         f("allowed_origins", "list", { placeholder: "https://shop.example.com" }),
-        f("require_identity_verification", "checkbox"),
+        f("require_identity_verification", "checkbox", { default: false }),
       ];
     default:
       return [];
@@ -90,12 +90,12 @@ function coreFields(kind, context) {
   const groups = [
     {
       legend: t("f.group.csat"),
-      fields: [f("csat_enabled", "checkbox")],
+      fields: [f("csat_enabled", "checkbox", { default: false })],
     },
     {
       legend: t("f.group.workflow"),
       fields: [
-        f("routing", "select", { options: opt(["off", "round_robin", "least_loaded"], "f.routing") }),
+        f("routing", "select", { options: opt(["off", "round_robin", "least_loaded"], "f.routing"), default: "off" }),
         f("routing_capacity", "number", { min: 1, max: 1000 }),
         f("business_hours_id", "select", {
           options: [["", t("f.business_hours.always")], ...context.hours.map((row) => [row.id, row.name])],
@@ -135,7 +135,8 @@ export function settingsFieldsets(kind, settings, context) {
 }
 
 /** The `settings` object the form describes: keys the form does not know are kept as they were, a secret
- * left empty keeps its stored value, and an emptied field removes its key. */
+ * left empty keeps its stored value, an emptied field removes its key, and a default the inbox never set is
+ * not written (the stored settings stay what someone chose). */
 export function readSettings(form, kind, previous, context) {
   const specs = settingsGroups(kind, context).flatMap((group) => group.fields);
   const settings = { ...(previous || {}) };
@@ -145,6 +146,7 @@ export function readSettings(form, kind, previous, context) {
     if (!(spec.name in read)) continue;
     let value = read[spec.name];
     if (spec.integer && typeof value === "string" && /^\d+$/.test(value)) value = Number(value);
+    if (!(spec.name in (previous || {})) && spec.default !== undefined && value === spec.default) continue;
     settings[spec.name] = value;
   }
   return settings;

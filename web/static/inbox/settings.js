@@ -14,7 +14,14 @@ let agents = [];
 let inboxes = []; // the inbox rows, for the email-continuity choice of chat inboxes
 let hours = []; // business-hours calendars, for an inbox's choice
 
-// Field specs: [name, label, kind, options]; `create` fields go in the add form, `edit` in each row.
+// Field specs (fields.js): `create` fields go in the add form, `edit` in each row. `F("new_password", …, "password")`
+// is labelled as a new password and sent as `password`.
+const ROLES = ["agent", "admin"];
+function F(key, kind, options = null, name = key) {
+  const choices = options ? options.map((option) => [option, t(`s.${key}.${option}`)]) : undefined;
+  return { name, key, kind, options: choices, label: t(`s.${key}`), help: t(`s.${key}.help`), path: name };
+}
+
 const SPECS = {
   inboxes: {
     // The whole form comes from inbox_form.js: a field per setting, per channel kind.
@@ -23,71 +30,39 @@ const SPECS = {
     extra: inboxExtra,
   },
   agents: {
-    create: [
-      ["name", "Name", "text"],
-      ["email", "Email", "email"],
-      ["role", "Role", "select", ["agent", "admin"]],
-      ["password", "Password", "password"],
-    ],
-    edit: [
-      ["name", "Name", "text"],
-      ["email", "Email", "email"],
-      ["role", "Role", "select", ["agent", "admin"]],
-      ["active", "Active", "checkbox"],
-      ["password", "New password (leave empty to keep)", "password"],
-    ],
-    title: (row) => `${row.name} <${row.email}> · ${row.role}${row.active === false ? " · deactivated" : ""}`,
+    create: [F("name", "text"), F("email", "email"), F("role", "select", ROLES), F("password", "password")],
+    edit: [F("name", "text"), F("email", "email"), F("role", "select", ROLES), F("active", "checkbox"), F("new_password", "password", null, "password")],
+    title: (row) => `${row.name} <${row.email}> · ${t(`s.role.${row.role}`)}${row.active === false ? ` · ${t("s.deactivated")}` : ""}`,
     noDelete: true,
   },
   teams: {
-    create: [
-      ["name", "Name", "text"],
-      ["description", "Description", "text"],
-    ],
-    edit: [
-      ["name", "Name", "text"],
-      ["description", "Description", "text"],
-    ],
+    create: [F("name", "text"), F("description", "text")],
+    edit: [F("name", "text"), F("description", "text")],
     title: (row) => row.name,
     extra: (row) => members(row, `/api/v1/teams/${row.id}/members`),
   },
   labels: {
-    create: [
-      ["name", "Name", "text"],
-      ["color", "Colour", "color"],
-      ["description", "Description", "text"],
-    ],
-    edit: [
-      ["name", "Name", "text"],
-      ["color", "Colour", "color"],
-      ["description", "Description", "text"],
-    ],
+    create: [F("label_name", "text", null, "name"), F("color", "color"), F("description", "text")],
+    edit: [F("label_name", "text", null, "name"), F("color", "color"), F("description", "text")],
     title: (row) => row.name,
   },
   canned_responses: {
-    create: [
-      ["short_code", "Short code (typed after /)", "text"],
-      ["content", "Content", "textarea"],
-    ],
-    edit: [
-      ["short_code", "Short code", "text"],
-      ["content", "Content", "textarea"],
-    ],
+    create: [F("short_code", "text"), F("content", "textarea")],
+    edit: [F("short_code", "text"), F("content", "textarea")],
     title: (row) => `/${row.short_code}`,
   },
 };
 
 const spec = SPECS[section];
 
-function input([name, label, kind, options], value) {
-  const choices = options ? options.map((option) => [option, option]) : undefined;
-  return field({ name, label, kind, options: choices, path: name }, kind === "checkbox" ? value !== false : value);
+function input(spec, value) {
+  return field(spec, spec.kind === "checkbox" ? value !== false : value);
 }
 
 /** Read a form by its spec; `partial` leaves out empty passwords. */
 function read(form, fields, partial) {
   const body = {};
-  for (const [name, , kind] of fields) {
+  for (const { name, kind } of fields) {
     const control = form.elements[name];
     if (kind === "checkbox") body[name] = control.checked;
     else if (kind === "password" && partial && !control.value) continue;
@@ -105,7 +80,7 @@ function inboxExtra(row) {
       h(
         "div",
         { class: "snippet-box" },
-        h("span", {}, "Widget snippet — paste before </body>: "),
+        h("span", {}, `${t("s.snippet")} `),
         code,
         h(
           "button",
@@ -115,14 +90,14 @@ function inboxExtra(row) {
             onclick: async () => {
               try {
                 await navigator.clipboard.writeText(snippet);
-                toast("Snippet copied.");
+                toast(t("s.snippet_copied"));
               } catch {
                 getSelection().selectAllChildren(code);
-                toast("Press Ctrl+C to copy the selected snippet.");
+                toast(t("s.snippet_select"));
               }
             },
           },
-          "Copy",
+          t("s.copy"),
         ),
       ),
     );
@@ -132,9 +107,10 @@ function inboxExtra(row) {
       h(
         "details",
         { class: "secret" },
-        h("summary", {}, "Identity verification secret"),
+        h("summary", {}, t("s.secret")),
+        h("p", { class: "field-help" }, t("s.secret.help")),
         h("code", {}, row.secret),
-        h("button", { type: "button", onclick: () => save(row, { rotate_secret: true }) }, "Rotate secret"),
+        h("button", { type: "button", onclick: () => save(row, { rotate_secret: true }) }, t("s.rotate_secret")),
       ),
     );
   }
@@ -147,7 +123,7 @@ function members(row, path) {
   return h(
     "fieldset",
     { class: "members" },
-    h("legend", {}, "Members"),
+    h("legend", {}, t("s.members")),
     agents.map((agent) =>
       h(
         "label",
@@ -159,7 +135,7 @@ function members(row, path) {
             try {
               if (event.target.checked) await post(path, { agent_id: agent.id });
               else await del(`${path}/${agent.id}`);
-              toast(`${agent.name} ${event.target.checked ? "added" : "removed"}.`);
+              toast(t(event.target.checked ? "s.member_added" : "s.member_removed", { name: agent.name }));
             } catch (error) {
               event.target.checked = !event.target.checked;
               toast(error.message, "error");
@@ -200,7 +176,7 @@ function rowView(row, openId) {
   if (spec.form) form = spec.form(row);
   else {
     form = h("form", { class: "settings-form" }, spec.edit.map((field) => input(field, row[field[0]])));
-    form.append(h("button", { type: "submit" }, "Save"));
+    form.append(h("button", { type: "submit" }, t("f.save")));
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       save(row, read(form, spec.edit, true), form);
@@ -220,7 +196,7 @@ function rowView(row, openId) {
             type: "button",
             class: "danger",
             onclick: async () => {
-              if (!confirm(`Delete ${spec.title(row)}?`)) return;
+              if (!confirm(t("f.confirm_delete", { name: spec.title(row) }))) return;
               try {
                 await del(`${collection}/${row.id}`);
                 await load();
@@ -229,7 +205,7 @@ function rowView(row, openId) {
               }
             },
           },
-          "Delete",
+          t("f.delete"),
         ),
   );
 }
@@ -240,7 +216,7 @@ async function load(openId) {
     if (section === "inboxes") hours = items(await get("/api/v1/business_hours"));
     const rows = items(await get(collection));
     if (section === "inboxes") inboxes = rows;
-    fill($("#settings-list"), rows.length ? rows.map((row) => rowView(row, openId)) : h("p", { class: "muted" }, "None yet."));
+    fill($("#settings-list"), rows.length ? rows.map((row) => rowView(row, openId)) : h("p", { class: "muted" }, t("f.none_yet")));
   } catch (error) {
     toast(error.message, "error");
   }
@@ -253,13 +229,13 @@ function createForm() {
   }
   const form = h("form", { class: "settings-form" });
   fill($("#settings-create"), form);
-  fill(form, spec.create.map((field) => input(field, field[2] === "color" ? "#6b7280" : undefined)), h("button", { type: "submit" }, "Add"));
+  fill(form, spec.create.map((field) => input(field, field.kind === "color" ? "#6b7280" : undefined)), h("button", { type: "submit" }, t("s.add")));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
       await post(collection, read(form, spec.create, false));
       form.reset();
-      toast("Added.");
+      toast(t("f.added"));
       await load();
     } catch (error) {
       showError(form, error);
