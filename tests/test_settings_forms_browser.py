@@ -66,6 +66,14 @@ async def test_inbox_settings_are_fields_with_errors_next_to_them(
     await row.locator("> summary").click()
     assert await row.locator("input[name=color]").input_value() == "#112233"
     await row.locator("textarea[name=greeting]").fill("Hi! How can we help?")
+    # The live preview follows the fields, and warns when white text on the colour is too faint.
+    assert await row.locator(".preview-bubble").inner_text() == "Hi! How can we help?"
+    await row.locator("select[name=position]").select_option("left")
+    assert await row.locator(".preview-frame").get_attribute("data-position") == "left"
+    await row.locator("input[name=color]").fill("#fde68a")
+    await row.locator(".contrast-warning").wait_for(state="visible", timeout=WAIT_MS)
+    await row.locator("input[name=color]").fill("#112233")
+    await row.locator(".contrast-warning").wait_for(state="hidden", timeout=WAIT_MS)
     await row.locator("select[name=prechat]").select_option("required")
     await row.locator("textarea[name=allowed_origins]").fill("https://shop.example.test\nhttps://www.example.test")
     await row.locator("select[name=email_continuity_inbox_id]").select_option(str(key(email)))
@@ -75,6 +83,7 @@ async def test_inbox_settings_are_fields_with_errors_next_to_them(
     stored = {item.id: item for item in await rows(server, Inbox)}[key(chat)]
     assert stored.settings["greeting"] == "Hi! How can we help?"
     assert stored.settings["prechat"] == "required"
+    assert (stored.settings["position"], stored.settings["color"]) == ("left", "#112233")
     assert stored.settings["allowed_origins"] == ["https://shop.example.test", "https://www.example.test"]
     assert stored.settings["email_continuity_inbox_id"] == key(email)
     assert stored.settings["csat_enabled"] is True

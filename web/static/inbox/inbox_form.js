@@ -207,6 +207,45 @@ function emailCheck(groups, row, context) {
   last.after(h("div", { class: "wizard" }, button, result, steps));
 }
 
+/** WCAG contrast ratio of white text on `hex` (the widget writes white on its colour). */
+export function whiteContrast(hex) {
+  const channel = (i) => {
+    const c = parseInt(hex.slice(i, i + 2), 16) / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  };
+  const luminance = 0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5);
+  return 1.05 / (luminance + 0.05);
+}
+
+/** Webchat: a live preview of the widget (colour, greeting, corner, pre-chat question) beside its fields, and
+ * a warning when white text on the chosen colour is too faint to read (below 4.5:1). */
+function widgetPreview(groups) {
+  const widget = groups.querySelector("fieldset.settings-group");
+  const control = (name) => widget.querySelector(`[name="${name}"]`);
+  if (!widget || !control("color")) return;
+  const head = h("div", { class: "preview-head" }, t("wizard.preview.title"));
+  const greeting = h("div", { class: "preview-bubble" });
+  const prechat = h("div", { class: "preview-prechat" }, t("wizard.preview.prechat"));
+  const launcher = h("div", { class: "preview-launcher" });
+  const frame = h("div", { class: "preview-frame" }, h("div", { class: "preview-panel" }, head, greeting, prechat), launcher);
+  const warning = h("p", { class: "field-error contrast-warning", role: "status" });
+  const update = () => {
+    const color = /^#[0-9a-f]{6}$/i.test(control("color").value) ? control("color").value : "#2563eb";
+    head.style.background = color;
+    launcher.style.background = color;
+    greeting.textContent = control("greeting").value.trim() || t("wizard.preview.greeting");
+    frame.dataset.position = control("position").value;
+    prechat.hidden = control("prechat").value === "off";
+    const ratio = whiteContrast(color);
+    warning.textContent = ratio < 4.5 ? t("wizard.preview.contrast", { ratio: ratio.toFixed(1) }) : "";
+    warning.hidden = ratio >= 4.5;
+  };
+  widget.addEventListener("input", update);
+  widget.addEventListener("change", update);
+  widget.append(h("div", { class: "widget-preview", "aria-hidden": "true" }, h("p", { class: "field-help" }, t("wizard.preview.caption")), frame), warning);
+  update();
+}
+
 /** A whole inbox form: name (and channel, when creating), then the settings groups. */
 export function inboxForm({ row, context, onSubmit }) {
   const creating = !row;
@@ -216,6 +255,7 @@ export function inboxForm({ row, context, onSubmit }) {
     groups.replaceChildren(...settingsFieldsets(kind, row?.settings || {}, context));
     if (kind === "telegram") telegramCheck(groups, row);
     if (kind === "email") emailCheck(groups, row, context);
+    if (kind === "webchat") widgetPreview(groups);
   };
   const nameField = field({ name: "name", kind: "text", label: t("f.name"), help: t("f.name.help"), required: true }, row?.name);
   const form = h("form", { class: "settings-form inbox-form", novalidate: true }, nameField);
