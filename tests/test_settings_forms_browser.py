@@ -200,3 +200,43 @@ async def test_business_hours_grid_and_sla_policy_forms(
     if size_name == "phone":
         await no_horizontal_scroll(page, size["width"])
     assert tab.errors == []
+
+
+@pytest.mark.parametrize("size_name", ["phone", "desktop"])
+async def test_agents_labels_and_canned_responses_forms(
+    sqlite_server: LiveServer, browser: Any, size_name: str
+) -> None:
+    server, size = sqlite_server, SIZES[size_name]
+    tab = await admin_page(browser, server, "/settings/agents", size)
+    page = tab.page
+    create = page.locator("#settings-create form")
+    await create.wait_for(timeout=WAIT_MS)
+    assert await page.locator("#settings-create .field-help").count() == 4  # every field explains itself
+    await create.locator("input[name=name]").fill("Bob")
+    await create.locator("input[name=email]").fill("bob@example.test")
+    await create.locator("input[name=password]").fill("short")
+    await create.locator("button[type=submit]").click()
+    error = create.locator('[data-field="password"] .field-error')
+    await error.wait_for(state="visible", timeout=WAIT_MS)
+    assert "at least" in await error.inner_text()
+    assert await page.locator(".toast-error").count() == 0  # the field says it; no second message
+    assert await axe_violations(page) == []
+    if size_name == "phone":
+        await no_horizontal_scroll(page, size["width"])
+    await create.locator("input[name=password]").fill("a-long-password")
+    await create.locator("button[type=submit]").click()
+    await page.wait_for_selector('#settings-list summary:has-text("bob@example.test")', timeout=WAIT_MS)
+    assert "bob@example.test" in [row.email for row in await rows(server, Agent)]
+
+    await page.goto(server.url + "/settings/canned_responses")
+    create = page.locator("#settings-create form")
+    await create.wait_for(timeout=WAIT_MS)
+    await create.locator("input[name=short_code]").fill("")
+    await create.locator("textarea[name=content]").fill("Thanks!")
+    await create.locator("button[type=submit]").click()
+    await create.locator('[data-field="short_code"] .field-error').wait_for(state="visible", timeout=WAIT_MS)
+    await create.locator("input[name=short_code]").fill("thanks")
+    await create.locator("button[type=submit]").click()
+    await page.wait_for_selector('#settings-list summary:text-is("/thanks")', timeout=WAIT_MS)
+    assert await axe_violations(page) == []
+    assert tab.errors == []

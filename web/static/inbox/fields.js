@@ -124,7 +124,8 @@ function controlFor(form, path) {
   return form.querySelector(`[name="${last}"]`);
 }
 
-/** Show an API error next to the field it names (or at the top of the form); focus that field. */
+/** Show an API error next to the field it names (or at the top of the form); focus that field.
+ * Answers true when the error found its field. */
 export function showError(form, error) {
   clearErrors(form);
   const detail = error?.message || String(error);
@@ -138,7 +139,7 @@ export function showError(form, error) {
     control.setAttribute("aria-invalid", "true");
     control.closest("details")?.setAttribute("open", "");
     control.focus();
-    return;
+    return true;
   }
   let box = form.querySelector(".form-error");
   if (!box) {
@@ -147,4 +148,5 @@ export function showError(form, error) {
   }
   box.textContent = detail;
   box.hidden = false;
+  return false;
 }

@@ -154,8 +154,7 @@ async function save(row, body, form) {
     await load(row.id);
     toast(t("f.saved"));
   } catch (error) {
-    if (form) showError(form, error);
-    toast(error.message, "error");
+    if (!form || !showError(form, error)) toast(error.message, "error");
   }
 }
 
@@ -166,8 +165,7 @@ async function create(form, body) {
     fill($("#settings-create"), spec.form(null));
     await load();
   } catch (error) {
-    showError(form, error);
-    toast(error.message, "error");
+    if (!showError(form, error)) toast(error.message, "error");
   }
 }
 
@@ -238,8 +236,7 @@ function createForm() {
       toast(t("f.added"));
       await load();
     } catch (error) {
-      showError(form, error);
-      toast(error.message, "error");
+      if (!showError(form, error)) toast(error.message, "error");
     }
   });
 }
