@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from channels.api import ApiChannel, ApiChannelSettings
+from channels.api import ApiChannel, ApiChannelSettings, send_test_event
 from channels.base import Channel, DeliveryError, TypingAware
 from channels.email import EmailChannel, EmailSettings
 from channels.email.check import check_connection as check_email_connection
@@ -305,7 +305,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     state: Any = app.state
     state.config = config
     state.store = store
-    state.connection_checks = {"email": check_email_connection}  # the set-up wizards (inbox.api.wizards)
+    state.connection_checks = {"email": check_email_connection, "api": send_test_event}  # inbox.api.wizards
     state.hub = hub
     state.broker = broker
     state.leases = leases

@@ -1,5 +1,6 @@
 """HTTP API: channel set-up checks the settings forms call before an inbox is saved.
 
+`POST /api/v1/wizards/api` sends a signed `{"event": "test"}` to an API inbox's webhook and answers its status.
 `POST /api/v1/wizards/email` tests an email inbox's settings as typed (IMAP login and folder, SMTP EHLO,
 STARTTLS and AUTH) and answers each step; the check itself belongs to the email channel and is handed to the
 app by the composition root (`app.state.connection_checks["email"]`), so this module names no channel.
@@ -13,6 +14,7 @@ channels). Nothing is stored; the token never appears in an answer or a log line
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -24,7 +26,7 @@ from starlette.responses import Response
 
 from inbox.api.common import Body, Id
 from inbox.errors import Invalid, NotFound
-from inbox.gateway.outbox import CORE_SETTINGS
+from inbox.gateway.outbox import CORE_SETTINGS, inbox_info
 from inbox.http.routing import Api, admin, json, parse_body
 from inbox.store.models import Inbox
 
@@ -36,6 +38,13 @@ Token = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 class EmailCheck(Body):
     settings: dict[str, Any]
     inbox_id: Id | None = Field(default=None, description="fill passwords left empty from this inbox's stored ones")
+
+
+class ApiTestEvent(Body):
+    inbox_id: Id
+    webhook_url: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = Field(
+        default=None, description="the address as typed in the form; default: the stored one"
+    )
 
 
 class TelegramCheck(Body):
@@ -127,3 +136,27 @@ async def check_email(request: Request) -> Response:
         raise NotFound("the email channel is not available in this server")
     steps = await checker(settings)
     return json({"ok": all(step["ok"] for step in steps), "steps": steps})
+
+
+@api.route(
+    "POST",
+    "/api/v1/wizards/api",
+    summary="Send a signed test event to an API inbox's webhook; answers the integration's status",
+    tag="inboxes",
+    body=ApiTestEvent,
+    auth="admin",
+)
+async def api_test_event(request: Request) -> Response:
+    await admin(request)
+    event = await parse_body(request, ApiTestEvent)
+    async with request.app.state.store.session() as session:
+        inbox = await session.get(Inbox, event.inbox_id)
+    if inbox is None or inbox.channel != "api":
+        raise NotFound(f"API inbox {event.inbox_id} not found")
+    info = inbox_info(inbox)
+    if event.webhook_url is not None:
+        info = dataclasses.replace(info, settings={**info.settings, "webhook_url": event.webhook_url})
+    sender = getattr(request.app.state, "connection_checks", {}).get("api")
+    if sender is None:
+        raise NotFound("the API channel is not available in this server")
+    return json(await sender(info))

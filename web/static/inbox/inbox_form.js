@@ -207,6 +207,29 @@ function emailCheck(groups, row, context) {
   last.after(h("div", { class: "wizard" }, button, result, steps));
 }
 
+/** API: "Send test event" POSTs a signed {"event": "test"} to the webhook URL as typed, and shows the answer. */
+function apiTestEvent(groups, row) {
+  const urlField = groups.querySelector('[data-field="webhook_url"]');
+  if (!urlField) return;
+  const result = h("p", { class: "wizard-result", role: "status" });
+  const button = h("button", { type: "button", class: "wizard-check" }, t("wizard.api.test"));
+  button.addEventListener("click", async () => {
+    const form = button.closest("form");
+    clearErrors(form);
+    result.textContent = t("wizard.checking");
+    try {
+      const typed = urlField.querySelector("input").value.trim();
+      const answer = await post("/api/v1/wizards/api", { inbox_id: row.id, webhook_url: typed || null });
+      result.textContent = `${answer.ok ? "✓" : "✗"} ${answer.detail}`;
+      result.className = `wizard-result ${answer.ok ? "step-ok" : "step-failed"}`;
+    } catch (error) {
+      result.textContent = "";
+      showError(form, error);
+    }
+  });
+  urlField.after(h("div", { class: "wizard" }, h("p", { class: "field-help" }, t("wizard.api.help")), button, result));
+}
+
 /** WCAG contrast ratio of white text on `hex` (the widget writes white on its colour). */
 export function whiteContrast(hex) {
   const channel = (i) => {
@@ -256,6 +279,7 @@ export function inboxForm({ row, context, onSubmit }) {
     if (kind === "telegram") telegramCheck(groups, row);
     if (kind === "email") emailCheck(groups, row, context);
     if (kind === "webchat") widgetPreview(groups);
+    if (kind === "api" && row) apiTestEvent(groups, row);
   };
   const nameField = field({ name: "name", kind: "text", label: t("f.name"), help: t("f.name.help"), required: true }, row?.name);
   const form = h("form", { class: "settings-form inbox-form", novalidate: true }, nameField);

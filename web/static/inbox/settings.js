@@ -107,8 +107,8 @@ function inboxExtra(row) {
       h(
         "details",
         { class: "secret" },
-        h("summary", {}, t("s.secret")),
-        h("p", { class: "field-help" }, t("s.secret.help")),
+        h("summary", {}, t(row.channel === "api" ? "s.secret_api" : "s.secret")),
+        h("p", { class: "field-help" }, t(row.channel === "api" ? "s.secret_api.help" : "s.secret.help")),
         h("code", {}, row.secret),
         h("button", { type: "button", onclick: () => save(row, { rotate_secret: true }) }, t("s.rotate_secret")),
       ),
