@@ -1,6 +1,9 @@
-"""Email benchmarks: ingest rate (raw bytes → stored, mails/s) and IDLE freshness (APPEND → agent event).
+"""Email benchmarks: ingest rate (raw bytes → stored: mails/s, CPU per mail, peak RSS) and IDLE freshness
+(APPEND → agent event).
 
-Run from the repository root: `.venv/bin/python -m bench.email_bench [--mails 1000] [--appends 30]`.
+Run from the repository root: `.venv/bin/python -m bench.email_bench [--mails 2000] [--appends 30]`.
+The ingest corpus is generated (`bench/email_corpus.py`: new mail, replies in three header styles,
+auto-replies, bounces, Russian in UTF-8/KOI8-R/windows-1251 with base64/quoted-printable/8bit, attachments).
 Uses SQLite in a temporary directory and, for freshness, a throwaway Dovecot (skipped if not installed).
 """
 
@@ -8,11 +11,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import resource
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from bench.email_corpus import mixed_corpus
 from channels.email import EmailChannel, EmailSettings, MailboxSettings
 from inbox.gateway.host import CoreHost
 from inbox.gateway.outbox import inbox_info
@@ -25,8 +32,6 @@ from inbox.store.migrate import upgrade
 from tests.email_helpers import email_inbox, raw_mail
 from tests.servers.dovecot import binary, dovecot_server
 
-FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "data" / "email"
-
 
 async def setup(directory: Path) -> tuple[Store, InboxService, LocalBroker]:
     store = Store(f"sqlite+aiosqlite:///{directory / 'bench.db'}")
@@ -35,35 +40,37 @@ async def setup(directory: Path) -> tuple[Store, InboxService, LocalBroker]:
     return store, InboxService(store, broker, BlobStore(directory / "blobs")), broker
 
 
-def corpus(count: int) -> list[bytes]:
-    """`count` mails: the fixture files (readable ones) with unique Message-IDs, round robin."""
-    samples = []
-    for path in sorted(FIXTURES.glob("*.eml")):
-        raw = path.read_bytes()
-        if path.stem in ("garbage_not_mail", "no_sender") or path.stem.startswith(("dsn", "huge")):
-            continue
-        samples.append(raw)
-    mails = []
-    for index in range(count):
-        body = samples[index % len(samples)]
-        mails.append(
-            f"Message-ID: <bench{index}@bench.test>\r\n".encode() + body.replace(b"Message-ID:", b"X-Old-Id:", 1)
-        )
-    return mails
+@dataclass(frozen=True, slots=True)
+class IngestFigures:
+    mails: int
+    per_second: float
+    cpu_ms_per_mail: float  # this process's CPU time (user + system) per mail
+    peak_rss_mb: float  # this process's peak resident set size so far
+    stored: int  # mails that became messages (the rest: quarantined reports, resends)
 
 
-async def ingest_rate(count: int) -> float:
+async def ingest_rate(count: int, concurrency: int = 1) -> IngestFigures:
+    """Ingest the generated corpus `concurrency` mails at a time (1: one after another, like one IMAP reader)."""
+    mails = [mail.raw for mail in mixed_corpus(count)]
     with tempfile.TemporaryDirectory() as directory:
         store, service, _ = await setup(Path(directory))
         inbox = inbox_info(await email_inbox(store))
         channel = EmailChannel(CoreHost(store, service), EmailSettings())
-        mails = corpus(count)
-        started = time.perf_counter()
-        for raw in mails:
-            await channel.ingest(inbox, raw)
-        elapsed = time.perf_counter() - started
+        queue = iter(mails)
+        stored = 0
+
+        async def worker() -> None:
+            nonlocal stored
+            for raw in queue:
+                delivered = await channel.ingest(inbox, raw)
+                stored += 1 if delivered is not None and delivered.created else 0
+
+        cpu, started = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         await store.close()
-        return count / elapsed
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    return IngestFigures(count, count / elapsed, cpu / count * 1000, peak_kb / 1024, stored)
 
 
 async def idle_freshness(appends: int) -> list[float]:
@@ -117,11 +124,19 @@ async def idle_freshness(appends: int) -> list[float]:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mails", type=int, default=1000)
-    parser.add_argument("--appends", type=int, default=30)
+    parser.add_argument("--mails", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=1, help="mails ingested at a time")
+    parser.add_argument("--appends", type=int, default=30, help="0: skip the IDLE freshness run")
     args = parser.parse_args()
-    rate = await ingest_rate(args.mails)
-    print(f"ingest: {args.mails} mails, {rate:.0f} mails/s (parse + thread + store on SQLite)")
+    logging.getLogger("channels.email").setLevel(logging.ERROR)  # a quarantined report is a warning each
+    figures = await ingest_rate(args.mails, args.concurrency)
+    print(
+        f"ingest: {figures.mails} mixed mails ({figures.stored} stored as messages), {figures.per_second:.0f} mails/s, "
+        f"{figures.cpu_ms_per_mail:.2f} ms CPU per mail, peak RSS {figures.peak_rss_mb:.0f} MB "
+        f"(parse + thread + store on SQLite, concurrency {args.concurrency})"
+    )
+    if args.appends <= 0:
+        return
     if binary() is None:
         print("idle freshness: skipped (dovecot not installed)")
         return

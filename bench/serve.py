@@ -31,7 +31,7 @@ class CountSql:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if not self.attached and hasattr(self.app.state, "store"):
-            for engine in {self.app.state.store.engine, self.app.state.store.write_engine}:
+            for engine in {self.app.state.services.store.engine, self.app.state.services.store.write_engine}:
                 event.listen(engine.sync_engine, "before_cursor_execute", self._statement)
             self.attached = True
         start = self.count

@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 from starlette.requests import Request
@@ -45,6 +46,25 @@ SENDER_FIELDS = {"id", "name", "email"}
 @dataclass(frozen=True, slots=True)
 class ApiChannelSettings:
     webhook_timeout_seconds: float = 10.0
+
+
+INBOX_KEYS = {"webhook_url"}
+
+
+class SettingsError(ValueError):
+    """An API inbox's settings are unknown or malformed; the message names the key."""
+
+
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """An API inbox's settings: only `webhook_url` (optional), an http(s) address where replies are POSTed."""
+    unknown = sorted(set(settings) - INBOX_KEYS)
+    if unknown:
+        raise SettingsError(f"settings.{unknown[0]}: unknown key (known: {', '.join(sorted(INBOX_KEYS))})")
+    url = settings.get("webhook_url")
+    if url is not None and url != "":
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 2000:
+            raise SettingsError(f"settings.webhook_url: expected an http(s) address, got {url!r}"[:300])
 
 
 # ── pure functions ──────────────────────────────────────────────────────────────────────────

@@ -9,11 +9,14 @@ message); the core checks with `isinstance`. The other way round, a host may imp
 `StatusRecording` (delivery receipts: sent/delivered/read/failed of our outgoing messages); a channel that
 gets receipts checks with `isinstance` and falls back to `Host.mark_failed` when the host lacks it; and the
 optional `ContactSignalling` (an ephemeral frame about a person who may have no conversation yet: a phone
-ringing), which a channel falls back from to `Host.signal`.
+ringing), which a channel falls back from to `Host.signal`; and the optional `MessageDigests` (the content
+digests stored with messages, so email keeps two different mails that carry one Message-ID).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -122,6 +125,9 @@ class Inbound:
     subject: str | None = None
     attachments: Sequence[InboundAttachment] = ()
     sent_at: datetime | None = None
+    # Channel details, stored with the message. One key the core reads: "automatic" (a short reason, e.g.
+    # "Auto-Submitted: auto-replied") marks machine-generated mail: it is badged in the thread and neither
+    # reopens its conversation nor raises the unread count.
     metadata: Mapping[str, Any] = field(default_factory=dict)
     # A channel that threads by itself (email) names the conversation; the core uses it when that
     # conversation exists in this inbox and falls back to `thread_key` otherwise.
@@ -433,3 +439,47 @@ class ContactSignalling(Protocol):
     """
 
     async def signal_contact(self, inbox_id: int, identity: Identity, frame: Mapping[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class MessageDigests(Protocol):
+    """Optional on the host: the content digests stored with messages, for channels whose ids are not unique.
+
+    Email's Message-ID is chosen by the sender and two different mails may carry the same one. For each of
+    `external_ids` stored in `inbox_id`, the digest the channel stored in the message's metadata
+    (`meta["email"]["digest"]`), or None when it was stored without one; ids not stored are absent. A channel
+    without it dedupes on the id alone.
+    """
+
+    async def message_digests(self, inbox_id: int, external_ids: Sequence[str]) -> dict[str, str | None]: ...
+
+
+class FailureRun:
+    """Logs a run of failures of one kind (the database down, a relay refusing) as two lines, not one per failure.
+
+    The first failure logs "<what> failing: <error>"; the first success after it logs "<what> recovered after N
+    failures in S s". An outage of a few seconds under load is two log lines, not a traceback per message.
+    """
+
+    def __init__(self, logger: logging.Logger, what: str, *, trace: bool = False) -> None:
+        self.logger = logger
+        self.what = what
+        self.trace = trace  # the first failure of a run with its traceback (errors that may be bugs)
+        self.failures = 0
+        self.since: float | None = None
+
+    def failed(self, error: BaseException) -> None:
+        if self.failures == 0:
+            self.since = time.monotonic()
+            detail = str(error).splitlines()[0][:300] if str(error) else "no details"
+            self.logger.error(
+                "%s failing: %s: %s", self.what, type(error).__name__, detail, exc_info=error if self.trace else None
+            )
+        self.failures += 1
+
+    def succeeded(self) -> None:
+        if self.failures:
+            seconds = time.monotonic() - (self.since or time.monotonic())
+            self.logger.warning("%s recovered after %d failures in %.1f s", self.what, self.failures, seconds)
+        self.failures = 0
+        self.since = None

@@ -14,8 +14,10 @@ import hmac
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,21 +33,32 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from channels import api as api_settings
 from channels.api import ApiChannel, ApiChannelSettings, send_test_event
-from channels.base import Channel, DeliveryError, TypingAware
-from channels.email import EmailChannel, EmailSettings
+from channels.base import Channel, DeliveryError, InboxInfo, TypingAware
+from channels.email import EmailChannel, EmailSettings, MailboxSettings
+from channels.email import settings as email_settings
 from channels.email.check import check_connection as check_email_connection
+from channels.email.smtp import send_message
 from channels.phone import PhoneChannel, PhoneSettings
+from channels.phone import settings as phone_settings
 from channels.telegram import TelegramChannel, TelegramSettings
+from channels.telegram import settings as telegram_settings
 from channels.vk import VkChannel, VkSettings
+from channels.vk import settings as vk_settings
 from channels.webchat import WebchatChannel, WebchatSettings
+from channels.webchat import settings as widget_settings
 from channels.whatsapp import SettingsError as WhatsAppSettingsError
 from channels.whatsapp import Template, WhatsAppChannel, WhatsAppSettings, window_open
+from channels.whatsapp import settings as whatsapp_settings
 from channels.whatsapp.graph import GraphError
 from channels.whatsapp.outbound import TEMPLATE_KEY as WHATSAPP_TEMPLATE
 from channels.whatsapp.outbound import window_closes_at
+from inbox.admin.directory import SettingsValidator
 from inbox.api import admin, attachments, channel_status, contacts, conversations, health, quarantine, reports
 from inbox.api import audit as audit_api
+from inbox.api import automation as automation_api
+from inbox.api import organizations as organizations_api
 from inbox.api import privacy as privacy_api
 from inbox.api import wizards as wizards_api
 from inbox.api import workflow as workflow_api
@@ -61,18 +74,30 @@ from inbox.gateway.admission import Admission
 from inbox.gateway.host import CoreHost
 from inbox.gateway.outbox import OutboxWorker, inbox_info
 from inbox.gateway.runners import ChannelRunners
-from inbox.http import openapi, stream
+from inbox.http import openapi, readiness, stream
 from inbox.http.metrics import Metrics, RequestCounter, metrics_endpoint
-from inbox.http.routing import Api, caller, http_error_handler, inbox_error_handler, parse_body, parse_query
+from inbox.http.routing import (
+    Api,
+    caller,
+    http_error_handler,
+    inbox_error_handler,
+    parse_body,
+    parse_query,
+    upgrade_required,
+)
 from inbox.http.routing import json as json_response
+from inbox.http.services import Services, services
 from inbox.pages import audit as audit_page
 from inbox.pages import base as pages
 from inbox.pages import contacts as contacts_page
 from inbox.pages import csat as csat_pages
 from inbox.pages import demo as demo_page
+from inbox.pages import portal as portal_pages
 from inbox.pages import reports as reports_page
 from inbox.pages import selfserve as selfserve_pages
 from inbox.pages import settings as settings_pages
+from inbox.portal.acknowledgement import Acknowledgements
+from inbox.portal.customer import Mailer, Portal
 from inbox.read import access, queries
 from inbox.realtime import events
 from inbox.realtime.broker import Broker, LocalBroker
@@ -91,6 +116,8 @@ from inbox.store.models import Conversation, Inbox, Message, MessageKind
 from inbox.store.models import Identity as IdentityRow
 from inbox.workflow.clocks import SlaClocks
 from inbox.workflow.routing import Router, queue_stats
+from inbox.workflow.rules import RuleEngine
+from inbox.workflow.webhooks import WebhookWorker
 
 log = logging.getLogger(__name__)
 ChannelT = TypeVar("ChannelT")
@@ -102,6 +129,7 @@ API_MODULES: list[Api] = [
     admin.api,
     attachments.api,
     reports.api,
+    organizations_api.api,
     health.api,
     quarantine.api,
     channel_status.api,
@@ -109,8 +137,49 @@ API_MODULES: list[Api] = [
     audit_api.api,
     privacy_api.api,
     workflow_api.api,
+    automation_api.api,
     wizards_api.api,
 ]
+
+
+# Each channel's check of the settings an admin saves for its inboxes (API, settings page, CLI: 422 naming the
+# key, nothing stored); the channel runners use them too, so stored settings that no longer pass show on the
+# channel-health page instead of a receiver restarting forever.
+class _AnySecret(dict[str, str]):
+    """At save time an `env:NAME` secret is checked for its form only: the CLI's environment is not the
+    server's, so every name reads as set."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __getitem__(self, key: str) -> str:
+        return "x" * 64
+
+    def get(self, key: str, default: Any = None) -> str:
+        return "x" * 64
+
+
+def _from_inbox_settings(read: Callable[..., Any]) -> SettingsValidator:
+    """A channel whose check reads a whole `InboxInfo` (WhatsApp, VK, phone), as a settings validator."""
+
+    def check(settings: Mapping[str, Any]) -> None:
+        try:
+            read(InboxInfo(0, "", "", settings, "x" * 32, ""), _AnySecret())
+        except ValueError as error:  # "inbox 0 settings.key: …" → "settings.key: …"
+            raise ValueError(str(error).removeprefix("inbox 0 ")) from error
+
+    return check
+
+
+SETTINGS_VALIDATORS: dict[str, SettingsValidator] = {
+    "api": api_settings.check_settings,
+    "webchat": widget_settings.check_settings,
+    "email": email_settings.check_settings,
+    "telegram": telegram_settings.check_settings,
+    "whatsapp": _from_inbox_settings(whatsapp_settings.inbox_settings),
+    "vk": _from_inbox_settings(vk_settings.inbox_settings),
+    "phone": _from_inbox_settings(phone_settings.inbox_settings),
+}
 # How uvicorn serves the app: `switchboard serve`, the bench servers and the test servers all use these.
 # uvicorn's `wsproto` protocol, trimmed (`inbox.realtime.wsserver`): ≈ 5 KiB less per open websocket than uvicorn's
 # default; see BENCHMARKS.md. Per-message deflate stays off (its compressor state per socket costs more than
@@ -171,6 +240,16 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     outbox = OutboxWorker(store, service, blobs, channels, config.outbox)
     surveys = Surveys(service, secret=secret_key(config), base_url=config.server.base_url, settings=config.csat)
     service.on_resolved.append(surveys.on_resolved)
+    # Acknowledgements of new conversations and the customer portal (issue 22 items 1-2; inbox.portal).
+    acknowledgements = Acknowledgements(service, base_url=config.server.base_url)
+    broker.subscribe(acknowledgements.on_event, acknowledgements.on_ephemeral)
+    portal = Portal(
+        service,
+        secret=secret_key(config),
+        base_url=config.server.base_url,
+        surveys=surveys,
+        mailer=portal_mailer(store, config) if config.email else None,
+    )
     service.on_queued.append(outbox.wake)
     metrics = Metrics()
     metrics.watch_admission(admission)
@@ -184,6 +263,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         refresh_seconds=config.channels.refresh_seconds,
         backoff_max_seconds=config.channels.restart_backoff_max_seconds,
         exclusive=leases.hold,
+        validators=SETTINGS_VALIDATORS,
     )
     broker.subscribe(_ignore_event, _typing_relay(store, channels))
     broker.subscribe(_on_inbox_change(runners), _ignore_ephemeral)
@@ -191,6 +271,10 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
     broker.subscribe(router.on_event, router.on_ephemeral)
     sla_clocks = SlaClocks(service, interval_seconds=1.0)  # team workflow: SLA clocks, warnings and breaches
     metrics.before_scrape.append(lambda: _observe_queue(store, metrics))
+    rule_engine = RuleEngine(service)  # team workflow: automation rules
+    broker.subscribe(rule_engine.on_event, _ignore_ephemeral)
+    webhook_worker = WebhookWorker(service, timeout_seconds=config.api_channel.webhook_timeout_seconds)
+    broker.subscribe(webhook_worker.on_event, _ignore_ephemeral)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -239,6 +323,8 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
             asyncio.create_task(runners.run(), name="channel-runners"),
             asyncio.create_task(leases.run_exclusive("timer:routing", router.run), name="routing"),
             asyncio.create_task(leases.run_exclusive("timer:sla", sla_clocks.run), name="sla"),
+            asyncio.create_task(leases.run_exclusive("timer:rules", rule_engine.run), name="rules"),
+            asyncio.create_task(leases.run_exclusive("timer:webhooks", webhook_worker.run), name="webhooks"),
             asyncio.create_task(leases.run_exclusive("timer:continuity", continuity.run), name="continuity"),
             # SQLite only (returns at once otherwise): WAL checkpoints off the commit path.
             asyncio.create_task(
@@ -259,9 +345,11 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         # and stop the event loop for tens of ms (`SB_BENCH_GCLOG` in bench/serve.py measures them).
         gc.collect()
         gc.freeze()
+        app.state.services.workers = loops  # /readyz: started (and none died)
         try:
             yield
         finally:
+            app.state.services.workers = None
             for task in loops:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
@@ -275,6 +363,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
+        Route("/readyz", readiness.readyz),
         Route("/metrics", metrics_endpoint),
         Route("/api/v1/openapi.json", openapi.endpoint),
         *stream.routes,
@@ -293,38 +382,79 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         *reports_page.routes,
         *contacts_page.routes,
         *csat_pages.routes,
+        *portal_pages.routes,
         *(demo_page.routes if config.server.development else []),
         Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static"),
     ]
+    routes += upgrade_required(routes)  # a plain GET to a websocket path: 426, not 404
     app = SocketShortcutApp(  # the widget socket and the agent stream skip the middleware (memory per socket)
         routes=routes,
         middleware=[Middleware(RequestCounter, metrics=metrics)],
         lifespan=lifespan,
         exception_handlers={InboxError: inbox_error_handler, HTTPException: http_error_handler},
     )
-    state: Any = app.state
-    state.config = config
-    state.store = store
-    state.connection_checks = {"email": check_email_connection, "api": send_test_event}  # inbox.api.wizards
-    state.hub = hub
-    state.broker = broker
-    state.leases = leases
-    state.blobs = blobs
-    state.service = service
-    state.surveys = surveys
-    state.host = host
-    state.sessions = sessions
-    state.authenticator = Authenticator(store, sessions)
-    state.throttle = LoginThrottle(config.auth.login_max_attempts, config.auth.login_window_seconds)
-    state.channels = channels
-    state.outbox = outbox
-    state.continuity = continuity
-    state.runners = runners
-    state.metrics = metrics
-    state.api_modules = [*API_MODULES, channel_api]
-    state.router = router
-    state.sla_clocks = sla_clocks
+    app.state.services = Services(
+        config=config,
+        store=store,
+        service=service,
+        hub=hub,
+        broker=broker,
+        leases=leases,
+        blobs=blobs,
+        host=host,
+        sessions=sessions,
+        authenticator=Authenticator(store, sessions),
+        throttle=LoginThrottle(config.auth.login_max_attempts, config.auth.login_window_seconds),
+        channels=channels,
+        outbox=outbox,
+        runners=runners,
+        metrics=metrics,
+        api_modules=[*API_MODULES, channel_api],
+        surveys=surveys,
+        continuity=continuity,
+        router=router,
+        sla_clocks=sla_clocks,
+        portal=portal,
+        acknowledgements=acknowledgements,
+        settings_validators=SETTINGS_VALIDATORS,
+        rule_engine=rule_engine,
+        webhooks=webhook_worker,
+        # the set-up wizards (inbox.api.wizards): checks that belong to a channel, named here and nowhere else
+        extra={"connection_checks": {"email": check_email_connection, "api": send_test_event}},
+    )
     return app
+
+
+def portal_mailer(store: Store, config: Config) -> Mailer:
+    """The portal's sign-in mail: sent directly (not a conversation's message) through the relay of the first
+    email inbox whose mailbox settings are complete, marked machine-sent. Not retried: the customer asks again."""
+    seconds = config.email.connect_timeout_seconds if config.email else 30.0
+
+    async def send(address: str, subject: str, text: str) -> None:
+        async with store.session() as session:
+            rows = (
+                await session.execute(select(Inbox).where(col(Inbox.channel) == "email").order_by(col(Inbox.id)))
+            ).scalars()
+            mailboxes = []
+            for row in rows:
+                with contextlib.suppress(Exception):
+                    mailboxes.append((row.name, MailboxSettings.from_inbox(inbox_info(row).settings)))
+        if not mailboxes:
+            log.warning("portal: no email inbox can send the sign-in mail")
+            return
+        name, mailbox = mailboxes[0]
+        message = EmailMessage()
+        message["From"] = formataddr((mailbox.display_name or name, mailbox.address))
+        message["To"] = address
+        message["Subject"] = subject
+        message["Message-ID"] = make_msgid(domain=mailbox.domain)
+        message["Date"] = format_datetime(datetime.now(UTC))
+        message["Auto-Submitted"] = "auto-generated"
+        message["X-Auto-Response-Suppress"] = "All"
+        message.set_content(text + "\n")
+        await send_message(message, mailbox, seconds=seconds)
+
+    return send
 
 
 def make_broker(config: Config) -> Broker:
@@ -474,13 +604,13 @@ class TemplatesQuery(Query):
 
 
 def _channel(request: Request, kind: type[ChannelT]) -> ChannelT:
-    found = [channel for channel in request.app.state.channels.values() if isinstance(channel, kind)]
+    found = [channel for channel in services(request).channels.values() if isinstance(channel, kind)]
     return found[0]
 
 
 async def _inbox_of(request: Request, inbox_id: int, channel: str) -> Inbox:
     who = await caller(request)
-    store: Store = request.app.state.store
+    store: Store = services(request).store
     async with store.session() as session:
         inbox = await session.get(Inbox, inbox_id)
     if inbox is None or inbox.channel != channel or not await access.may_see_inbox(store, who.agent, inbox_id):
@@ -516,7 +646,7 @@ async def whatsapp_templates(request: Request) -> Response:
 
 async def _window(request: Request, inbox: Inbox, conversation_id: int) -> dict[str, Any]:
     """The conversation's customer-service window: open while the customer's last message is under 24 h old."""
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         conversation = await session.get(Conversation, conversation_id)
         if conversation is None or conversation.inbox_id != inbox.id:
             raise NotFound(f"conversation {conversation_id} not found")
@@ -545,7 +675,7 @@ async def send_whatsapp_template(request: Request) -> Response:
     who = await caller(request)
     send = await parse_body(request, TemplateSend)
     conversation = await access.conversation(
-        request.app.state.store, who.agent, path_id(request, "conversation_id", "conversation")
+        services(request).store, who.agent, path_id(request, "conversation_id", "conversation")
     )
     inbox = await _inbox_of(request, conversation.inbox_id, "whatsapp")
     found = [t for t in await _templates(request, inbox) if t.name == send.name]
@@ -561,7 +691,7 @@ async def send_whatsapp_template(request: Request) -> Response:
         text = text.replace(f"{{{{{index}}}}}", value)
     option = {"name": template.name, "language": template.language, "parameters": send.parameters}
     assert conversation.id is not None
-    message, created = await request.app.state.service.reply(
+    message, created = await services(request).service.reply(
         conversation.id,
         by=who.agent,
         body=text or template.name,
@@ -581,7 +711,7 @@ async def send_whatsapp_template(request: Request) -> Response:
 async def call_contact(request: Request) -> Response:
     who = await caller(request)
     wanted = await parse_body(request, CallRequest)
-    store: Store = request.app.state.store
+    store: Store = services(request).store
     contact_id = path_id(request, "contact_id", "contact")
     visible = await access.inbox_ids(store, who.agent)
     async with store.session() as session:

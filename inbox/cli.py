@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
+import fcntl
 import getpass
 import json
+import os
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
@@ -49,6 +55,130 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ── backup and restore ──────────────────────────────────────────────────────────────────────
+# SQLite: an online, consistent copy through SQLite's backup API (one step: it reads one snapshot while the
+# server keeps writing, thanks to WAL), checked, then renamed into place. PostgreSQL has its own tools.
+POSTGRES_BACKUP = (
+    "switchboard backup: the database is PostgreSQL; back it up with its own tool while the server runs:\n"
+    "    pg_dump --format=custom --file={path} <database url as postgresql://user:pass@host/db>\n"
+    "and restore into an empty database with pg_restore --dbname=<url> {path} (see README, Operations)"
+)
+POSTGRES_RESTORE = (
+    "switchboard restore: the database is PostgreSQL; restore a pg_dump file with pg_restore into an empty\n"
+    "database: pg_restore --dbname=<url> {path}, then `switchboard migrate` (see README, Operations)"
+)
+EXIT_USE_OTHER_TOOL = 2
+
+
+def _sqlite_file(config: Config, command: str, path: str) -> Path | None:
+    """The SQLite database file of the config; None (after saying what to use) for PostgreSQL."""
+    url = make_url(config.database.url)
+    if url.get_backend_name() != "sqlite":
+        print((POSTGRES_BACKUP if command == "backup" else POSTGRES_RESTORE).format(path=path), file=sys.stderr)
+        return None
+    if not url.database or url.database == ":memory:":
+        raise InboxError(f"database.url: {command} needs a database file, not {config.database.url}")
+    return Path(url.database)
+
+
+def backup_sqlite(source: Path, target: Path) -> int:
+    """Copy the live database `source` to `target` (which must not exist) consistently; answer its size.
+
+    One backup step copies every page under one read transaction: in WAL mode the server's writers go on,
+    and the copy is the database as of the moment that step began — everything committed before it.
+    Written to a temporary name, checked (`quick_check`), switched to a single file (journal mode DELETE),
+    then renamed: a `target` that exists is always a whole backup."""
+    if not source.exists():
+        raise InboxError(f"database file {source} does not exist")
+    if target.exists():
+        raise InboxError(f"{target} exists; choose a new file name (a backup never overwrites one)")
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    with (
+        contextlib.closing(sqlite3.connect(source, timeout=30)) as live,
+        contextlib.closing(sqlite3.connect(partial)) as copy,
+    ):
+        live.backup(copy)
+        copy.execute("PRAGMA journal_mode=DELETE")
+        _check_sqlite(copy, partial)
+    os.replace(partial, target)
+    return target.stat().st_size
+
+
+def _check_sqlite(connection: sqlite3.Connection, path: Path) -> None:
+    verdict = connection.execute("PRAGMA quick_check").fetchone()
+    if not verdict or verdict[0] != "ok":
+        raise InboxError(f"{path} is damaged: quick_check says {verdict[0] if verdict else 'nothing'}")
+
+
+def sqlite_in_use(database: Path) -> bool:
+    """Whether some process has the database open (a running server, a CLI command).
+
+    Every connection to a WAL database holds a shared lock on the "dead man switch" byte (128) of its `-shm`
+    file for as long as it is open; taking that byte exclusively fails while anyone else holds it."""
+    shm = database.with_name(database.name + "-shm")
+    if not shm.exists():
+        return False
+    with open(shm, "r+b") as handle:
+        try:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)
+        except OSError:
+            return True
+        fcntl.lockf(handle, fcntl.LOCK_UN, 1, 128)
+    return False
+
+
+def restore_sqlite(backup: Path, database: Path) -> Path | None:
+    """Replace `database` with the contents of `backup`; refused while the database is open anywhere.
+
+    The database being replaced is first copied to `<database>.before-restore` (answered; None when there
+    was none), so a restore of the wrong file can be undone the same way."""
+    if not backup.exists():
+        raise InboxError(f"{backup} does not exist")
+    with contextlib.closing(sqlite3.connect(f"file:{backup}?mode=ro", uri=True)) as source:
+        try:
+            _check_sqlite(source, backup)
+            source.execute("SELECT version_num FROM alembic_version").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise InboxError(f"{backup} is not a Switchboard database backup ({exc})") from exc
+        if sqlite_in_use(database):
+            raise InboxError(f"{database} is in use (a server or another command has it open); stop it first")
+        kept = None
+        if database.exists():
+            kept = database.with_name(database.name + ".before-restore")
+            kept.unlink(missing_ok=True)
+            backup_sqlite(database, kept)
+        database.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.closing(sqlite3.connect(database)) as target:
+            source.backup(target)
+            _check_sqlite(target, database)
+    return kept
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    source = _sqlite_file(config, "backup", args.path)
+    if source is None:
+        return EXIT_USE_OTHER_TOOL
+    target = Path(args.path).resolve()
+    # In a worker thread: the same call serves an event loop (a test, a scheduled job) without blocking it.
+    size = asyncio.run(asyncio.to_thread(backup_sqlite, source, target))
+    print(f"backup of {source} written to {target} ({size} bytes)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    database = _sqlite_file(config, "restore", args.path)
+    if database is None:
+        return EXIT_USE_OTHER_TOOL
+    kept = restore_sqlite(Path(args.path).resolve(), database)
+    if kept is not None:
+        print(f"the database it replaced was kept as {kept}")
+    print(f"{database} restored from {args.path}; run `switchboard migrate` if the backup is from an older version")
+    return 0
+
+
 @asynccontextmanager
 async def _directory(config: Config) -> AsyncIterator[Directory]:
     """A Directory over the configured database; events go to the log (a running server replays them)."""
@@ -62,7 +192,9 @@ async def _directory(config: Config) -> AsyncIterator[Directory]:
             f"database {config.database.url.split('@')[-1]} is not ready ({type(exc).__name__}); run `switchboard migrate` first"
         ) from exc
     try:
-        yield Directory(InboxService(store, LocalBroker(), BlobStore(config.storage.directory)))
+        from inbox.app import SETTINGS_VALIDATORS  # the channels' settings checks, as the server applies them
+
+        yield Directory(InboxService(store, LocalBroker(), BlobStore(config.storage.directory)), SETTINGS_VALIDATORS)
     finally:
         await store.close()
 
@@ -209,6 +341,18 @@ def parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
     migrate.add_argument("--config", default=argparse.SUPPRESS)
     migrate.set_defaults(func=cmd_migrate)
+    backup = commands.add_parser(
+        "backup", help="write a consistent copy of the SQLite database while the server runs (PostgreSQL: pg_dump)"
+    )
+    backup.add_argument("--config", default=argparse.SUPPRESS)
+    backup.add_argument("path", help="the backup file to create (never overwritten)")
+    backup.set_defaults(func=cmd_backup)
+    restore = commands.add_parser(
+        "restore", help="replace the SQLite database with a backup; the server must be stopped (PostgreSQL: pg_restore)"
+    )
+    restore.add_argument("--config", default=argparse.SUPPRESS)
+    restore.add_argument("path", help="a file written by `switchboard backup`")
+    restore.set_defaults(func=cmd_restore)
 
     agent = commands.add_parser("agent", help="manage agents").add_subparsers(dest="action", required=True)
     create = agent.add_parser("create", help="add an agent (password from --password-stdin or a prompt)")
@@ -251,8 +395,6 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.config is None:
-        from pathlib import Path
-
         args.config = "config.toml" if Path("config.toml").exists() else None
     try:
         return int(args.func(args))

@@ -136,3 +136,8 @@ def statements(world: World) -> Iterator[list[str]]:
     finally:
         for engine in engines:
             event.remove(engine, "before_cursor_execute", record)
+
+
+def ids(page: dict[str, Any]) -> list[int]:
+    """The ids of a list page's items, in order."""
+    return [item["id"] for item in page["items"]]

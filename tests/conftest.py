@@ -21,6 +21,7 @@ from inbox.store.blobs import BlobStore
 from inbox.store.engine import Store
 from inbox.store.migrate import upgrade
 from tests.chromium import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.people import People, make_people
 from tests.servers.app import LiveServer, live_server, make_config
 from tests.servers.postgres import binaries, postgres_server
 from tests.servers.redis import RedisServer, redis_server
@@ -202,3 +203,12 @@ async def browser_server(tmp_path: Path) -> AsyncIterator[LiveServer]:
     """The real app on SQLite, served on the session loop next to the browser (for browser tests)."""
     async with live_server(make_config(f"sqlite+aiosqlite:///{tmp_path / 'switchboard.db'}", tmp_path)) as running:
         yield running
+
+
+@pytest.fixture
+async def people(server: LiveServer) -> AsyncIterator[People]:
+    """An admin and an agent with API clients on the test's server (closed afterwards)."""
+    found = await make_people(server)
+    yield found
+    await found.admin.aclose()
+    await found.agent.aclose()

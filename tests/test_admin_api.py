@@ -3,10 +3,7 @@ responses — including refusals (non-admin 403, bad bodies 4xx) that write noth
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from inbox.service import ConversationChanges
@@ -21,16 +18,8 @@ from inbox.store.models import (
     Label,
     Team,
 )
-from tests.people import People, make_people
+from tests.people import People
 from tests.servers.app import LiveServer
-
-
-@pytest.fixture
-async def people(server: LiveServer) -> AsyncIterator[People]:
-    found = await make_people(server)
-    yield found
-    await found.admin.aclose()
-    await found.agent.aclose()
 
 
 async def count(server: LiveServer, model: type) -> int:
@@ -108,7 +97,12 @@ async def test_deleting_a_label_updates_its_conversations(server: LiveServer, pe
 
 
 async def test_non_admin_writes_are_refused_and_nothing_is_written(server: LiveServer, people: People) -> None:
-    inbox = (await people.admin.post("/api/v1/inboxes", json={"name": "Support", "channel": "email"})).json()
+    inbox = (
+        await people.admin.post(
+            "/api/v1/inboxes",
+            json={"name": "Support", "channel": "email", "settings": {"address": "support@example.test"}},
+        )
+    ).json()
     before = {model: await count(server, model) for model in (Inbox, InboxMember, Agent, Team, Label, CannedResponse)}
     attempts = [
         ("POST", "/api/v1/inboxes", {"name": "Mine", "channel": "api"}),

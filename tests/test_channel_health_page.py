@@ -1,7 +1,7 @@
 # ruff: noqa: F811  (the `dovecot` and `user` fixtures imported from tests.email_helpers are parameters here)
 """The admin channel-health page in a real browser (Chromium via Playwright) against a real Dovecot: a healthy
 mailbox shows its last fetch time, a mailbox whose IMAP server is down shows up by itself (the page polls)
-as failing with the error text (as does one whose settings are wrong), quarantined mail is listed with its reason and can be discarded; agents get
+as failing with the error text (one whose settings are wrong: misconfigured, with the key), quarantined mail is listed with its reason and can be discarded; agents get
 403. Also the JSON behind it: outbox backlog per inbox, and 403 for agents."""
 
 from __future__ import annotations
@@ -137,14 +137,14 @@ async def test_health_json_is_admin_only_and_counts_the_outbox(mail_server: Live
             return next(item for item in answer.json()["items"] if item["inbox_id"] == key(inbox))
 
         found = await eventually(row, lambda item: item["outbox"]["retrying"] == 1)
-        # An inbox whose settings cannot be read shows failing with the reason.
+        # An inbox whose settings cannot be read gets no receiver: it shows misconfigured with the reason.
         unset = await make_inbox(store, channel="email", name="No address")
 
         async def unset_row() -> dict[str, Any]:
             answer = await http.get("/api/v1/channels/status", headers=admin)
             return next(item for item in answer.json()["items"] if item["inbox_id"] == key(unset))
 
-        misconfigured = await eventually(unset_row, lambda item: item["state"] == "failing")
+        misconfigured = await eventually(unset_row, lambda item: item["state"] == "misconfigured")
     assert found["outbox"] == {"queued": 0, "retrying": 1}
     assert found["state"] == "failing" and "127.0.0.1" in (found["last_error"] or "")
     assert found["last_send_at"] is None and found["channel"] == "email" and found["inbox_name"] == "Support"

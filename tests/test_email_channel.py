@@ -130,9 +130,10 @@ async def test_bounce_for_our_reply_marks_it_failed(store: Store, service: Inbox
     reply = next(row for row in await messages(store, inbox.id) if row.id == view["id"])
     assert reply.status == "failed"
     assert reply.error is not None and "5.1.1" in reply.error and "User unknown" in reply.error
-    # A bounce about mail we never sent is kept as a (machine) message, never dropped.
-    other = await channel.ingest(inbox_info(inbox), (DATA / "dsn_failed.eml").read_bytes())
-    assert other is not None and other.created
+    # A bounce about mail we never sent opens no conversation: it is kept in quarantine, never dropped.
+    assert await channel.ingest(inbox_info(inbox), (DATA / "dsn_failed.eml").read_bytes()) is None
+    [held] = await quarantined(store, inbox.id)
+    assert held.reason.startswith("delivery report for mail we did not send")
 
 
 async def test_auto_reply_is_flagged(store: Store, service: InboxService) -> None:

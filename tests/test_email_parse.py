@@ -62,7 +62,7 @@ CASES: dict[str, dict[str, Any]] = {
     "dsn_failed": {"auto": "Auto-Submitted", "report": ("<c7-abcdefghijklmnop.m3.abc@example.test>", "failed"), "reason": "550 5.1.1 <nobody@customer.test>: Recipient address rejected"},
     "dsn_delayed_headers_only": {"auto": "empty Return-Path", "report": ("<c9-abcdefghijklmnop.m4.def@example.test>", "delayed")},
     "read_receipt_mdn": {"auto": "multipart/report", "report": None},
-    "forwarded_message": {"visible": "Forwarding the complaint", "files": ["attachment.eml"]},
+    "forwarded_message": {"visible": "Forwarding the complaint", "files": ["complaint.eml"]},
     "garbage_not_mail": {"error": "no header section"},
     "no_sender": {"error": "no sender"},
     "reply_with_references": {"in_reply_to": ("<agent-ext-1@example.test>",), "references": ("<root-1@customer.test>", "<middle-1@example.test>", "<agent-ext-1@example.test>")},

@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from inbox.host import CoreHost
-from inbox.outbox import inbox_info
-
 from channels.email import EmailChannel, EmailSettings
 from channels.email.settings import MailboxSettings
+from inbox.gateway.host import CoreHost
+from inbox.gateway.outbox import inbox_info
 from inbox.service import InboxService
-from inbox.store import Store
+from inbox.store.engine import Store
 from tests.email_helpers import append, dovecot, email_inbox, imap_settings, messages, raw_mail, user  # noqa: F401
 from tests.servers.dovecot import Dovecot
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -13,18 +13,10 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from tests.people import People, make_people
+from tests.people import People
 from tests.servers.app import LiveServer
 
 Frame = dict[str, Any]
-
-
-@pytest.fixture
-async def people(server: LiveServer) -> AsyncIterator[People]:
-    found = await make_people(server)
-    yield found
-    await found.admin.aclose()
-    await found.agent.aclose()
 
 
 async def frames_until(ws: ClientConnection, match: Callable[[Frame], bool], seconds: float = 10.0) -> list[Frame]:

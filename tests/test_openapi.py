@@ -59,7 +59,11 @@ def test_a_route_added_outside_the_tables_is_documented_from_its_docstring() -> 
         ],
     )
     assert doc["paths"]["/channels/telegram/{inbox_id}"]["post"]["summary"] == "Telegram: receive one update."
-    assert doc["paths"]["/channels/telegram/{inbox_id}"]["post"]["parameters"][0]["schema"] == {"type": "integer"}
+    assert doc["paths"]["/channels/telegram/{inbox_id}"]["post"]["parameters"][0]["schema"] == {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 2**31 - 1,
+    }
     assert doc["paths"]["/widget/ws"]["get"]["summary"] == "Websocket: The widget's websocket."
 
 

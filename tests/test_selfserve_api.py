@@ -5,27 +5,17 @@ in `GET /api/v1/reports/summary`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 from sqlmodel import col
 
 from inbox.store.models import Article, Conversation, Message, ProactiveRule, SelfServeEvent
 from tests.factories import make_inbox
-from tests.people import People, make_people
+from tests.people import People
 from tests.servers.app import LiveServer
 from tests.webchat_client import admin_with_token, agent_stream, widget
-
-
-@pytest.fixture
-async def people(server: LiveServer) -> AsyncIterator[People]:
-    found = await make_people(server)
-    yield found
-    await found.admin.aclose()
-    await found.agent.aclose()
 
 
 async def count(server: LiveServer, model: type) -> int:

@@ -48,7 +48,11 @@ async def test_inbox_settings_are_fields_with_errors_next_to_them(
 ) -> None:
     server, size = sqlite_server, SIZES[size_name]
     email = await make_inbox(server.state.store, channel="email", name="Mail", address="help@example.test")
-    chat = await make_inbox(server.state.store, channel="webchat", name="Chat", color="#112233", custom="kept")
+    chat = await make_inbox(server.state.store, channel="webchat", name="Chat", color="#112233", locale="ru")
+    others = {
+        kind: await make_inbox(server.state.store, channel=kind, name=f"The {kind} inbox")
+        for kind in ("whatsapp", "vk", "phone")
+    }
     tab = await admin_page(browser, server, "/settings/inboxes", size)
     page = tab.page
     await page.wait_for_selector(f'details[data-id="{key(chat)}"]', timeout=WAIT_MS)
@@ -87,7 +91,7 @@ async def test_inbox_settings_are_fields_with_errors_next_to_them(
     assert stored.settings["allowed_origins"] == ["https://shop.example.test", "https://www.example.test"]
     assert stored.settings["email_continuity_inbox_id"] == key(email)
     assert stored.settings["csat_enabled"] is True
-    assert stored.settings["custom"] == "kept"  # keys the form does not know are left alone
+    assert stored.settings["locale"] == "ru"  # a value nobody touched stays as it was
 
     # Invalid: the API's error shows under the field it names, and the field is marked invalid.
     row = page.locator(f'details[data-id="{key(chat)}"]')
@@ -119,18 +123,22 @@ async def test_inbox_settings_are_fields_with_errors_next_to_them(
     # The stored token is never put back into the page.
     assert "secret-token" not in await page.locator(f'details[data-id="{key(bot)}"] form').inner_html()
 
-    # Each channel kind shows its own keys.
-    expected = {
-        "email": ["address", "imap_host", "imap_password", "smtp_host", "smtp_security"],
-        "whatsapp": ["phone_number_id", "access_token", "app_secret", "verify_token", "waba_id"],
-        "vk": ["group_id", "access_token", "confirmation_code", "secret_key", "groups"],
-        "phone": ["signing_secret", "dial_url", "default_country_code"],
-        "api": ["webhook_url"],
-    }
-    for kind, names in expected.items():
+    # Each channel kind shows its own keys: in the add form for the kinds it creates, and in the
+    # settings of existing WhatsApp, VK and phone inboxes.
+    created = {"email": ["address", "imap_host", "imap_password", "smtp_host", "smtp_security"], "api": ["webhook_url"]}
+    for kind, names in created.items():
         await create.locator("select[name=channel]").select_option(kind)
         for name in names:
             assert await create.locator(f"[name={name}]").count() == 1, (kind, name)
+    existing = {
+        "whatsapp": ["phone_number_id", "access_token", "app_secret", "verify_token", "waba_id"],
+        "vk": ["group_id", "access_token", "confirmation_code", "secret_key", "groups"],
+        "phone": ["signing_secret", "dial_url", "default_country_code"],
+    }
+    for kind, names in existing.items():
+        form = page.locator(f'details[data-id="{key(others[kind])}"] form.inbox-form')
+        for name in names:
+            assert await form.locator(f"[name={name}]").count() == 1, (kind, name)
     assert tab.errors == []
 
 

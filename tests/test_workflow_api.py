@@ -4,7 +4,6 @@ auto-assigned with its reason, the queue visible at /api/v1/routing/queue and /m
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -14,20 +13,12 @@ from sqlmodel import col, select
 from inbox.admin.directory import AgentChanges, Directory
 from inbox.store.models import Conversation, Message, MessageKind
 from tests.factories import inbound, make_inbox
-from tests.people import People, make_people
+from tests.people import People
 from tests.poll import eventually
 from tests.servers.app import LiveServer
 
 WEEKDAYS = {day: [{"start": "09:00", "end": "17:00"}] for day in ("mon", "tue", "wed", "thu", "fri")}
 CALENDAR = {"timezone": "Europe/Berlin", "hours": WEEKDAYS, "holidays": [{"date": "2026-12-25", "yearly": True}]}
-
-
-@pytest.fixture
-async def people(server: LiveServer) -> AsyncIterator[People]:
-    found = await make_people(server)
-    yield found
-    await found.admin.aclose()
-    await found.agent.aclose()
 
 
 def error(response: httpx.Response) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -27,12 +26,14 @@ from channels.base import (
     Inbound,
     InboundAttachment,
     InboxInfo,
+    MessageDigests,
     Outbound,
     Receipt,
 )
 from channels.email.compose import OutgoingFile, Reply, compose_reply
+from channels.email.dedupe import digested_id, storage_id
 from channels.email.imap import Health, ImapReader
-from channels.email.parse import MailError, ParsedMail, parse_email
+from channels.email.parse import MailError, ParsedMail, header_sender, parse_email
 from channels.email.settings import EmailSettings, MailboxSettings, SettingsError
 from channels.email.smtp import InboundHandler, send_message, smtp_server_factory
 from channels.email.thread import Decision, candidates, decide, outbound_message_id, reply_address
@@ -40,6 +41,7 @@ from channels.email.thread import Decision, candidates, decide, outbound_message
 log = logging.getLogger(__name__)
 
 MAX_QUOTED = 100_000
+FOREIGN_REPORT = "delivery report for mail we did not send"
 
 
 class EmailChannel:
@@ -66,7 +68,7 @@ class EmailChannel:
         except MailError as error:
             await self.quarantine(inbox, raw, str(error))
             return None
-        return await self.store_mail(inbox, mail, envelope_recipients)
+        return await self.store_mail(inbox, mail, envelope_recipients, raw=raw)
 
     async def reingest(self, inbox: InboxInfo, raw: bytes) -> Delivered | None:
         """An admin's retry of a quarantined mail: store it, or raise `DeliveryError` if it still cannot be read."""
@@ -82,18 +84,53 @@ class EmailChannel:
         )
 
     async def store_mail(
-        self, inbox: InboxInfo, mail: ParsedMail, envelope_recipients: Sequence[str] = ()
+        self, inbox: InboxInfo, mail: ParsedMail, envelope_recipients: Sequence[str] = (), *, raw: bytes | None = None
     ) -> Delivered | None:
-        """Bounce handling, threading, then `Host.deliver`."""
+        """Bounce handling, threading, then `Host.deliver`.
+
+        A delivery report about mail we did not send (backscatter, a report for another system) opens no
+        conversation: with `raw` it goes to the inbox's quarantine, where admins read it. Without `raw` (an
+        admin's retry of exactly such a report) it is stored as a message.
+        """
         report = mail.report
-        if report is not None and report.original_message_id is not None:
-            if report.failed and await self.host.mark_failed(inbox.id, report.original_message_id, report.reason):
-                log.info("email: bounce for %s marked it failed: %s", report.original_message_id, report.reason)
+        if report is not None:
+            original = report.original_message_id
+            if original is not None:
+                if report.failed and await self.host.mark_failed(inbox.id, original, report.reason):
+                    log.info("email: bounce for %s marked it failed: %s", original, report.reason)
+                    return None
+                if not report.failed and await self.host.known_external_ids(inbox.id, [original]):
+                    return None  # "delayed"/"delivered" notices about our own mail are not conversation content
+            if raw is not None:
+                about = f"{original}, {report.reason}" if original else report.reason
+                await self.quarantine(
+                    inbox, raw, f"{FOREIGN_REPORT} ({about})", sender=mail.from_address, subject=mail.subject
+                )
                 return None
-            if not report.failed and await self.host.known_external_ids(inbox.id, [report.original_message_id]):
-                return None  # "delayed"/"delivered" notices about our own mail are not conversation content
         decision = await self.thread(inbox, mail, envelope_recipients)
-        return await self.host.deliver(inbound_from_mail(inbox.id, mail, decision))
+        external_id = await self.storage_id(inbox.id, mail)
+        delivered = await self.host.deliver(inbound_from_mail(inbox.id, mail, decision, external_id=external_id))
+        if not delivered.created and external_id == mail.message_id and isinstance(self.host, MessageDigests):
+            # Another mail with this Message-ID was stored between the look-up and the delivery (two readers,
+            # SMTP and IMAP at once): unless it is this very mail, keep this one under its digested id.
+            stored = await self.host.message_digests(inbox.id, [external_id])
+            if stored.get(external_id) not in (mail.digest, None):
+                variant = digested_id(mail.message_id, mail.digest)
+                delivered = await self.host.deliver(inbound_from_mail(inbox.id, mail, decision, external_id=variant))
+        return delivered
+
+    async def storage_id(self, inbox_id: int, mail: ParsedMail) -> str:
+        """The id this mail is stored under (`channels.email.dedupe`): its Message-ID, or `<id>#<digest>` when
+        another mail with the same Message-ID is stored already. A host without digests dedupes on the id."""
+        if not isinstance(self.host, MessageDigests) or not mail.digest:
+            return mail.message_id
+        ids = [mail.message_id, digested_id(mail.message_id, mail.digest)]
+        chosen = storage_id(mail.message_id, mail.digest, await self.host.message_digests(inbox_id, ids))
+        if chosen != mail.message_id:
+            log.info(
+                "email: inbox %s: another mail has Message-ID %s; this one is %s", inbox_id, mail.message_id, chosen
+            )
+        return chosen
 
     async def thread(self, inbox: InboxInfo, mail: ParsedMail, envelope_recipients: Sequence[str] = ()) -> Decision:
         """Try every threading clue in order; the sender must take part in the matched conversation."""
@@ -109,20 +146,21 @@ class EmailChannel:
                 break
         return decide(mail.from_address, tried)
 
-    async def quarantine(self, inbox: InboxInfo, raw: bytes, reason: str) -> int:
-        """Hand an unreadable mail to the core's quarantine (admins only), once per distinct bytes."""
-        head = raw[:65536]
-        found = re.search(rb"^From:[^\r\n]*?([\w.+-]{1,64}@[\w.-]{1,255})", head, re.I | re.M)
-        sender = found.group(1).decode("ascii", "replace").lower() if found else ""
-        subject = re.search(rb"^Subject:[ \t]*([^\r\n]{0,300})", head, re.I | re.M)
+    async def quarantine(
+        self, inbox: InboxInfo, raw: bytes, reason: str, *, sender: str | None = None, subject: str | None = None
+    ) -> int:
+        """Hand a mail to the core's quarantine (admins only), once per distinct bytes.
+
+        Without `sender`/`subject` (the mail could not be parsed) they are read from its header section the way
+        `parse_email` reads them, so the list names the sender the reason is about (not an address-like
+        display name).
+        """
+        if sender is None or subject is None:
+            found_sender, found_subject = header_sender(raw, self.settings.max_header_bytes)
+            sender = found_sender if sender is None else sender
+            subject = found_subject if subject is None else subject
         log.warning("email: inbox %s quarantined a mail (%s)", inbox.id, reason)
-        return await self.host.quarantine(
-            inbox.id,
-            raw,
-            reason,
-            sender=sender,
-            subject=subject.group(1).decode("utf-8", "replace").strip() if subject else "",
-        )
+        return await self.host.quarantine(inbox.id, raw, reason, sender=sender, subject=subject)
 
     # ── out ─────────────────────────────────────────────────────────────────────────────────
     async def send(self, message: Outbound) -> Receipt:
@@ -283,11 +321,14 @@ def _real_id(value: object) -> bool:
     return isinstance(value, str) and value.startswith("<") and not value.endswith("@switchboard.invalid>")
 
 
-def inbound_from_mail(inbox_id: int, mail: ParsedMail, decision: Decision) -> Inbound:
-    """The normalised `Inbound` for a parsed mail and its threading decision."""
+def inbound_from_mail(
+    inbox_id: int, mail: ParsedMail, decision: Decision, *, external_id: str | None = None
+) -> Inbound:
+    """The normalised `Inbound` for a parsed mail and its threading decision (stored under `external_id`,
+    by default its Message-ID)."""
     return Inbound(
         inbox_id=inbox_id,
-        external_id=mail.message_id,
+        external_id=external_id or mail.message_id,
         thread_key=f"email:{mail.message_id}",
         sender=Identity(IdentityKind.EMAIL, mail.from_address, name=mail.from_name, email=mail.from_address),
         text=mail.visible_text or mail.text,
@@ -296,6 +337,7 @@ def inbound_from_mail(inbox_id: int, mail: ParsedMail, decision: Decision) -> In
         attachments=[InboundAttachment(item.filename, item.content_type, item.data) for item in mail.attachments],
         sent_at=mail.date,
         metadata={
+            **({"automatic": mail.automatic} if mail.automatic else {}),
             "email": {
                 "message_id": mail.message_id,
                 "subject": mail.subject,
@@ -306,9 +348,10 @@ def inbound_from_mail(inbox_id: int, mail: ParsedMail, decision: Decision) -> In
                 "reply_to": mail.reply_to,
                 "quoted": mail.quoted_text[:MAX_QUOTED],
                 "automatic": mail.automatic,
+                "digest": mail.digest,
                 "defects": list(mail.defects),
                 "inline": {str(i): item.content_id for i, item in enumerate(mail.attachments) if item.content_id},
-            }
+            },
         },
         conversation_id=decision.conversation_id,
         thread_reason=decision.reason,

@@ -16,6 +16,8 @@ from email.utils import format_datetime, formataddr
 import nh3
 from markdown_it import MarkdownIt
 
+from channels.base import clean_name
+
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
 REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|fwd?)\s*(\[\d+\])?\s*:\s*)+", re.I)
 
@@ -65,7 +67,8 @@ def reply_subject(subject: str, number: int) -> str:
 def compose_reply(reply: Reply) -> EmailMessage:
     """The full MIME message: text + HTML alternative, attachments, threading and loop-safety headers."""
     message = EmailMessage()
-    message["From"] = formataddr((_one_line(reply.from_name), reply.from_address))
+    # An agent's or inbox's name: no control character (CR/LF, NUL, ESC) may reach the header.
+    message["From"] = formataddr((clean_name(reply.from_name), reply.from_address))
     message["To"] = ", ".join(reply.to)
     if reply.cc:
         message["Cc"] = ", ".join(reply.cc)
@@ -100,7 +103,3 @@ def compose_reply(reply: Reply) -> EmailMessage:
             filename=item.filename,
         )
     return message
-
-
-def _one_line(value: str) -> str:
-    return " ".join(value.split())

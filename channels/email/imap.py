@@ -3,7 +3,7 @@
 IDLE where the server offers it, polling otherwise (each poll sends NOOP before its UID SEARCH, so a
 mail in the mailbox when a poll starts is fetched by that poll). The position is a persisted `UIDVALIDITY:UID` cursor
 that advances only after `deliver` returned, so an outage backfills with no gap and a restart never
-refetches; headers are fetched first so mail whose Message-ID is already stored is skipped unread. A
+refetches; headers are fetched first so mail already stored (its Message-ID, then its body digest) is skipped unparsed. A
 message that fails three times is quarantined (stored with the original attached) and never blocks later
 mail. Mail is only read (`BODY.PEEK`): nothing in the mailbox is changed or deleted. When the core is
 overloaded (`Overloaded`), the reader keeps its cursor and its connection, waits `retry_after`, and goes on.
@@ -24,7 +24,9 @@ from typing import Any
 
 from aioimaplib import IMAP4, IMAP4_SSL
 
-from channels.base import Host, InboxInfo, Overloaded
+from channels.base import Host, InboxInfo, MessageDigests, Overloaded
+from channels.email.dedupe import digested_id, is_stored
+from channels.email.parse import text_digest
 from channels.email.settings import EmailSettings, MailboxSettings, Security
 
 log = logging.getLogger(__name__)
@@ -272,7 +274,12 @@ class ImapReader:
         return len(uids)
 
     async def known(self, client: IMAP4, uids: Sequence[int]) -> set[int]:
-        """Header-first: which of these UIDs carry a Message-ID already stored in this inbox."""
+        """Header-first: which of these UIDs are mails already stored in this inbox.
+
+        A stored Message-ID is not enough (two different mails may carry one): for those UIDs the body is
+        fetched (`BODY.PEEK[TEXT]`, no parsing) and its digest compared with the stored one
+        (`channels.email.dedupe`). New mail costs the one header fetch, as before.
+        """
         response = await self.call(
             client.uid("fetch", ",".join(map(str, uids)), "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
         )
@@ -283,8 +290,20 @@ class ImapReader:
             match = HEADER_ID.search(header)
             if match:
                 ids[uid] = match.group(1).decode("ascii", "replace")
-        stored = await self.host.known_external_ids(self.inbox.id, sorted(set(ids.values())))
-        return {uid for uid, message_id in ids.items() if message_id in stored}
+        if not isinstance(self.host, MessageDigests):
+            stored_ids = await self.host.known_external_ids(self.inbox.id, sorted(set(ids.values())))
+            return {uid for uid, message_id in ids.items() if message_id in stored_ids}
+        stored = await self.host.message_digests(self.inbox.id, sorted(set(ids.values())))
+        seen = {uid: message_id for uid, message_id in ids.items() if message_id in stored}
+        if not seen:
+            return set()
+        response = await self.call(client.uid("fetch", ",".join(map(str, sorted(seen))), "(UID BODY.PEEK[TEXT])"))
+        if response.result != "OK":
+            raise ImapError(f"body fetch failed: {_text(response.lines)}")
+        digests = {uid: text_digest(body) for uid, body in fetched_messages(response.lines).items() if uid in seen}
+        variants = sorted({digested_id(seen[uid], digest) for uid, digest in digests.items()})
+        stored.update(await self.host.message_digests(self.inbox.id, variants))
+        return {uid for uid, digest in digests.items() if is_stored(seen[uid], digest, stored)}
 
     async def fetch_one(self, client: IMAP4, validity: int, uid: int) -> None:
         """Fetch and store one mail. A mail that fails `MAX_ATTEMPTS` times (to fetch or to store) is

@@ -69,6 +69,7 @@ class ParsedMail:
     report: DeliveryReport | None
     return_path: str | None
     defects: tuple[str, ...] = field(default=())
+    digest: str = ""  # `body_digest` of the raw mail: with the Message-ID, what makes two mails the same mail
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -94,6 +95,7 @@ def parse_email(raw: bytes, *, max_header_bytes: int = 65_536, max_bytes: int = 
     if len(raw) > max_bytes:
         raise MailError(f"mail is {len(raw)} bytes, larger than the {max_bytes}-byte limit")
     raw = strip_mbox_line(raw)
+    digest = body_digest(raw)
     if not re.match(rb"[!-9;-~]+:", raw.lstrip(b"\r\n")[:1000]):
         raise MailError("no header section: the data does not start with a header field")
     raw, truncated = cap_headers(raw, max_header_bytes)
@@ -137,7 +139,39 @@ def parse_email(raw: bytes, *, max_header_bytes: int = 65_536, max_bytes: int = 
         report=delivery_report(message),
         return_path=_return_path(message),
         defects=tuple(defects),
+        digest=digest,
     )
+
+
+def body_digest(raw: bytes) -> str:
+    """The first 16 hex digits of the SHA-256 of a mail's body (the bytes after the header section), with line
+    endings normalised to LF; an IMAP `BODY[TEXT]` gives the same bytes, so a reader can compare before fetching.
+
+    Two mails with one Message-ID and the same digest are one mail sent again; a different digest is another mail.
+    """
+    raw = strip_mbox_line(raw)
+    end = re.search(rb"\r?\n\r?\n", raw)
+    return text_digest(raw[end.end() :] if end else b"")
+
+
+def text_digest(body: bytes) -> str:
+    """`body_digest` of a body alone (an IMAP `BODY[TEXT]`)."""
+    return hashlib.sha256(body.replace(b"\r\n", b"\n")).hexdigest()[:16]
+
+
+def header_sender(raw: bytes, max_header_bytes: int = 65_536) -> tuple[str, str]:
+    """(sender address, subject) read from the header section alone, the way `parse_email` reads them (From,
+    else Sender); for mail that could not be parsed as a whole, so its quarantine entry names the same sender
+    the mail would have been stored under. Never raises; ('', '') when nothing can be read."""
+    try:
+        head, _ = cap_headers(strip_mbox_line(raw[: max_header_bytes + 4]), max_header_bytes)
+        message = BytesParser(policy=policy.default).parsebytes(head, headersonly=True)
+        _name, address = _first_address(message, "from")
+        if not address:
+            _name, address = _first_address(message, "sender")
+        return address, " ".join(_header(message, "subject").split())[:MAX_SUBJECT]
+    except Exception:  # a quarantine entry must be written whatever the bytes are
+        return "", ""
 
 
 def strip_mbox_line(raw: bytes) -> bytes:
@@ -248,19 +282,19 @@ class _Body:
     cids: dict[str, int] = field(default_factory=dict)
 
 
-def _walk(part: Message, body: _Body, defects: list[str]) -> None:
+def _walk(part: Message, body: _Body, defects: list[str], in_report: bool = False) -> None:
     """Depth first: text/plain and text/html leaves become the body, every other leaf an attachment."""
     ctype = part.get_content_type()
     if part.is_multipart() and ctype.startswith("multipart/"):
         children = part.get_payload()
         for child in children if isinstance(children, list) else ():
             if isinstance(child, Message):
-                _walk(child, body, defects)
+                _walk(child, body, defects, in_report or ctype == "multipart/report")
         return
-    _leaf(part, body, defects)
+    _leaf(part, body, defects, in_report)
 
 
-def _leaf(part: Message, body: _Body, defects: list[str]) -> None:
+def _leaf(part: Message, body: _Body, defects: list[str], in_report: bool = False) -> None:
     ctype = part.get_content_type()
     disposition = (part.get_content_disposition() or "").lower()
     filename = _param_filename(part)
@@ -272,7 +306,7 @@ def _leaf(part: Message, body: _Body, defects: list[str]) -> None:
         return
     data = _payload_bytes(part)
     content_id = _ids(_header(part, "content-id"))
-    name = normalise_filename(filename, ctype)
+    name = normalise_filename(filename or _part_name(part, ctype, in_report), ctype)
     if content_id:
         body.cids[content_id[0][1:-1]] = len(body.attachments)
     body.attachments.append(
@@ -280,6 +314,35 @@ def _leaf(part: Message, body: _Body, defects: list[str]) -> None:
             name, _safe_ctype(ctype), data, content_id[0][1:-1] if content_id else None, disposition == "inline"
         )
     )
+
+
+# Names for the parts of reports and forwards that come without one (not "attachment.bin").
+PART_NAMES = {
+    "message/delivery-status": "delivery-status.txt",
+    "message/global-delivery-status": "delivery-status.txt",
+    "message/disposition-notification": "read-receipt.txt",
+    "message/global-disposition-notification": "read-receipt.txt",
+    "text/rfc822-headers": "original-headers.txt",
+    "message/rfc822-headers": "original-headers.txt",
+    "message/global-headers": "original-headers.txt",
+}
+
+
+def _part_name(part: Message, ctype: str, in_report: bool) -> str:
+    """A name a person understands for a part that has none; '' to let `normalise_filename` pick one.
+
+    The mail a delivery report returns is "original-message.eml"; a forwarded mail is named by its subject.
+    """
+    if ctype in PART_NAMES:
+        return PART_NAMES[ctype]
+    if ctype in ("message/rfc822", "message/global"):
+        if in_report:
+            return "original-message.eml"
+        inner = part.get_payload()
+        first = inner[0] if isinstance(inner, list) and inner else None
+        subject = " ".join(_header(first, "subject").split())[:80] if isinstance(first, Message) else ""
+        return f"{subject}.eml" if subject else "forwarded-message.eml"
+    return ""
 
 
 def _param_filename(part: Message) -> str:

@@ -8,7 +8,7 @@ environment for `env:` secrets and nothing else.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -102,6 +102,29 @@ class MailboxSettings:
     @property
     def smtp_enabled(self) -> bool:
         return bool(self.smtp_host)
+
+
+class _AnyVariable(Mapping[str, str]):
+    """An environment in which every `env:NAME` resolves (to ""): checking the shape of settings an admin saves
+    must not depend on the variables of the process that checks them (the CLI's are not the server's)."""
+
+    def __getitem__(self, name: str) -> str:
+        return ""
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """The shape of an inbox's mailbox settings (unknown keys, `address` present, types); `SettingsError` names
+    the key. `env:NAME` secrets are not resolved: the running server reports an unset variable."""
+    MailboxSettings.from_inbox(settings, environ=_AnyVariable())
 
 
 def resolve_secret(value: str, key: str, environ: Mapping[str, str]) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from channels.base import DeliveryError, InboxInfo, Overloaded
+from channels.base import DeliveryError, FailureRun, InboxInfo, Overloaded
 from channels.email.settings import MailboxSettings, Security
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,8 @@ class InboundHandler:
     def __init__(self, inboxes: Lookup, ingest: Ingest) -> None:
         self.inboxes = inboxes
         self.ingest = ingest
+        # The database down fails every mail: one line when that starts (with its traceback), one when it ends.
+        self.failing = FailureRun(log, "email: storing mail received over SMTP", trace=True)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -102,9 +104,10 @@ class InboundHandler:
             # RFC 3463 X.3.2 "system not accepting network messages": the sender queues it and tries again;
             # an inbox that took it already stores it once (its Message-ID is the external id).
             return "451 4.3.2 too busy to accept mail right now; try again later"
-        except Exception:
-            log.exception("email: storing mail received over SMTP failed")
+        except Exception as error:
+            self.failing.failed(error)
             return "451 4.3.0 temporary failure storing the message; try again later"
+        self.failing.succeeded()
         return "250 2.0.0 OK: queued"
 
 

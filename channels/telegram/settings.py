@@ -54,17 +54,33 @@ class InboxSettings:
         return self.token.split(":", 1)[0]
 
 
+def check_settings(raw: Mapping[str, Any], prefix: str = "settings.") -> None:
+    """The shape of an inbox's settings, as an admin saves them: known keys, `bot_token` present, right types.
+
+    An `env:NAME` token is not resolved here (the variable is the server's, not the admin's client's)."""
+    unknown = sorted(set(raw) - INBOX_KEYS)
+    if unknown:
+        raise SettingsError(f"{prefix}{unknown[0]}: unknown key (known: {', '.join(sorted(INBOX_KEYS))})")
+    token = raw.get("bot_token")
+    if not isinstance(token, str) or not token.strip():
+        raise SettingsError(f"{prefix}bot_token: required (the bot token, or env:NAME)")
+    if not token.startswith("env:") and ":" not in token:
+        raise SettingsError(f"{prefix}bot_token: not a bot token (expected '<bot id>:<secret>')")
+    mode = raw.get("mode", Mode.POLLING)
+    if mode not in set(Mode):
+        raise SettingsError(f"{prefix}mode: must be webhook or polling, got {mode!r}")
+    groups = raw.get("groups", False)
+    if not isinstance(groups, bool):
+        raise SettingsError(f"{prefix}groups: expected true or false, got {groups!r}")
+
+
 def inbox_settings(inbox: InboxInfo, environ: Mapping[str, str] | None = None) -> InboxSettings:
     """Validate one inbox's settings; the webhook secret is derived from the inbox secret (stable, never stored)."""
     env = os.environ if environ is None else environ
     raw: Mapping[str, Any] = inbox.settings
     prefix = f"inbox {inbox.id} settings."
-    unknown = sorted(set(raw) - INBOX_KEYS)
-    if unknown:
-        raise SettingsError(f"{prefix}{unknown[0]}: unknown key")
-    token = raw.get("bot_token")
-    if not isinstance(token, str) or not token:
-        raise SettingsError(f"{prefix}bot_token: required (the bot token, or env:NAME)")
+    check_settings(raw, prefix)
+    token = raw["bot_token"]
     if token.startswith("env:"):
         name = token.removeprefix("env:")
         if name not in env:
@@ -73,11 +89,7 @@ def inbox_settings(inbox: InboxInfo, environ: Mapping[str, str] | None = None) -
     if ":" not in token:
         raise SettingsError(f"{prefix}bot_token: not a bot token (expected '<bot id>:<secret>')")
     mode = raw.get("mode", Mode.POLLING)
-    if mode not in set(Mode):
-        raise SettingsError(f"{prefix}mode: must be webhook or polling, got {mode!r}")
     groups = raw.get("groups", False)
-    if not isinstance(groups, bool):
-        raise SettingsError(f"{prefix}groups: expected true or false, got {groups!r}")
     secret = hmac.new(inbox.secret.encode(), b"telegram-webhook", hashlib.sha256).hexdigest()
     return InboxSettings(token=token, mode=Mode(mode), groups=groups, webhook_secret=secret)
 

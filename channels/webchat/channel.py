@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from channels.base import (
+    FailureRun,
     Host,
     Identity,
     Inbound,
@@ -83,6 +84,7 @@ class WebchatChannel:
         self._visitor_limit = protocol.RateLimiter(settings.visitor_messages_per_minute, 60.0, clock)
         self._ip_limit = protocol.RateLimiter(settings.ip_messages_per_minute, 60.0, clock)
         self._signal_limit = protocol.RateLimiter(SIGNALS_PER_MINUTE, 60.0, clock)
+        self.failing = FailureRun(log, "webchat: visitor frames", trace=True)
         self.routes: Sequence[BaseRoute] = [
             *self.documents.routes,
             WebSocketRoute("/widget/ws", self.socket),
@@ -277,9 +279,16 @@ class WebchatChannel:
                 await self._handle(connection, thread, frame)
             except FrameError as exc:
                 await connection.send(error_frame(exc.code, exc.detail))
-            except Exception:
-                log.exception("webchat: frame from %s failed", connection.visitor.thread_key)
-                await connection.send(error_frame("unavailable", "the message could not be stored; it will be retried"))
+            except Exception as error:
+                # An outage fails every frame: one line when it starts (with its traceback), one when it ends.
+                self.failing.failed(error)
+                await connection.send(
+                    error_frame(
+                        "unavailable",
+                        "the message could not be stored; it will be retried",
+                        client_id=getattr(frame, "client_id", None),
+                    )
+                )
 
     async def _handle(self, connection: Connection, thread: Thread, frame: protocol.Frame) -> None:
         inbox, visitor = connection.inbox, connection.visitor
@@ -306,6 +315,7 @@ class WebchatChannel:
                     {**error_frame("slow_down", SLOW_DOWN, client_id=frame.client_id), "retry_after": busy.retry_after}
                 )
                 return
+            self.failing.succeeded()
             await connection.send({"type": "ack", "client_id": frame.client_id, "message": view})
             await self._broadcast(thread, {"type": "message", "message": view}, skip=connection)
         elif not isinstance(frame, protocol.Ping) and self._signal_limit.take(visitor.thread_key) is not None:

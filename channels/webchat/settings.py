@@ -102,3 +102,45 @@ def _origins(value: Any) -> tuple[str, ...]:
     if not isinstance(value, Sequence):
         return ()
     return tuple(item.strip().rstrip("/").lower() for item in value if isinstance(item, str) and item.strip())
+
+
+class SettingsError(ValueError):
+    """A widget setting an admin saves is unknown or malformed; the message names the key."""
+
+
+LOCALES = ("", "en", "ru")
+
+
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """The widget settings as an admin saves them: only `WidgetSettings` keys, each of the right type.
+
+    Reading (`WidgetSettings.of`) stays lenient, so settings stored before this check still show a widget."""
+    known = set(WidgetSettings.__dataclass_fields__)
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise SettingsError(f"settings.{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
+    for name, value in settings.items():
+        problem = _problem(name, value)
+        if problem:
+            raise SettingsError(f"settings.{name}: {problem}, got {value!r}"[:300])
+
+
+def _problem(name: str, value: Any) -> str | None:
+    if name == "color":
+        return None if isinstance(value, str) and COLOR.match(value) else "expected a colour like #2563eb"
+    if name == "greeting":
+        return None if isinstance(value, str) and len(value) <= 500 else "expected text of at most 500 characters"
+    if name == "position":
+        return None if value in ("left", "right") else "expected left or right"
+    if name == "prechat":
+        return None if value in set(Prechat) else f"expected one of {', '.join(Prechat)}"
+    if name == "reply_time":
+        return None if value in set(ReplyTime) else f"expected one of {', '.join(ReplyTime)}"
+    if name == "allowed_origins":
+        listed = isinstance(value, list) and all(isinstance(item, str) for item in value)
+        return None if isinstance(value, str) or listed else "expected a list of origins (https://example.com)"
+    if name == "require_identity_verification":
+        return None if isinstance(value, bool) else "expected true or false"
+    if name == "locale":
+        return None if value in LOCALES else "expected en, ru or empty (the visitor's browser decides)"
+    return None

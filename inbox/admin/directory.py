@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -25,6 +26,8 @@ from inbox.auth import hash_password, new_api_token, verify_password
 from inbox.csat.survey import check_inbox_settings
 from inbox.errors import Conflict, Invalid, NotFound
 from inbox.gateway import quarantine
+from inbox.gateway.outbox import CORE_SETTINGS
+from inbox.portal import settings as acknowledgement_settings
 from inbox.read import continuity, views
 from inbox.realtime.events import EventRecord, EventType
 from inbox.service import UNSET, InboxService
@@ -33,8 +36,22 @@ from inbox.store.engine import SETUP_LOCK_KEY
 from inbox.store.models import Agent, ApiToken, Conversation, Inbox, InboxMember, Message, Role, TeamMember, key
 from inbox.workflow import calendars as workflow_calendars
 
+# A channel's check of the settings an admin saves for one of its inboxes (without the core's own keys,
+# `CORE_SETTINGS`): raises ValueError (the channel's SettingsError) with a message naming the key. The
+# composition root (inbox/app.py) registers one per channel kind; the core never imports a channel.
+SettingsValidator = Callable[[Mapping[str, Any]], None]
+
 MIN_PASSWORD_LENGTH = 10
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def check_name(name: str, field: str = "name") -> str:
+    """A name people will read (agent, inbox, token): trimmed; control characters such as line breaks refused
+    (an agent's name goes into outgoing mail's `From:` display name)."""
+    name = name.strip()
+    if any(unicodedata.category(char) == "Cc" or char in "\u2028\u2029" for char in name):
+        raise Invalid(f"{field}: control characters (such as line breaks) are not allowed")
+    return name
 
 
 class ChannelKind(StrEnum):
@@ -79,9 +96,20 @@ class AgentChanges:
 class Directory:
     """Agents, inboxes, memberships and tokens; inbox and agent changes publish their events."""
 
-    def __init__(self, service: InboxService) -> None:
+    def __init__(self, service: InboxService, validators: Mapping[str, SettingsValidator] | None = None) -> None:
         self.service = service
         self.store = service.store
+        self.validators: Mapping[str, SettingsValidator] = validators or {}
+
+    def check_settings(self, channel: str, settings: Mapping[str, Any]) -> None:
+        """The channel's own check of an inbox's settings (when one is registered): 422 naming the key."""
+        validator = self.validators.get(channel)
+        if validator is None:
+            return
+        try:
+            validator(channel_settings(settings))
+        except ValueError as exc:
+            raise Invalid(str(exc)) from exc
 
     # ── agents ──────────────────────────────────────────────────────────────────────────────
     async def create_agent(
@@ -100,7 +128,7 @@ class Directory:
                 if only_if_none and await _count(tx, Agent) > 0:
                     raise Conflict("the first admin was already created")
                 await self._email_free(tx, email)
-                agent = Agent(email=email, name=name.strip(), role=role, password_hash=password_hash)
+                agent = Agent(email=email, name=check_name(name), role=role, password_hash=password_hash)
                 tx.add(agent)
                 await tx.flush()
                 await audit.record(tx, "agent.created", target_type="agent", target_id=agent.id, after=_audited(agent))
@@ -119,7 +147,7 @@ class Directory:
             agent: Agent = await _get(tx, Agent, agent_id, "agent")
             before = _audited(agent)
             if changes.name is not UNSET:
-                agent.name = changes.name.strip()
+                agent.name = check_name(changes.name)
             if changes.email is not UNSET:
                 email = normalise_email(changes.email)
                 if email != agent.email:
@@ -192,11 +220,13 @@ class Directory:
         if channel not in set(ChannelKind):
             raise Invalid(f"channel: must be one of {', '.join(ChannelKind)}")
         check_inbox_settings(settings)
+        acknowledgement_settings.check(settings)
         async with self.store.transaction() as tx:
             await _check_continuity(tx, channel, settings)
             await workflow_calendars.check_inbox_settings(tx, settings)
+            self.check_settings(channel, settings)  # the core's own keys first, then the channel's
             inbox = Inbox(
-                name=name.strip(),
+                name=check_name(name),
                 channel=channel,
                 settings=settings,
                 public_key="pk_" + secrets.token_urlsafe(18),
@@ -218,11 +248,13 @@ class Directory:
             inbox = await _get(tx, Inbox, inbox_id, "inbox")
             before = _inbox_audited(inbox)
             if name is not UNSET:
-                inbox.name = name.strip()
+                inbox.name = check_name(name)
             if settings is not UNSET:
                 await _check_continuity(tx, inbox.channel, settings)
                 check_inbox_settings(settings)
+                acknowledgement_settings.check(settings)
                 await workflow_calendars.check_inbox_settings(tx, settings)
+                self.check_settings(inbox.channel, settings)
                 inbox.settings = settings
             if rotate_secret:
                 inbox.secret = secrets.token_urlsafe(32)
@@ -307,7 +339,7 @@ class Directory:
             agent = await _get(tx, Agent, agent_id, "agent")
             if not agent.active:
                 raise Conflict(f"agent {agent_id} is deactivated")
-            row = ApiToken(agent_id=agent_id, token_hash=token_hash, name=name.strip())
+            row = ApiToken(agent_id=agent_id, token_hash=token_hash, name=check_name(name))
             tx.add(row)
             await tx.flush()
             await audit.record(
@@ -355,6 +387,11 @@ async def _audit_agent(tx: AsyncSession, agent: Agent, before: dict[str, Any], *
 def _inbox_audited(inbox: Inbox) -> dict[str, Any]:
     """What the audit log shows of an inbox: name, channel, settings (secrets in them masked by the log)."""
     return {"name": inbox.name, "channel": inbox.channel, "settings": dict(inbox.settings)}
+
+
+def channel_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """What a channel sees of an inbox's settings: all but the keys the core reads itself."""
+    return {name: value for name, value in settings.items() if name not in CORE_SETTINGS}
 
 
 def _public(view: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,8 @@ from inbox.auth import SESSION_COOKIE
 from inbox.clock import iso
 from inbox.errors import Invalid, NotFound
 from inbox.http.routing import Api, admin, caller, json, parse_body
-from inbox.http.schema import Body, Email, Name, Password, provided
+from inbox.http.schema import Body, Changes, Email, Name, Password, provided
+from inbox.http.services import services
 from inbox.read import views
 from inbox.store.engine import Store
 from inbox.store.models import Agent, ApiToken, InboxMember, Role, TeamMember, key
@@ -36,7 +37,7 @@ class AgentCreate(Body):
     password: Password
 
 
-class AgentUpdate(Body):
+class AgentUpdate(Changes):
     email: Email | None = None
     name: Name | None = None
     role: RoleName | None = None
@@ -45,7 +46,7 @@ class AgentUpdate(Body):
     password: Password | None = None
 
 
-class MeUpdate(Body):
+class MeUpdate(Changes):
     name: Name | None = None
     availability: AvailabilityName | None = None
     password: Password | None = None
@@ -57,7 +58,7 @@ class TokenCreate(Body):
 
 
 def _directory(request: Request) -> Directory:
-    return Directory(request.app.state.service)
+    return Directory(services(request).service)
 
 
 async def agent_views(store: Store, agents: list[Agent], *, viewer: Agent) -> list[dict[str, Any]]:
@@ -99,7 +100,7 @@ async def list_agents(request: Request) -> Response:
     query = select(Agent).order_by(col(Agent.name), col(Agent.id))
     if me.role != Role.ADMIN:
         query = query.where(col(Agent.active))
-    store = request.app.state.store
+    store = services(request).store
     async with store.session() as session:
         rows = list((await session.execute(query)).scalars())
     return json({"items": await agent_views(store, rows, viewer=me)})
@@ -114,7 +115,7 @@ async def create_agent(request: Request) -> Response:
     agent = await _directory(request).create_agent(
         email=body.email, name=body.name, role=body.role, password=body.password
     )
-    [view] = await agent_views(request.app.state.store, [agent], viewer=me)
+    [view] = await agent_views(services(request).store, [agent], viewer=me)
     return json(view, 201)
 
 
@@ -122,7 +123,7 @@ async def create_agent(request: Request) -> Response:
 async def get_agent(request: Request) -> Response:
     me = (await caller(request)).agent
     agent_id: int = request.path_params["agent_id"]
-    store = request.app.state.store
+    store = services(request).store
     async with store.session() as session:
         agent = await session.get(Agent, agent_id)
     if agent is None or (me.role != Role.ADMIN and agent.id != me.id):
@@ -143,14 +144,14 @@ async def update_agent(request: Request) -> Response:
     me = (await admin(request)).agent
     changes = provided(await parse_body(request, AgentUpdate))
     agent = await _directory(request).update_agent(request.path_params["agent_id"], AgentChanges(**changes))
-    [view] = await agent_views(request.app.state.store, [agent], viewer=me)
+    [view] = await agent_views(services(request).store, [agent], viewer=me)
     return json(view)
 
 
 @api.route("GET", "/api/v1/me", summary="The calling agent", tag="agents")
 async def get_me(request: Request) -> Response:
     me = (await caller(request)).agent
-    [view] = await agent_views(request.app.state.store, [me], viewer=me)
+    [view] = await agent_views(services(request).store, [me], viewer=me)
     return json(view)
 
 
@@ -177,11 +178,11 @@ async def update_me(request: Request) -> Response:
         me = await directory.update_agent(me.id, AgentChanges(**changes))
     if new_password is not None:
         me = await directory.change_own_password(key(me), current, new_password)
-    [view] = await agent_views(request.app.state.store, [me], viewer=me)
+    [view] = await agent_views(services(request).store, [me], viewer=me)
     response = json(view)
     if new_password is not None and found.via_cookie:
         # The new password ended every session, this one included: hand this browser a fresh cookie.
-        sessions = request.app.state.sessions
+        sessions = services(request).sessions
         cookie = sessions.issue(me)
         set_session_cookie(request, response, cookie)
         response.headers["x-csrf-token"] = sessions.csrf_token(cookie)
@@ -193,10 +194,10 @@ def set_session_cookie(request: Request, response: Response, cookie: str) -> Non
     response.set_cookie(
         SESSION_COOKIE,
         cookie,
-        max_age=request.app.state.sessions.max_age_seconds,
+        max_age=services(request).sessions.max_age_seconds,
         httponly=True,
         samesite="lax",
-        secure=request.app.state.config.server.secure_cookies,
+        secure=services(request).config.server.secure_cookies,
         path="/",
     )
 
@@ -213,7 +214,7 @@ def _token(row: ApiToken) -> dict[str, Any]:
 @api.route("GET", "/api/v1/tokens", summary="List one's API tokens (never the secrets)", tag="tokens")
 async def list_tokens(request: Request) -> Response:
     me = (await caller(request)).agent
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         rows = (
             await session.execute(select(ApiToken).where(col(ApiToken.agent_id) == me.id).order_by(col(ApiToken.id)))
         ).scalars()

@@ -22,6 +22,7 @@ from inbox.api.common import path_id
 from inbox.api.shapes import AttachmentOut
 from inbox.errors import Invalid, NotFound, TooLarge
 from inbox.http.routing import Api, caller, json
+from inbox.http.services import services
 from inbox.read import access
 from inbox.store.models import Attachment, Conversation, Message
 
@@ -75,7 +76,7 @@ async def _limited(stream: AsyncIterator[bytes], limit: int, file_limit: int) ->
 )
 async def upload_attachment(request: Request) -> Response:
     who = await caller(request)
-    state = request.app.state
+    state = services(request)
     limit: int = state.config.storage.max_attachment_bytes
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise Invalid("body: expected multipart/form-data with a file field named 'file'")
@@ -93,6 +94,9 @@ async def upload_attachment(request: Request) -> Response:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise Invalid("file: a multipart file field named 'file' is required")
+        unknown = sorted(set(form.keys()) - {"file"})
+        if unknown:
+            raise Invalid(f"body.{unknown[0]}: unknown field (send only the file, as 'file')")
         size = upload.size or 0
         if size > limit:
             raise TooLarge(f"file: attachments may be at most {limit} bytes")
@@ -115,7 +119,7 @@ async def upload_attachment(request: Request) -> Response:
 async def download_attachment(request: Request) -> Response:
     who = await caller(request)
     attachment_id = path_id(request, "attachment_id", "attachment")
-    state = request.app.state
+    state = services(request)
     async with state.store.session() as session:
         row = await session.get(Attachment, attachment_id)
         message = await session.get(Message, row.message_id) if row is not None and row.message_id else None

@@ -14,6 +14,7 @@ from inbox.audit import log
 from inbox.clock import parse_iso
 from inbox.errors import Invalid
 from inbox.http.routing import Api, json, parse_query, permitted
+from inbox.http.services import services
 from inbox.read.permissions import Action
 from inbox.read.queries import encode_cursor, id_cursor
 
@@ -41,7 +42,7 @@ async def list_audit(request: Request) -> Response:
         raise Invalid(f"query.from/to: not an ISO 8601 timestamp ({exc})") from exc
     where = log.AuditFilter(actor_id=query.actor, action=query.action, start=start, end=end)
     before = id_cursor(query.cursor) if query.cursor else None
-    items, last = await log.page(request.app.state.store, where, before_id=before, limit=query.limit)
+    items, last = await log.page(services(request).store, where, before_id=before, limit=query.limit)
     return json({"items": items, "next_cursor": encode_cursor([last]) if last is not None else None})
 
 

@@ -19,7 +19,8 @@ from starlette.responses import Response
 
 from inbox.errors import NotFound
 from inbox.http.routing import Api, admin, caller, json, parse_body, parse_query
-from inbox.http.schema import Body, Name, provided
+from inbox.http.schema import Body, Changes, Id, Name, provided
+from inbox.http.services import services
 from inbox.read import views
 from inbox.service.catalog import team_view
 from inbox.store.models import CannedResponse, Label, Team, TeamMember
@@ -37,13 +38,13 @@ class TeamBody(Body):
     description: Text = ""
 
 
-class TeamUpdate(Body):
+class TeamUpdate(Changes):
     name: Name | None = None
     description: Text | None = None
 
 
 class TeamMemberAdd(Body):
-    agent_id: int
+    agent_id: Id
 
 
 class LabelBody(Body):
@@ -52,7 +53,7 @@ class LabelBody(Body):
     description: Text = ""
 
 
-class LabelUpdate(Body):
+class LabelUpdate(Changes):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
     color: Color | None = None
     description: Text | None = None
@@ -63,7 +64,7 @@ class CannedBody(Body):
     content: Content
 
 
-class CannedUpdate(Body):
+class CannedUpdate(Changes):
     short_code: ShortCode | None = None
     content: Content | None = None
 
@@ -78,7 +79,7 @@ class CannedQuery(Body):
 @api.route("GET", "/api/v1/teams", summary="List teams", tag="teams")
 async def list_teams(request: Request) -> Response:
     await caller(request)
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         teams = list((await session.execute(select(Team).order_by(col(Team.name)))).scalars())
         members = views.group((await session.execute(select(TeamMember.team_id, TeamMember.agent_id))).all())
     return json({"items": [views.team(team, sorted(members.get(team.id or 0, []))) for team in teams]})
@@ -88,13 +89,13 @@ async def list_teams(request: Request) -> Response:
 async def create_team(request: Request) -> Response:
     await admin(request)
     body = await parse_body(request, TeamBody)
-    return json(await request.app.state.service.create_team(body.name, body.description), 201)
+    return json(await services(request).service.create_team(body.name, body.description), 201)
 
 
 @api.route("GET", "/api/v1/teams/{team_id:int}", summary="Get a team", tag="teams")
 async def get_team(request: Request) -> Response:
     await caller(request)
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         team_id = request.path_params["team_id"]
         team = await session.get(Team, team_id)
         if team is None:
@@ -106,7 +107,7 @@ async def get_team(request: Request) -> Response:
 async def update_team(request: Request) -> Response:
     await admin(request)
     changes = provided(await parse_body(request, TeamUpdate))
-    return json(await request.app.state.service.update_team(request.path_params["team_id"], changes))
+    return json(await services(request).service.update_team(request.path_params["team_id"], changes))
 
 
 @api.route(
@@ -119,7 +120,7 @@ async def update_team(request: Request) -> Response:
 )
 async def delete_team(request: Request) -> Response:
     await admin(request)
-    await request.app.state.service.delete_team(request.path_params["team_id"])
+    await services(request).service.delete_team(request.path_params["team_id"])
     return Response(status_code=204)
 
 
@@ -134,7 +135,7 @@ async def delete_team(request: Request) -> Response:
 async def add_team_member(request: Request) -> Response:
     await admin(request)
     body = await parse_body(request, TeamMemberAdd)
-    return json(await request.app.state.service.add_team_member(request.path_params["team_id"], body.agent_id))
+    return json(await services(request).service.add_team_member(request.path_params["team_id"], body.agent_id))
 
 
 @api.route(
@@ -147,14 +148,14 @@ async def add_team_member(request: Request) -> Response:
 async def remove_team_member(request: Request) -> Response:
     await admin(request)
     team_id, agent_id = request.path_params["team_id"], request.path_params["agent_id"]
-    return json(await request.app.state.service.remove_team_member(team_id, agent_id))
+    return json(await services(request).service.remove_team_member(team_id, agent_id))
 
 
 # ── labels ──────────────────────────────────────────────────────────────────────────────────
 @api.route("GET", "/api/v1/labels", summary="List labels", tag="labels")
 async def list_labels(request: Request) -> Response:
     await caller(request)
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         rows = (await session.execute(select(Label).order_by(col(Label.name)))).scalars()
         return json({"items": [views.label(row) for row in rows]})
 
@@ -163,7 +164,7 @@ async def list_labels(request: Request) -> Response:
 async def create_label(request: Request) -> Response:
     await admin(request)
     body = await parse_body(request, LabelBody)
-    return json(await request.app.state.service.create_label(body.name, body.color, body.description), 201)
+    return json(await services(request).service.create_label(body.name, body.color, body.description), 201)
 
 
 @api.route(
@@ -172,7 +173,7 @@ async def create_label(request: Request) -> Response:
 async def update_label(request: Request) -> Response:
     await admin(request)
     changes = provided(await parse_body(request, LabelUpdate))
-    return json(await request.app.state.service.update_label(request.path_params["label_id"], changes))
+    return json(await services(request).service.update_label(request.path_params["label_id"], changes))
 
 
 @api.route(
@@ -185,7 +186,7 @@ async def update_label(request: Request) -> Response:
 )
 async def delete_label(request: Request) -> Response:
     await admin(request)
-    await request.app.state.service.delete_label(request.path_params["label_id"])
+    await services(request).service.delete_label(request.path_params["label_id"])
     return Response(status_code=204)
 
 
@@ -206,7 +207,7 @@ async def list_canned(request: Request) -> Response:
         query = query.where(
             or_(col(CannedResponse.short_code).ilike(pattern), col(CannedResponse.content).ilike(pattern))
         )
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         rows = (await session.execute(query)).scalars()
         return json({"items": [views.canned(row) for row in rows]})
 
@@ -223,7 +224,7 @@ async def list_canned(request: Request) -> Response:
 async def create_canned(request: Request) -> Response:
     await admin(request)
     body = await parse_body(request, CannedBody)
-    return json(await request.app.state.service.create_canned(body.short_code, body.content), 201)
+    return json(await services(request).service.create_canned(body.short_code, body.content), 201)
 
 
 @api.route(
@@ -237,7 +238,7 @@ async def create_canned(request: Request) -> Response:
 async def update_canned(request: Request) -> Response:
     await admin(request)
     changes = provided(await parse_body(request, CannedUpdate))
-    return json(await request.app.state.service.update_canned(request.path_params["canned_id"], changes))
+    return json(await services(request).service.update_canned(request.path_params["canned_id"], changes))
 
 
 @api.route(
@@ -250,5 +251,5 @@ async def update_canned(request: Request) -> Response:
 )
 async def delete_canned(request: Request) -> Response:
     await admin(request)
-    await request.app.state.service.delete_canned(request.path_params["canned_id"])
+    await services(request).service.delete_canned(request.path_params["canned_id"])
     return Response(status_code=204)

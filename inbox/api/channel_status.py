@@ -1,6 +1,7 @@
 """HTTP API: the admin channel-health overview — every inbox with its channel's health and backlog.
 
-One row per inbox: a `state` (ok | failing | starting | elsewhere | idle), last successful fetch and send,
+One row per inbox: a `state` (ok | failing | starting | elsewhere | idle | misconfigured: its stored settings
+no longer pass its channel's check, so no receiver runs and `last_error` says which key), last successful fetch and send,
 last error with its time, failing since, the IMAP backlog (mails found and not stored yet), the outbox
 backlog (replies `queued` and `retrying`), the quarantined count, and which process runs its receiver.
 In a cluster each receiver runs in the one process holding its lease (`receiver:<channel>:<inbox id>`):
@@ -24,6 +25,7 @@ from inbox.api.health import FAILING_AFTER
 from inbox.clock import utcnow
 from inbox.gateway.quarantine import Quarantine
 from inbox.http.routing import Api, admin, json
+from inbox.http.services import services
 from inbox.store.engine import Store
 from inbox.store.lease import PREFIX, Leases
 from inbox.store.models import Cursor, Inbox, Message, Outbox
@@ -81,7 +83,7 @@ async def receiver_holders(store: Store, leases: Leases) -> dict[str, str]:
 )
 async def channel_status(request: Request) -> Response:
     await admin(request)
-    state = request.app.state
+    state = services(request)
     store: Store = state.store
     leases: Leases = state.leases
     async with store.session() as session:
@@ -96,6 +98,7 @@ async def channel_status(request: Request) -> Response:
     quarantine: Quarantine = state.host.quarantined
     held = await quarantine.counts()
     now = time.time()
+    misconfigured: dict[tuple[str, int], str] = state.runners.misconfigured
     items: list[dict[str, Any]] = []
     for inbox in inboxes:
         assert inbox.id is not None
@@ -103,15 +106,16 @@ async def channel_status(request: Request) -> Response:
         holder = holders.get(f"{inbox.channel}:{inbox.id}")
         here = holder == leases.owner
         since = found.failing_since if found else None
+        refused = misconfigured.get((inbox.channel, inbox.id))
         items.append(
             {
                 "inbox_id": inbox.id,
                 "inbox_name": inbox.name,
                 "channel": inbox.channel,
-                "state": state_of(found, here=here, holder=holder),
+                "state": "misconfigured" if refused else state_of(found, here=here, holder=holder),
                 "last_fetch_at": found.last_fetch_at if found else None,
                 "last_send_at": found.last_send_at if found else None,
-                "last_error": found.last_error if found else None,
+                "last_error": refused or (found.last_error if found else None),
                 "last_error_at": found.last_error_at if found else None,
                 "failing_since": since,
                 "failing": since is not None and now - since >= FAILING_AFTER,

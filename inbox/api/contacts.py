@@ -13,10 +13,11 @@ from pydantic import Field, model_validator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from inbox.api.common import Body, Id, Query, path_id
+from inbox.api.common import Body, Changes, Id, Query, path_id
 from inbox.api.shapes import ContactDetail, ContactOut, ContactPage
 from inbox.errors import Invalid, NotFound
 from inbox.http.routing import Api, caller, json, parse_body, parse_query
+from inbox.http.services import services
 from inbox.read import access, queries
 from inbox.service import InboxService
 from inbox.store.models import Agent, Contact
@@ -30,8 +31,10 @@ class ContactQuery(Query):
     limit: int = Field(default=25, ge=1, le=100)
 
 
-class ContactPatch(Body):
+class ContactPatch(Changes):
     """Any of these; `null` clears email or phone."""
+
+    nullable = frozenset({"name", "email", "phone"})
 
     name: str | None = Field(default=None, max_length=300)
     email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
@@ -61,7 +64,7 @@ class ContactMerge(Body):
 
 
 async def _visible(request: Request, agent: Agent, contact_id: int) -> tuple[Contact, frozenset[int] | None]:
-    store = request.app.state.store
+    store = services(request).store
     visible = await access.inbox_ids(store, agent)
     async with store.session() as session:
         contact = await queries.contact_visible(session, contact_id, visible)
@@ -71,7 +74,7 @@ async def _visible(request: Request, agent: Agent, contact_id: int) -> tuple[Con
 
 
 def _service(request: Request) -> InboxService:
-    service: InboxService = request.app.state.service
+    service: InboxService = services(request).service
     return service
 
 
@@ -86,7 +89,7 @@ def _service(request: Request) -> InboxService:
 async def list_contacts(request: Request) -> Response:
     who = await caller(request)
     query = parse_query(request, ContactQuery)
-    store = request.app.state.store
+    store = services(request).store
     visible = await access.inbox_ids(store, who.agent)
     after = queries.id_cursor(query.cursor) if query.cursor else None
     async with store.session() as session:
@@ -106,7 +109,7 @@ async def list_contacts(request: Request) -> Response:
 async def get_contact(request: Request) -> Response:
     who = await caller(request)
     contact, visible = await _visible(request, who.agent, path_id(request, "contact_id", "contact"))
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         return json(await queries.contact_detail(session, contact, visible))
 
 

@@ -7,6 +7,7 @@ change of assignee, whether the caller may take a colleague's conversation (`inb
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -14,10 +15,12 @@ from pydantic import Field, field_validator, model_validator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from inbox.api.common import Body, Id, Query, path_id
+from inbox.api.common import Body, Changes, Id, Query, path_id
 from inbox.api.shapes import ConversationOut, ConversationPage, MessageOut, MessagePage
 from inbox.errors import Forbidden, NotFound
 from inbox.http.routing import Api, caller, json, parse_body, parse_query
+from inbox.http.schema import decimal_up_to
+from inbox.http.services import services
 from inbox.read import access, permissions, queries
 from inbox.read.queries import MAX_ID
 from inbox.service import ConversationChanges, InboxService
@@ -25,13 +28,16 @@ from inbox.store.models import Agent, Conversation, Message, Status
 
 api = Api()
 
+ASSIGNEE = f"^(?:me|none|{decimal_up_to(MAX_ID, leading_zeros=False)})$"  # an agent id: 1 to MAX_ID
 Priority = Literal["urgent", "high", "medium", "low"]
 
 
 class ConversationQuery(Query):
     status: Status | None = None
     inbox_id: Id | None = None
-    assignee: str | None = Field(default=None, description="`me`, `none` or an agent id")
+    assignee: str | None = Field(
+        default=None, description="`me`, `none` or an agent id", json_schema_extra={"pattern": ASSIGNEE}
+    )
     label: str | None = Field(default=None, max_length=100, description="a label name")
     team_id: Id | None = None
     q: str | None = Field(default=None, max_length=200, description="searches subject, preview, contact name/email")
@@ -41,13 +47,15 @@ class ConversationQuery(Query):
     @field_validator("assignee")
     @classmethod
     def _assignee(cls, value: str | None) -> str | None:
-        if value is not None and value not in ("me", "none") and not (value.isdigit() and 0 < int(value) <= MAX_ID):
+        if value is not None and not re.fullmatch(ASSIGNEE, value):
             raise ValueError("must be 'me', 'none' or an agent id")
         return value
 
 
-class ConversationPatch(Body):
+class ConversationPatch(Changes):
     """Any of these; `null` clears assignee, team, priority. A `snoozed_until` alone means status snoozed."""
+
+    nullable = frozenset({"assignee_id", "team_id", "priority", "snoozed_until"})
 
     status: Status | None = Field(default=None, strict=False)
     assignee_id: Id | None = None
@@ -81,7 +89,7 @@ class ConversationPatch(Body):
 
 
 class MessageQuery(Query):
-    before: int | None = Field(default=None, ge=1, le=MAX_ID, description="a message id: return messages older than it")
+    before: Id | None = Field(default=None, description="a message id: return messages older than it")
     limit: int = Field(default=50, ge=1, le=200)
 
 
@@ -102,7 +110,7 @@ def _assignee(value: str | None, me: int | None) -> int | None:
 
 
 def _service(request: Request) -> InboxService:
-    service: InboxService = request.app.state.service
+    service: InboxService = services(request).service
     return service
 
 
@@ -115,7 +123,7 @@ def _service(request: Request) -> InboxService:
     response=ConversationPage,
 )
 async def list_conversations(request: Request) -> Response:
-    store = request.app.state.store
+    store = services(request).store
     # One read session for the caller, their inboxes and the page (the hottest read of the API). Each of
     # its statements stands alone (the page is one statement, labels included), so none needs a BEGIN.
     async with store.statement_reads() as session:
@@ -148,7 +156,7 @@ async def list_conversations(request: Request) -> Response:
 )
 async def get_conversation(request: Request) -> Response:
     who = await caller(request)
-    store = request.app.state.store
+    store = services(request).store
     conversation = await access.conversation(store, who.agent, path_id(request, "conversation_id", "conversation"))
     async with store.session() as session:
         return json(await queries.conversation_detail(session, conversation))
@@ -166,7 +174,7 @@ async def patch_conversation(request: Request) -> Response:
     who = await caller(request)
     patch = await parse_body(request, ConversationPatch)
     conversation = await access.conversation(
-        request.app.state.store, who.agent, path_id(request, "conversation_id", "conversation")
+        services(request).store, who.agent, path_id(request, "conversation_id", "conversation")
     )
     assert conversation.id is not None
     if "assignee_id" in patch.model_fields_set:
@@ -180,7 +188,7 @@ async def _may_assign(request: Request, agent: Agent, conversation: Conversation
     if assignee_id == current:
         return
     action = permissions.Action.REASSIGN if current not in (None, agent.id) else permissions.Action.ASSIGN
-    membership = await access.membership(request.app.state.store, agent, conversation.inbox_id)
+    membership = await access.membership(services(request).store, agent, conversation.inbox_id)
     if not permissions.allowed(agent.role, action, membership):
         raise Forbidden(
             f"assignee_id: conversation {conversation.id} is assigned to a colleague; only a supervisor or an admin may reassign it"
@@ -197,7 +205,7 @@ async def _may_assign(request: Request, agent: Agent, conversation: Conversation
 async def read_conversation(request: Request) -> Response:
     who = await caller(request)
     conversation = await access.conversation(
-        request.app.state.store, who.agent, path_id(request, "conversation_id", "conversation")
+        services(request).store, who.agent, path_id(request, "conversation_id", "conversation")
     )
     assert conversation.id is not None
     await _service(request).mark_read(conversation.id)
@@ -215,7 +223,7 @@ async def read_conversation(request: Request) -> Response:
 async def list_messages(request: Request) -> Response:
     who = await caller(request)
     query = parse_query(request, MessageQuery)
-    store = request.app.state.store
+    store = services(request).store
     conversation = await access.conversation(store, who.agent, path_id(request, "conversation_id", "conversation"))
     assert conversation.id is not None
     async with store.session() as session:
@@ -236,7 +244,7 @@ async def post_message(request: Request) -> Response:
     who = await caller(request)
     new = await parse_body(request, NewMessage)
     conversation = await access.conversation(
-        request.app.state.store, who.agent, path_id(request, "conversation_id", "conversation")
+        services(request).store, who.agent, path_id(request, "conversation_id", "conversation")
     )
     assert conversation.id is not None
     service = _service(request)
@@ -257,7 +265,7 @@ async def post_message(request: Request) -> Response:
 async def retry_message(request: Request) -> Response:
     who = await caller(request)
     message_id = path_id(request, "message_id", "message")
-    store = request.app.state.store
+    store = services(request).store
     async with store.session() as session:
         message = await session.get(Message, message_id)
         # Access follows the conversation's inbox (a continuity mail travels through an email inbox).

@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from channels.base import HealthReporting
 from inbox.http.routing import Api, caller, json
+from inbox.http.services import services
 from inbox.read import access
 
 api = Api()
@@ -26,10 +27,10 @@ FAILING_AFTER = 300.0  # seconds of continuous failure before an inbox is flagge
 @api.route("GET", "/api/v1/channels/health", summary="Health of the channels of the inboxes you see", tag="channels")
 async def channel_health(request: Request) -> Response:
     me = (await caller(request)).agent
-    visible = await access.inbox_ids(request.app.state.store, me)
+    visible = await access.inbox_ids(services(request).store, me)
     now = time.time()
     items: list[dict[str, Any]] = []
-    for name, channel in request.app.state.channels.items():
+    for name, channel in services(request).channels.items():
         if not isinstance(channel, HealthReporting):
             continue
         for row in channel.health():

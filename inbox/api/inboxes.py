@@ -13,7 +13,8 @@ from starlette.responses import Response
 from inbox.admin.directory import Directory
 from inbox.errors import NotFound
 from inbox.http.routing import Api, admin, caller, json, parse_body
-from inbox.http.schema import Body, Name, provided
+from inbox.http.schema import Body, Changes, Id, Name, provided
+from inbox.http.services import services
 from inbox.read import access
 from inbox.store.models import Agent, Inbox, Role
 
@@ -26,18 +27,18 @@ class InboxCreate(Body):
     settings: dict[str, Any] = Field(default_factory=dict)
 
 
-class InboxUpdate(Body):
+class InboxUpdate(Changes):
     name: Name | None = None
     settings: dict[str, Any] | None = None
     rotate_secret: bool | None = None
 
 
 class MemberAdd(Body):
-    agent_id: int
+    agent_id: Id
 
 
 def _directory(request: Request) -> Directory:
-    return Directory(request.app.state.service)
+    return Directory(services(request).service, services(request).settings_validators)
 
 
 def _for(agent: Agent, view: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def _for(agent: Agent, view: dict[str, Any]) -> dict[str, Any]:
 @api.route("GET", "/api/v1/inboxes", summary="List inboxes (admins: all; agents: their own)", tag="inboxes")
 async def list_inboxes(request: Request) -> Response:
     me = (await caller(request)).agent
-    store = request.app.state.store
+    store = services(request).store
     visible = await access.inbox_ids(store, me)
     query = select(Inbox).order_by(col(Inbox.id))
     if visible is not None:
@@ -75,7 +76,7 @@ async def create_inbox(request: Request) -> Response:
 async def get_inbox(request: Request) -> Response:
     me = (await caller(request)).agent
     inbox_id: int = request.path_params["inbox_id"]
-    store = request.app.state.store
+    store = services(request).store
     async with store.session() as session:
         row = await session.get(Inbox, inbox_id)
     if row is None or not await access.may_see_inbox(store, me, inbox_id):

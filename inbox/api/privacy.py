@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from inbox.api.common import path_id
 from inbox.http.routing import Api, json, permitted
+from inbox.http.services import services
 from inbox.read.permissions import Action
 from inbox.service import InboxService
 
@@ -23,7 +24,7 @@ class Erased(BaseModel):
 
 
 def _service(request: Request) -> InboxService:
-    service: InboxService = request.app.state.service
+    service: InboxService = services(request).service
     return service
 
 

@@ -18,6 +18,7 @@ from inbox.api.common import Id, Query, path_id
 from inbox.errors import Conflict, Invalid
 from inbox.gateway.quarantine import Held, Quarantine
 from inbox.http.routing import Api, admin, json, parse_query
+from inbox.http.services import services
 
 log = logging.getLogger(__name__)
 api = Api()
@@ -47,7 +48,7 @@ def view(held: Held) -> dict[str, Any]:
 
 
 def _quarantine(request: Request) -> Quarantine:
-    found: Quarantine = request.app.state.host.quarantined
+    found: Quarantine = services(request).host.quarantined
     return found
 
 
@@ -100,13 +101,13 @@ async def retry(request: Request) -> Response:
     quarantined_id = path_id(request, "quarantined_id", "quarantined message")
     quarantine = _quarantine(request)
     row, raw = await quarantine.raw(quarantined_id)
-    inbox = await request.app.state.host.inbox(row.inbox_id)
+    inbox = await services(request).host.inbox(row.inbox_id)
     if inbox is None:
         raise Conflict(
             f"inbox {row.inbox_id} of quarantined message {quarantined_id} was deleted: "
             "download the original or discard it"
         )
-    channel = request.app.state.channels.get(inbox.channel)
+    channel = services(request).channels.get(inbox.channel)
     if not isinstance(channel, Reingesting):
         raise Conflict(f"the {inbox.channel} channel cannot retry quarantined messages")
     try:

@@ -3,7 +3,7 @@
 `POST /api/v1/wizards/api` sends a signed `{"event": "test"}` to an API inbox's webhook and answers its status.
 `POST /api/v1/wizards/email` tests an email inbox's settings as typed (IMAP login and folder, SMTP EHLO,
 STARTTLS and AUTH) and answers each step; the check itself belongs to the email channel and is handed to the
-app by the composition root (`app.state.connection_checks["email"]`), so this module names no channel.
+app by the composition root (`services(request).extra["connection_checks"]`), so this module names no channel.
 
 `POST /api/v1/wizards/telegram` asks the Bot API `getMe` with a pasted token (or the stored token of an
 inbox) and answers the bot's name, and how updates will arrive: by webhook when this server has a public
@@ -28,6 +28,7 @@ from inbox.api.common import Body, Id
 from inbox.errors import Invalid, NotFound
 from inbox.gateway.outbox import CORE_SETTINGS, inbox_info
 from inbox.http.routing import Api, admin, json, parse_body
+from inbox.http.services import services
 from inbox.store.models import Inbox
 
 api = Api()
@@ -62,7 +63,7 @@ def updates_mode(public_url: str) -> str:
 async def _token(request: Request, check: TelegramCheck) -> str:
     token = check.bot_token
     if not token and check.inbox_id is not None:
-        async with request.app.state.store.session() as session:
+        async with services(request).store.session() as session:
             inbox = await session.get(Inbox, check.inbox_id)
         if inbox is None or inbox.channel != "telegram":
             raise NotFound(f"telegram inbox {check.inbox_id} not found")
@@ -88,7 +89,7 @@ async def _token(request: Request, check: TelegramCheck) -> str:
 async def check_telegram(request: Request) -> Response:
     await admin(request)
     token = await _token(request, await parse_body(request, TelegramCheck))
-    config = request.app.state.config
+    config = services(request).config
     url = f"{config.telegram.api_base_url}{token}/getMe"
     try:
         async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
@@ -124,14 +125,14 @@ async def check_email(request: Request) -> Response:
     check = await parse_body(request, EmailCheck)
     settings = {name: value for name, value in check.settings.items() if name not in CORE_SETTINGS}
     if check.inbox_id is not None:
-        async with request.app.state.store.session() as session:
+        async with services(request).store.session() as session:
             inbox = await session.get(Inbox, check.inbox_id)
         if inbox is None or inbox.channel != "email":
             raise NotFound(f"email inbox {check.inbox_id} not found")
         for name in ("imap_password", "smtp_password"):  # the form never shows a stored secret
             if not settings.get(name) and inbox.settings.get(name):
                 settings[name] = inbox.settings[name]
-    checker = getattr(request.app.state, "connection_checks", {}).get("email")
+    checker = services(request).extra.get("connection_checks", {}).get("email")
     if checker is None:
         raise NotFound("the email channel is not available in this server")
     steps = await checker(settings)
@@ -149,14 +150,14 @@ async def check_email(request: Request) -> Response:
 async def api_test_event(request: Request) -> Response:
     await admin(request)
     event = await parse_body(request, ApiTestEvent)
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         inbox = await session.get(Inbox, event.inbox_id)
     if inbox is None or inbox.channel != "api":
         raise NotFound(f"API inbox {event.inbox_id} not found")
     info = inbox_info(inbox)
     if event.webhook_url is not None:
         info = dataclasses.replace(info, settings={**info.settings, "webhook_url": event.webhook_url})
-    sender = getattr(request.app.state, "connection_checks", {}).get("api")
+    sender = services(request).extra.get("connection_checks", {}).get("api")
     if sender is None:
         raise NotFound("the API channel is not available in this server")
     return json(await sender(info))

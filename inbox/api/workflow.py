@@ -24,6 +24,7 @@ from inbox.clock import iso, utcnow
 from inbox.errors import Conflict, Invalid, NotFound
 from inbox.http.routing import Api, admin, caller, json, parse_body, parse_query
 from inbox.http.schema import Body, provided
+from inbox.http.services import services
 from inbox.read import access
 from inbox.store.models import Agent, AgentCapacity, BusinessHours, Inbox, SlaClock, SlaPolicy, key
 from inbox.workflow import clocks, routing, sla
@@ -82,7 +83,7 @@ async def _users(session: AsyncSession) -> dict[int, list[int]]:
 @asynccontextmanager
 async def _writing(request: Request, name: str | None) -> AsyncIterator[AsyncSession]:
     try:
-        async with request.app.state.store.transaction() as tx:
+        async with services(request).store.transaction() as tx:
             yield tx
     except IntegrityError as exc:
         raise Conflict(f"name: business hours named {name!r} already exist") from exc
@@ -99,7 +100,7 @@ async def _hours(session: AsyncSession, hours_id: int) -> BusinessHours:
 @api.route("GET", "/api/v1/business_hours", summary="List business-hours calendars", tag="workflow")
 async def list_hours(request: Request) -> Response:
     await caller(request)
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         rows = list((await session.execute(select(BusinessHours).order_by(col(BusinessHours.name)))).scalars())
         users = await _users(session)
     return json({"items": [_hours_view(row, users.get(key(row), [])) for row in rows]})
@@ -129,7 +130,7 @@ async def create_hours(request: Request) -> Response:
 async def get_hours(request: Request) -> Response:
     await caller(request)
     hours_id = path_id(request, "hours_id", "business hours")
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         row = await _hours(session, hours_id)
         users = await _users(session)
     return json(_hours_view(row, users.get(hours_id, [])))
@@ -170,7 +171,7 @@ async def update_hours(request: Request) -> Response:
 async def delete_hours(request: Request) -> Response:
     await admin(request)
     hours_id = path_id(request, "hours_id", "business hours")
-    async with request.app.state.store.transaction() as tx:
+    async with services(request).store.transaction() as tx:
         row = await _hours(tx, hours_id)
         used = (await _users(tx)).get(hours_id)
         if used:
@@ -184,7 +185,7 @@ async def delete_hours(request: Request) -> Response:
 async def get_capacity(request: Request) -> Response:
     await caller(request)
     agent_id = path_id(request, "agent_id", "agent")
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         if await session.get(Agent, agent_id) is None:
             raise NotFound(f"agent {agent_id} not found")
         row = await session.get(AgentCapacity, agent_id)
@@ -203,7 +204,7 @@ async def set_capacity(request: Request) -> Response:
     await admin(request)
     agent_id = path_id(request, "agent_id", "agent")
     body = await parse_body(request, CapacityBody)
-    async with request.app.state.store.transaction() as tx:
+    async with services(request).store.transaction() as tx:
         if await tx.get(Agent, agent_id) is None:
             raise NotFound(f"agent {agent_id} not found")
         row = await tx.get(AgentCapacity, agent_id)
@@ -216,7 +217,7 @@ async def set_capacity(request: Request) -> Response:
             tx.add(row)
         else:
             row.capacity = body.capacity
-    request.app.state.router.wake()  # more room: the queue may move
+    services(request).router.wake()  # more room: the queue may move
     return json(_capacity_view(agent_id, row))
 
 
@@ -236,7 +237,7 @@ def _capacity_view(agent_id: int, row: AgentCapacity | None) -> dict[str, Any]:
 )
 async def routing_queue(request: Request) -> Response:
     me = (await caller(request)).agent
-    store = request.app.state.store
+    store = services(request).store
     visible = await access.inbox_ids(store, me)
     async with store.session() as session:
         stats = await routing.queue_stats(session, utcnow())
@@ -311,7 +312,7 @@ async def _policy(session: AsyncSession, policy_id: int) -> SlaPolicy:
 @api.route("GET", "/api/v1/sla_policies", summary="List SLA policies", tag="workflow")
 async def list_policies(request: Request) -> Response:
     await caller(request)
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         rows = (await session.execute(select(SlaPolicy).order_by(col(SlaPolicy.id)))).scalars()
         return json({"items": [_policy_view(row) for row in rows]})
 
@@ -330,7 +331,7 @@ async def create_policy(request: Request) -> Response:
     body = await parse_body(request, PolicyBody)
     if body.first_response_seconds is None and body.next_response_seconds is None and body.resolution_seconds is None:
         raise Invalid("body.first_response_seconds: a policy needs at least one target")
-    async with request.app.state.store.transaction() as tx:
+    async with services(request).store.transaction() as tx:
         if body.inbox_id is not None and await tx.get(Inbox, body.inbox_id) is None:
             raise Invalid(f"body.inbox_id: inbox {body.inbox_id} does not exist")
         clash = select(SlaPolicy.id).where(
@@ -348,7 +349,7 @@ async def create_policy(request: Request) -> Response:
 @api.route("GET", "/api/v1/sla_policies/{policy_id:int}", summary="Get an SLA policy", tag="workflow")
 async def get_policy(request: Request) -> Response:
     await caller(request)
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         return json(_policy_view(await _policy(session, path_id(request, "policy_id", "SLA policy"))))
 
 
@@ -367,7 +368,7 @@ async def update_policy(request: Request) -> Response:
         await parse_body(request, PolicyUpdate),
         nullable=frozenset({"first_response_seconds", "next_response_seconds", "resolution_seconds"}),
     )
-    async with request.app.state.store.transaction() as tx:
+    async with services(request).store.transaction() as tx:
         row = await _policy(tx, policy_id)
         for name, value in changes.items():
             setattr(row, name, value)
@@ -386,7 +387,7 @@ async def update_policy(request: Request) -> Response:
 async def delete_policy(request: Request) -> Response:
     await admin(request)
     policy_id = path_id(request, "policy_id", "SLA policy")
-    async with request.app.state.store.transaction() as tx:
+    async with services(request).store.transaction() as tx:
         await tx.delete(await _policy(tx, policy_id))
     return Response(status_code=204)
 
@@ -401,7 +402,7 @@ async def delete_policy(request: Request) -> Response:
 async def list_clocks(request: Request) -> Response:
     me = (await caller(request)).agent
     query = parse_query(request, ClockQuery)
-    store = request.app.state.store
+    store = services(request).store
     visible = await access.inbox_ids(store, me)
     now = utcnow()
     conditions: list[Any] = [col(SlaClock.met_at).is_(None)]

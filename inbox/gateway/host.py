@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlmodel import col, select
 
 from channels.base import (
     Delivered,
     DeliveryStatus,
     Edit,
+    FailureRun,
     Identity,
     Inbound,
     InboxInfo,
@@ -43,7 +45,10 @@ from inbox.store.models import (
 )
 from inbox.store.models import Identity as IdentityRow
 
+log = logging.getLogger(__name__)
 VISIBLE_KINDS = (MessageKind.INCOMING, MessageKind.OUTGOING)
+# A delivery failing with one of these is the store being unreachable, not a bad message.
+UNREACHABLE = (OperationalError, InterfaceError, OSError, TimeoutError)
 PARTICIPANT_SCAN = 200  # incoming messages looked at when listing a conversation's participants
 
 
@@ -60,11 +65,22 @@ class CoreHost:
         self.quarantined = Quarantine(store, service.blobs)
         self.on_seen: list[Callable[[int, int], Awaitable[None]]] = []  # (conversation id, message id)
         self.admission = admission or Admission(0)
+        self.delivering = FailureRun(log, "deliveries (the database is unreachable)")
 
     async def deliver(self, inbound: Inbound) -> Delivered:
-        """Store one inbound message; raises `Overloaded` (nothing written) when too many are in flight."""
+        """Store one inbound message; raises `Overloaded` (nothing written) when too many are in flight.
+
+        While the store is unreachable every delivery fails: logged as one line when that starts and one, with
+        the count, when deliveries succeed again (the channel answers each sender "try again later").
+        """
         with self.admission.slot():
-            return await self.service.deliver(inbound)
+            try:
+                delivered = await self.service.deliver(inbound)
+            except UNREACHABLE as error:
+                self.delivering.failed(error)
+                raise
+        self.delivering.succeeded()
+        return delivered
 
     async def inbox(self, inbox_id: int) -> InboxInfo | None:
         async with self.store.session() as session:
@@ -339,6 +355,26 @@ class CoreHost:
                 )
             ).scalars()
             return {row for row in rows if row is not None}
+
+    async def message_digests(self, inbox_id: int, external_ids: Sequence[str]) -> dict[str, str | None]:
+        """`channels.base.MessageDigests`: the digest stored with each of these messages (`meta.email.digest`)."""
+        if not external_ids:
+            return {}
+        async with self.store.session() as session:
+            rows = (
+                await session.execute(
+                    select(Message.external_id, Message.meta).where(
+                        col(Message.inbox_id) == inbox_id, col(Message.external_id).in_(list(external_ids))
+                    )
+                )
+            ).all()
+        found: dict[str, str | None] = {}
+        for external_id, meta in rows:
+            email = meta.get("email") if isinstance(meta, dict) else None
+            digest = email.get("digest") if isinstance(email, dict) else None
+            if external_id is not None:
+                found[external_id] = digest if isinstance(digest, str) else None
+        return found
 
     async def mark_failed(self, inbox_id: int, external_id: str, reason: str) -> bool:
         async with self.store.session() as session:

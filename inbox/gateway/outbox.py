@@ -43,6 +43,8 @@ CORE_SETTINGS = frozenset(
     {"sla_first_response_minutes", "csat_enabled", "email_continuity_inbox_id", "email_continuity_chat_url"}
     # team workflow (inbox.workflow.settings): the inbox's calendar, routing mode and capacity override
     | {"business_hours_id", "routing", "routing_capacity"}
+    # acknowledgements (inbox.portal.settings): on/off, language, default reply time, the admin's texts
+    | {"acknowledgement_enabled", "acknowledgement_locale", "acknowledgement_reply_minutes", "acknowledgement_text"}
 )
 
 

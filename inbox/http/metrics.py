@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from channels.base import Channel, HealthReporting
 from inbox.gateway.admission import Admission
+from inbox.http.services import services
 from inbox.realtime.events import EventRecord
 
 
@@ -166,9 +167,9 @@ class RequestCounter:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    metrics: Metrics = request.app.state.metrics
-    metrics.stream_connections.set(request.app.state.hub.connections)
-    metrics.observe_channels(request.app.state.channels.values())
+    metrics: Metrics = services(request).metrics
+    metrics.stream_connections.set(services(request).hub.connections)
+    metrics.observe_channels(services(request).channels.values())
     for refresh in metrics.before_scrape:
         await refresh()
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

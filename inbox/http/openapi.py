@@ -12,6 +12,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from inbox.http.routing import Api, Operation
+from inbox.http.services import services
+from inbox.read.queries import MAX_ID
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -25,9 +27,20 @@ ERROR_SCHEMA: dict[str, Any] = {
     "required": ["error"],
 }
 
+# A path id: what the `int` convertor matches (inbox.http.routing.IdConvertor); a larger number is a 404.
+ID_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+
 # Routes that are not in an `Api` table (channels, stream, infrastructure), described by hand.
 EXTRA: list[dict[str, Any]] = [
     {"method": "get", "path": "/healthz", "summary": "Liveness check", "tag": "meta", "auth": "none"},
+    {
+        "method": "get",
+        "path": "/readyz",
+        "summary": "Readiness: database reachable, migrations at head, workers started (else 503 and why)",
+        "tag": "meta",
+        "auth": "none",
+        "responses": {"503": {"description": "Not ready: the JSON says why"}},
+    },
     {"method": "get", "path": "/metrics", "summary": "Prometheus metrics", "tag": "meta", "auth": "none"},
     {"method": "get", "path": "/api/v1/openapi.json", "summary": "This document", "tag": "meta", "auth": "none"},
     {
@@ -41,6 +54,7 @@ EXTRA: list[dict[str, Any]] = [
     {
         "method": "post",
         "path": "/api/v1/inboxes/{inbox_id}/incoming",
+        "raw": "/api/v1/inboxes/{inbox_id:int}/incoming",
         "summary": "API channel: ingest a customer message (Bearer <inbox secret>)",
         "tag": "channels",
         "auth": "inbox-secret",
@@ -48,17 +62,37 @@ EXTRA: list[dict[str, Any]] = [
 ]
 
 
-def _parameters(path: str, operation: Operation | None) -> list[dict[str, Any]]:
+def _parameters(path: str, operation: Operation | None, components: dict[str, Any]) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "integer" if conv == "int" else "string"}}
+        {"name": name, "in": "path", "required": True, "schema": ID_SCHEMA if conv == "int" else {"type": "string"}}
         for name, conv in re.findall(r"{(\w+)(?::(\w+))?}", path)
     ]
     if operation is not None and operation.query is not None:
-        schema = operation.query.model_json_schema()
+        schema = _schema(operation.query, components)
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
-            params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+            params.append({"name": name, "in": "query", "required": name in required, "schema": _query_value(prop)})
     return params
+
+
+def _query_value(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema: never null (left out instead) and never empty (`parse_query` refuses `?q=`)."""
+    prop = dict(prop)
+    options = prop.pop("anyOf", None)
+    if isinstance(options, list):
+        kept = [option for option in options if option != {"type": "null"}]
+        if len(kept) == 1:
+            prop.update(kept[0])
+        else:
+            prop["anyOf"] = kept
+    if prop.get("default") is None:
+        prop.pop("default", None)
+    if prop.get("type") == "string":
+        prop["minLength"] = max(1, prop.get("minLength", 1))
+    for option in prop.get("anyOf", []):
+        if option.get("type") == "string":
+            option["minLength"] = max(1, option.get("minLength", 1))
+    return prop
 
 
 def document(modules: list[Api], routes: Sequence[BaseRoute] = ()) -> dict[str, Any]:
@@ -76,7 +110,7 @@ def document(modules: list[Api], routes: Sequence[BaseRoute] = ()) -> dict[str, 
                 "summary": op.summary,
                 "tags": [op.tag],
                 "operationId": op.handler.__name__,
-                "parameters": _parameters(op.path, op),
+                "parameters": _parameters(op.path, op, components),
                 "responses": {
                     str(op.status): _success(op, components),
                     "4XX": {
@@ -100,9 +134,14 @@ def document(modules: list[Api], routes: Sequence[BaseRoute] = ()) -> dict[str, 
                             "schema": {
                                 "type": "object",
                                 "properties": {
-                                    op.upload: {"type": "string", "contentMediaType": "application/octet-stream"}
+                                    op.upload: {
+                                        "type": "string",
+                                        "contentMediaType": "application/octet-stream",
+                                        "minLength": 1,  # an empty file is refused
+                                    }
                                 },
                                 "required": [op.upload],
+                                "additionalProperties": False,
                             }
                         }
                     },
@@ -134,12 +173,17 @@ def _clean(path: str) -> str:
 
 def _component(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
     """Register `model` (and the models it nests) under components; answer a `$ref` to it."""
-    name = model.__name__
+    components[model.__name__] = _schema(model, components)
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+    """`model`'s JSON schema, its nested definitions (enums, models) moved to components so every `$ref`
+    in the document resolves from its root (pydantic's own `#/$defs/…` would point nowhere)."""
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
     for sub_name, sub in schema.pop("$defs", {}).items():
         components[sub_name] = sub
-    components[name] = schema
-    return {"$ref": f"#/components/schemas/{name}"}
+    return schema
 
 
 def _success(op: Operation, components: dict[str, Any]) -> dict[str, Any]:
@@ -152,15 +196,30 @@ def _success(op: Operation, components: dict[str, Any]) -> dict[str, Any]:
 
 
 def _extra_entry(extra: dict[str, Any]) -> dict[str, Any]:
+    """A route outside the `Api` tables: pages, channel webhooks, the widget, websockets.
+
+    Their bodies are HTML, text or a channel's own format, so only the status classes are promised; and they
+    authenticate themselves (a session cookie with a redirect to the login page, a channel's secret, a
+    widget key, a websocket's first frame), so the document claims none of the API's schemes for them.
+    """
     websocket = extra.get("websocket", False)
+    client_error = {"description": "Client error (a plain HTTP request to a websocket: 426 Upgrade Required)"}
+    responses: dict[str, Any] = (
+        {"101": {"description": "Switching to the websocket protocol"}, "4XX": client_error}
+        if websocket
+        else {
+            "2XX": {"description": "Success"},
+            "3XX": {"description": "Redirect (pages: to the login page)"},
+            "4XX": {"description": "Client error"},
+            **extra.get("responses", {}),
+        }
+    )
     return {
         "summary": extra["summary"],
         "tags": [extra["tag"]],
-        "parameters": _parameters(extra.get("raw", extra["path"]), None),
-        "responses": {"101": {"description": "Switching to the websocket protocol"}}
-        if websocket
-        else {"200": {"description": "Success"}},
-        **({"security": []} if extra["auth"] == "none" else {}),
+        "parameters": _parameters(extra.get("raw", extra["path"]), None, {}),
+        "responses": responses,
+        **({} if extra["auth"] in ("agent", "admin") and not websocket else {"security": []}),
     }
 
 
@@ -197,4 +256,4 @@ def _first_line(doc: str | None) -> str:
 
 async def endpoint(request: Request) -> Response:
     """This document."""
-    return JSONResponse(document(request.app.state.api_modules, request.app.routes))
+    return JSONResponse(document(services(request).api_modules, request.app.routes))

@@ -4,21 +4,26 @@ query parsing with clear errors, the caller lookup with CSRF, and the one place 
 
 from __future__ import annotations
 
+import itertools
 import json as jsonlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from inbox.auth import CSRF_HEADER, Caller
 from inbox.errors import Forbidden, InboxError, Invalid, Throttled, TooLarge, Unauthorized
+from inbox.http.schema import decimal_up_to
+from inbox.http.services import services
 from inbox.read.permissions import Action, allowed
+from inbox.read.queries import MAX_ID
 from inbox.store import audit
 
 M = TypeVar("M", bound=BaseModel)
@@ -39,10 +44,24 @@ async def inbox_error_handler(request: Request, exc: Exception) -> Response:
 async def http_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+    if exc.status_code == 404:
+        detail = _beyond_any_id(request.url.path) or detail
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
     if request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", ""):
         return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=exc.headers)
     return Response(detail, status_code=exc.status_code, media_type="text/plain", headers=exc.headers)
+
+
+def _beyond_any_id(path: str) -> str | None:
+    """`conversation 99999999999 not found` for a path that failed to match only because its id is beyond
+    `MAX_ID` (the `int` convertor refuses it), so the 404 names the thing like any other unknown id."""
+    parts = path.strip("/").split("/")
+    for before, part in itertools.pairwise(parts):
+        if part.isdigit() and (len(part) > len(str(MAX_ID)) or int(part) > MAX_ID):
+            noun = before[:-2] if before.endswith("xes") else before.removesuffix("s")
+            shown = part if len(part) <= 30 else part[:20] + "…"
+            return f"{noun.replace('_', ' ')} {shown} not found"
+    return None
 
 
 def json(data: Any, status: int = 200) -> JSONResponse:
@@ -66,20 +85,38 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 async def parse_body(request: Request, model: type[M]) -> M:
     """A JSON body validated against `model`; errors name the offending field."""
-    limit = request.app.state.config.server.max_body_bytes
+    limit = services(request).config.server.max_body_bytes
     raw = await read_body(request, limit)
     if not raw.strip():
         raise Invalid("body: a JSON object is required")
     try:
-        data = jsonlib.loads(raw)
+        data = jsonlib.loads(raw, parse_float=_number)
     except ValueError as exc:
         raise BadJson(f"body: malformed JSON ({exc})") from exc
     return validate(model, data, "body")
 
 
+def _number(text: str) -> int | float:
+    """A JSON number with a fraction or exponent: `5.0` and `5e0` are the integer 5, as JSON Schema says
+    (JSON has one number type), so a strict id field takes them; `5.5` stays a float and is refused there."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
 def parse_query(request: Request, model: type[M]) -> M:
-    """Query parameters validated against `model` (unknown parameters are refused)."""
-    return validate(model, dict(request.query_params), "query")
+    """Query parameters validated against `model`: unknown, repeated and empty parameters are refused.
+
+    `?team_id=1&team_id=2` has no one meaning (which one wins depends on the framework), and `?inbox_id=`
+    is a client bug rather than "no filter": both are a 422 naming the parameter, never a silent guess."""
+    items = request.query_params.multi_items()
+    names = [name for name, _ in items]
+    for name in names:
+        if names.count(name) > 1:
+            raise Invalid(f"query.{name}: given more than once; give it once")
+    for name, value in items:
+        if value == "":
+            raise Invalid(f"query.{name}: must not be empty; leave the parameter out instead")
+    return validate(model, dict(items), "query")
 
 
 def validate(model: type[M], data: Any, where: str) -> M:
@@ -92,6 +129,28 @@ def validate(model: type[M], data: Any, where: str) -> M:
         raise Invalid(f"{path}: {first['msg']}") from exc
 
 
+class IdConvertor(Convertor[int]):
+    """`{name:int}` in every route: only numbers a stored id can have (up to `MAX_ID`) match.
+
+    A larger number is a 404 like any other unknown id, instead of an `OverflowError` (or a driver error on
+    PostgreSQL's 32-bit ids) deep in a handler. It replaces Starlette's own `int` convertor for the whole
+    process, so the routes of channels and pages (which write `{inbox_id:int}`) get it without an edit.
+    """
+
+    regex = decimal_up_to(MAX_ID)
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        if not 0 <= value <= MAX_ID:
+            raise ValueError(f"{value} is not an id")
+        return str(value)
+
+
+register_url_convertor("int", IdConvertor())
+
+
 class BadJson(Invalid):
     status = 400
     code = "malformed_json"
@@ -102,7 +161,7 @@ async def optional_caller(conn: HTTPConnection, db: AsyncSession | None = None) 
 
     `db`: a read session the handler holds anyway, to look the caller up in."""
     if "caller" not in conn.scope:
-        conn.scope["caller"] = await conn.app.state.authenticator.caller(conn, db)
+        conn.scope["caller"] = await services(conn).authenticator.caller(conn, db)
     found: Caller | None = conn.scope["caller"]
     return found
 
@@ -113,8 +172,8 @@ async def caller(request: Request, db: AsyncSession | None = None) -> Caller:
     if found is None:
         raise Unauthorized("authentication required: log in or send 'Authorization: Bearer <token>'")
     if found.via_cookie and request.method in UNSAFE_METHODS:
-        sessions = request.app.state.sessions
-        if not sessions.csrf_ok(found.cookie, request.headers.get(CSRF_HEADER)):
+        sessions = services(request).sessions
+        if not sessions.csrf_ok(found.cookie or "", request.headers.get(CSRF_HEADER)):
             raise Forbidden(f"missing or wrong {CSRF_HEADER} header for a cookie-authenticated write")
     # The audit log of whatever this request writes names this agent and address (inbox.store.audit).
     audit.acting.set(audit.Actor(found.agent.id, found.agent.email, client_address(request)))
@@ -200,3 +259,18 @@ def _dispatch(handlers: dict[str, Handler]) -> Handler:
         return await handlers[method](request)
 
     return endpoint
+
+
+def upgrade_required(routes: Sequence[BaseRoute]) -> list[Route]:
+    """A plain HTTP route beside each websocket route: a GET without the upgrade is a 426 saying so, any
+    other method a 405 (without it, both were a bare 404, as if the path did not exist)."""
+
+    async def refuse(request: Request) -> Response:
+        """Websocket only: upgrade the connection."""
+        return JSONResponse(
+            error_body("upgrade_required", f"{request.url.path} is a websocket: connect with an upgrade request"),
+            status_code=426,
+            headers={"Upgrade": "websocket", "Connection": "Upgrade"},
+        )
+
+    return [Route(route.path, refuse, methods=["GET"]) for route in routes if isinstance(route, WebSocketRoute)]

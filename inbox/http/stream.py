@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from inbox.errors import InboxError
 from inbox.http.routing import optional_caller
+from inbox.http.services import services
 from inbox.read import access
 from inbox.realtime import events
 from inbox.realtime.events import EventRecord
@@ -52,7 +53,7 @@ async def _authenticate(ws: WebSocket) -> Agent | None:
         return None
     if found is not None:
         return found.agent
-    timeout = ws.app.state.config.stream.auth_timeout_seconds
+    timeout = services(ws).config.stream.auth_timeout_seconds
     try:
         frame = json.loads(await asyncio.wait_for(ws.receive_text(), timeout))
     except (TimeoutError, ValueError, WebSocketDisconnect):
@@ -60,10 +61,10 @@ async def _authenticate(ws: WebSocket) -> Agent | None:
     if not isinstance(frame, dict) or frame.get("type") != "auth" or not isinstance(frame.get("token"), str):
         await _fail(ws, CLOSE_UNAUTHORIZED, "unauthorized", 'send {"type":"auth","token":…} first')
         return None
-    agent = await ws.app.state.authenticator.agent_for_token(frame["token"])
+    agent = await services(ws).authenticator.agent_for_token(frame["token"])
     if agent is None:
         await _fail(ws, CLOSE_UNAUTHORIZED, "unauthorized", "invalid or revoked API token")
-    return agent  # type: ignore[no-any-return]
+    return agent
 
 
 def _after(ws: WebSocket) -> int | str | None:
@@ -84,13 +85,17 @@ async def stream_endpoint(ws: WebSocket) -> None:
     agent = await _authenticate(ws)
     if agent is None:
         return
-    state = ws.app.state
+    state = services(ws)
     visible = await access.inbox_ids(state.store, agent)
     assert agent.id is not None
     subscription = state.hub.subscribe(agent.id, is_admin=visible is None, inbox_ids=visible or frozenset())
     writer = asyncio.create_task(_write(ws, subscription, after))
     reader = asyncio.create_task(_read_client(ws, agent, subscription))
-    subscription.on_cut_off = writer.cancel
+
+    def cut_off() -> None:
+        writer.cancel()
+
+    subscription.on_cut_off = cut_off
     try:
         await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -119,7 +124,7 @@ async def _replay(ws: WebSocket, subscription: Subscription, after: int | None) 
     Only settled ids are replayed (`events.read_settled`): an event whose transaction is still running when
     the replay ends reaches the client live, through the hub, which hands events on in id order.
     """
-    state = ws.app.state
+    state = services(ws)
     store = state.store
     async with store.session() as session:
         if after is not None and after < await events.pruned_through(session):
@@ -144,7 +149,7 @@ async def _forward(ws: WebSocket, subscription: Subscription, last: int) -> None
     """Send what the hub queued, in order. The server's own websocket protocol takes frames made once for every
     agent (`inbox.realtime.wsserver`); the events queued together (a batch's publish queues them all at once) go out
     in one write, so the writer wakes once per batch, not once per event."""
-    hub = ws.app.state.hub
+    hub = services(ws).hub
     prepared = ws.scope.get("extensions", {}).get(PREPARED)
     queue = subscription.queue
     while True:
@@ -179,7 +184,7 @@ async def _read_client(ws: WebSocket, agent: Agent, subscription: Subscription) 
     `{"type":"viewing","conversation_id":N,"active":bool}` says an agent has (or no longer has) a
     conversation open; it is broadcast like typing so others see "Bob is viewing".
     """
-    state = ws.app.state
+    state = services(ws)
     try:
         while True:
             try:

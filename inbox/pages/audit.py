@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 from inbox.audit import log
 from inbox.clock import parse_iso
 from inbox.http.routing import optional_caller
+from inbox.http.services import services
 from inbox.pages.base import HEADERS, templates
 from inbox.pages.settings import SECTIONS, shell_context
 from inbox.read.permissions import Action, allowed
@@ -52,7 +53,7 @@ async def audit_page(request: Request) -> Response:
     if not allowed(who.agent.role, Action.AUDIT):
         return Response("the audit log needs the admin role", status_code=403, media_type="text/plain")
     values, where, before = _filters(request)
-    store = request.app.state.store
+    store = services(request).store
     items, last = await log.page(store, where, before_id=before, limit=PAGE_SIZE)
     async with store.session() as session:
         agents = list((await session.execute(select(Agent).order_by(col(Agent.name)))).scalars())

@@ -24,6 +24,7 @@ from inbox.audit import log as audit_log
 from inbox.auth import SESSION_COOKIE, Caller, LoginThrottle, Sessions
 from inbox.errors import Conflict, Invalid, Throttled, TooLarge
 from inbox.http.routing import optional_caller, read_body
+from inbox.http.services import services
 from inbox.i18n import LANGUAGE_NAMES, browser_catalogue, negotiate, supported, translate
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "web" / "templates"
@@ -69,7 +70,7 @@ HEADERS = {
 
 
 def _sessions(request: Request) -> Sessions:
-    sessions: Sessions = request.app.state.sessions
+    sessions: Sessions = services(request).sessions
     return sessions
 
 
@@ -86,7 +87,7 @@ def _render(
             nonce,
             httponly=True,
             samesite="lax",
-            secure=request.app.state.config.server.secure_cookies,
+            secure=services(request).config.server.secure_cookies,
             path="/",
         )
     return response
@@ -118,7 +119,7 @@ async def _session_caller(request: Request) -> Caller | None:
 
 # ── pages ───────────────────────────────────────────────────────────────────────────────────
 async def index(request: Request) -> Response:
-    store = request.app.state.store
+    store = services(request).store
     if not await any_agent(store):
         return _redirect("/setup")
     found = await _session_caller(request)
@@ -135,7 +136,7 @@ async def index(request: Request) -> Response:
 
 
 async def setup(request: Request) -> Response:
-    if await any_agent(request.app.state.store):
+    if await any_agent(services(request).store):
         if request.method == "POST":
             return Response("Not Found", status_code=404, media_type="text/plain")
         return _redirect("/")
@@ -153,7 +154,7 @@ async def setup(request: Request) -> Response:
         error = _t(request, "setup.passwords_differ")
     if error is None:
         try:
-            agent = await Directory(request.app.state.service).create_agent(
+            agent = await Directory(services(request).service).create_agent(
                 email=values["email"],
                 name=values["name"][:200],
                 role="admin",
@@ -173,7 +174,7 @@ async def setup(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
-    state = request.app.state
+    state = services(request)
     if not await any_agent(state.store):
         return _redirect("/setup")
     if request.method == "GET":
@@ -217,7 +218,7 @@ async def logout(request: Request) -> Response:
         assert found.cookie is not None and found.agent.id is not None
         if not _sessions(request).csrf_ok(found.cookie, form.get("csrf_token")):
             return Response("Forbidden: missing or wrong CSRF token", status_code=403, media_type="text/plain")
-        await Directory(request.app.state.service).end_sessions(found.agent.id)
+        await Directory(services(request).service).end_sessions(found.agent.id)
     response = _redirect("/login")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -241,7 +242,7 @@ async def language(request: Request) -> Response:
             max_age=365 * 86400,
             httponly=True,
             samesite="lax",
-            secure=request.app.state.config.server.secure_cookies,
+            secure=services(request).config.server.secure_cookies,
             path="/",
         )
     return response

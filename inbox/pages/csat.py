@@ -20,6 +20,7 @@ from inbox.config import CsatConfig
 from inbox.csat.survey import SCALE, Surveys, SurveyState
 from inbox.errors import Conflict, InboxError, Invalid, NotFound
 from inbox.http.routing import read_body
+from inbox.http.services import services
 from inbox.i18n import translate
 from inbox.pages.base import HEADERS, page_locale, templates
 
@@ -46,7 +47,7 @@ def _say(locale: str, text: str | None) -> str | None:
 
 
 def _surveys(request: Request) -> Surveys:
-    surveys: Surveys = request.app.state.surveys
+    surveys: Surveys = services(request).surveys
     return surveys
 
 

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from inbox.http.services import services
 from inbox.store.engine import Store
 from inbox.store.models import Inbox
 
@@ -43,10 +44,10 @@ async def first_webchat_inbox(store: Store) -> Inbox:
 
 
 async def demo_page(request: Request) -> Response:
-    inbox = await first_webchat_inbox(request.app.state.store)
+    inbox = await first_webchat_inbox(services(request).store)
     environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
     page = environment.get_template("demo.html").render(
-        inbox=inbox, base=request.app.state.config.server.base_url, locale=request.query_params.get("locale", "")
+        inbox=inbox, base=services(request).config.server.base_url, locale=request.query_params.get("locale", "")
     )
     return HTMLResponse(page)
 

@@ -23,6 +23,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from inbox.http.routing import optional_caller
+from inbox.http.services import services
 from inbox.i18n import long_date, supported, translate
 from inbox.pages.base import HEADERS, page_locale, templates
 from inbox.pages.settings import SECTIONS, shell_context
@@ -75,7 +76,7 @@ async def help_index(request: Request) -> Response:
     q = (request.query_params.get("q") or "").strip()[:MAX_QUERY]
     raw_inbox = request.query_params.get("inbox") or ""
     inbox_id = int(raw_inbox) if raw_inbox.isdigit() and len(raw_inbox) < 10 else None
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         inboxes = {row.id: row for row in (await session.execute(select(Inbox))).scalars() if row.id is not None}
         inbox = inboxes.get(inbox_id) if inbox_id is not None else None
         where: list[Any] = [col(Article.published).is_(True)]
@@ -105,8 +106,8 @@ async def help_index(request: Request) -> Response:
 
 async def sitemap(request: Request) -> Response:
     """`/help/sitemap.xml`: the help center and every published article, with when each last changed."""
-    base = request.app.state.config.server.base_url.rstrip("/")
-    async with request.app.state.store.session() as session:
+    base = services(request).config.server.base_url.rstrip("/")
+    async with services(request).store.session() as session:
         rows = list(
             (
                 await session.execute(
@@ -131,7 +132,7 @@ async def sitemap(request: Request) -> Response:
 async def public_article(request: Request) -> Response:
     """A published article as a page of its own; drafts are 404 like articles that do not exist."""
     article_id: int = request.path_params["article_id"]
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         row = (
             await session.execute(
                 select(Article).where(col(Article.id) == article_id, col(Article.published).is_(True))
@@ -141,7 +142,7 @@ async def public_article(request: Request) -> Response:
         return Response(f"article {article_id} not found", status_code=404, media_type="text/plain")
     # The article's own language when it has one; otherwise the reader's (their browser's).
     request.state.locale = supported(row.locale) or page_locale(request)
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         inbox = await session.get(Inbox, row.inbox_id) if row.inbox_id is not None else None
     context = {
         "article": row,

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from inbox.auth import Caller
 from inbox.http.routing import optional_caller
+from inbox.http.services import services
 from inbox.i18n import translate
 from inbox.pages.base import HEADERS, page_locale, templates
 from inbox.read import views
@@ -44,10 +45,10 @@ TEMPLATES: dict[str, str] = {
 def shell_context(request: Request, who: Caller) -> dict[str, Any]:
     """What every signed-in page template needs: the CSRF token and the agent as boot JSON."""
     cookie = who.cookie or ""
-    config = request.app.state.config
+    config = services(request).config
     return {
         "agent": who.agent,
-        "csrf_token": request.app.state.sessions.csrf_token(cookie) if cookie else "",
+        "csrf_token": services(request).sessions.csrf_token(cookie) if cookie else "",
         "boot": {**views.agent(who.agent), "base_url": config.server.base_url.rstrip("/")},
     }
 

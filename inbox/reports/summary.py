@@ -16,6 +16,8 @@ from sqlmodel import col, select
 
 from inbox.clock import utcnow
 from inbox.csat.survey import SATISFIED
+from inbox.reports.facts import Scope, organization_members
+from inbox.reports.facts import scoped as scope_inboxes
 from inbox.store.engine import Store
 from inbox.store.models import (
     Agent,
@@ -66,19 +68,34 @@ def _round(value: float | None) -> float | None:
 
 
 async def summary(
-    store: Store, *, start: datetime, end: datetime, inbox_ids: frozenset[int] | None, inbox_id: int | None = None
+    store: Store,
+    *,
+    start: datetime,
+    end: datetime,
+    inbox_ids: frozenset[int] | None = None,
+    inbox_id: int | None = None,
+    scope: Scope | None = None,
 ) -> dict[str, Any]:
-    """Metrics for conversations created in [start, end), limited to the inboxes the caller may see."""
-
-    def scoped(query: Any, inbox_column: Any) -> Any:
-        if inbox_id is not None:
-            query = query.where(inbox_column == inbox_id)
-        if inbox_ids is not None:
-            query = query.where(inbox_column.in_(inbox_ids) if inbox_ids else False)
-        return query
+    """Metrics for conversations created in [start, end), limited to the inboxes the caller may see (and, with a
+    `scope`, to one organisation's contacts)."""
+    scope = scope or Scope(inbox_ids, inbox_id)
 
     created = col(Conversation.created_at)
     async with store.session() as session:
+        members = (
+            await organization_members(session, scope.organization_id) if scope.organization_id is not None else None
+        )
+
+        def scoped(query: Any, inbox_column: Any, conversation_column: Any = None) -> Any:
+            query = scope_inboxes(query, scope, inbox_column)
+            if members is not None:
+                # Rows that belong to a conversation (messages, surveys) or are one: of the organisation's contacts.
+                target = conversation_column if conversation_column is not None else col(Conversation.id)
+                query = query.where(
+                    target.in_(select(Conversation.id).where(col(Conversation.contact_id).in_(members)))
+                )
+            return query
+
         rows = (
             await session.execute(
                 scoped(
@@ -103,6 +120,7 @@ async def summary(
                     )
                     .group_by(col(Message.kind)),
                     col(Message.inbox_id),
+                    col(Message.conversation_id),
                 )
             )
         ).all()
@@ -162,6 +180,7 @@ async def summary(
                         col(CsatSurvey.created_at) >= start, col(CsatSurvey.created_at) < end
                     ),
                     col(CsatSurvey.inbox_id),
+                    col(CsatSurvey.conversation_id),
                 )
             )
         ).all()

@@ -17,7 +17,8 @@ from starlette.responses import Response
 from inbox.clock import utcnow
 from inbox.errors import Invalid, NotFound
 from inbox.http.routing import Api, admin, caller, json, parse_body, parse_query
-from inbox.http.schema import Body, provided
+from inbox.http.schema import Body, Changes, Id, provided
+from inbox.http.services import services
 from inbox.read import access
 from inbox.selfserve import content, search
 from inbox.selfserve.store import article_view, rule_view, visible_to_agents
@@ -37,15 +38,17 @@ Times = Annotated[int, Field(ge=1, le=1000)]
 class ArticleBody(Body):
     title: Title
     body: Markdown
-    inbox_id: int | None = None
+    inbox_id: Id | None = None
     locale: Locale = ""
     published: bool = False
 
 
-class ArticleUpdate(Body):
+class ArticleUpdate(Changes):
+    nullable = frozenset({"inbox_id"})
+
     title: Title | None = None
     body: Markdown | None = None
-    inbox_id: int | None = None
+    inbox_id: Id | None = None
     locale: Locale | None = None
     published: bool | None = None
 
@@ -54,13 +57,13 @@ class ArticleQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     q: Annotated[str, StringConstraints(max_length=200)] = ""
-    inbox_id: int | None = None
+    inbox_id: Id | None = None
     published: bool | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
 
 
 class RuleBody(Body):
-    inbox_id: int
+    inbox_id: Id
     message: Greeting
     url_pattern: Pattern = ""
     min_seconds_on_page: Seconds = 0
@@ -70,7 +73,7 @@ class RuleBody(Body):
     enabled: bool = True
 
 
-class RuleUpdate(Body):
+class RuleUpdate(Changes):
     message: Greeting | None = None
     url_pattern: Pattern | None = None
     min_seconds_on_page: Seconds | None = None
@@ -94,7 +97,7 @@ async def _article(request: Request, session: AsyncSession) -> Article:
     row = await session.get(Article, article_id)
     agent = (await caller(request)).agent
     if row is None or (
-        row.inbox_id is not None and not await access.may_see_inbox(request.app.state.store, agent, row.inbox_id)
+        row.inbox_id is not None and not await access.may_see_inbox(services(request).store, agent, row.inbox_id)
     ):
         raise NotFound(f"article {article_id} not found")
     return row
@@ -105,12 +108,12 @@ async def _article(request: Request, session: AsyncSession) -> Article:
 async def list_articles(request: Request) -> Response:
     agent = (await caller(request)).agent
     query = parse_query(request, ArticleQuery)
-    where = visible_to_agents(await access.inbox_ids(request.app.state.store, agent))
+    where = visible_to_agents(await access.inbox_ids(services(request).store, agent))
     if query.inbox_id is not None:
         where.append((col(Article.inbox_id) == query.inbox_id) | col(Article.inbox_id).is_(None))
     if query.published is not None:
         where.append(col(Article.published).is_(query.published))
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         if query.q.strip():
             rows = await search.search(session, query.q, where=where, limit=query.limit)
         else:
@@ -125,7 +128,7 @@ async def list_articles(request: Request) -> Response:
 async def create_article(request: Request) -> Response:
     await admin(request)
     body = await parse_body(request, ArticleBody)
-    async with request.app.state.store.transaction() as tx:
+    async with services(request).store.transaction() as tx:
         if body.inbox_id is not None:
             await _inbox(tx, body.inbox_id)
         row = Article(**body.model_dump(), html=content.render_markdown(body.body))
@@ -137,7 +140,7 @@ async def create_article(request: Request) -> Response:
 
 @api.route("GET", "/api/v1/articles/{article_id:int}", summary="Get an article", tag="articles")
 async def get_article(request: Request) -> Response:
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         return json(article_view(await _article(request, session)))
 
 
@@ -152,7 +155,7 @@ async def get_article(request: Request) -> Response:
 async def update_article(request: Request) -> Response:
     await admin(request)
     changes = provided(await parse_body(request, ArticleUpdate), nullable=frozenset({"inbox_id"}))
-    async with request.app.state.store.transaction() as tx:
+    async with services(request).store.transaction() as tx:
         row = await _article(request, tx)
         if changes.get("inbox_id") is not None:
             await _inbox(tx, changes["inbox_id"])
@@ -171,7 +174,7 @@ async def update_article(request: Request) -> Response:
 )
 async def delete_article(request: Request) -> Response:
     await admin(request)
-    async with request.app.state.store.transaction() as tx:
+    async with services(request).store.transaction() as tx:
         await tx.delete(await _article(request, tx))
     return Response(status_code=204)
 
@@ -181,7 +184,7 @@ async def _rule(request: Request, session: AsyncSession) -> ProactiveRule:
     rule_id: int = request.path_params["rule_id"]
     row = await session.get(ProactiveRule, rule_id)
     agent = (await caller(request)).agent
-    if row is None or not await access.may_see_inbox(request.app.state.store, agent, row.inbox_id):
+    if row is None or not await access.may_see_inbox(services(request).store, agent, row.inbox_id):
         raise NotFound(f"proactive rule {rule_id} not found")
     return row
 
@@ -189,11 +192,11 @@ async def _rule(request: Request, session: AsyncSession) -> ProactiveRule:
 @api.route("GET", "/api/v1/proactive_rules", summary="List proactive message rules", tag="proactive")
 async def list_rules(request: Request) -> Response:
     agent = (await caller(request)).agent
-    visible = await access.inbox_ids(request.app.state.store, agent)
+    visible = await access.inbox_ids(services(request).store, agent)
     statement = select(ProactiveRule).order_by(col(ProactiveRule.inbox_id), col(ProactiveRule.id))
     if visible is not None:
         statement = statement.where(col(ProactiveRule.inbox_id).in_(visible))
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         rows = list((await session.execute(statement)).scalars())
     return json({"items": [rule_view(row) for row in rows]})
 
@@ -210,7 +213,7 @@ async def list_rules(request: Request) -> Response:
 async def create_rule(request: Request) -> Response:
     await admin(request)
     body = await parse_body(request, RuleBody)
-    async with request.app.state.store.transaction() as tx:
+    async with services(request).store.transaction() as tx:
         await _inbox(tx, body.inbox_id, webchat=True)
         row = ProactiveRule(**body.model_dump())
         tx.add(row)
@@ -221,7 +224,7 @@ async def create_rule(request: Request) -> Response:
 
 @api.route("GET", "/api/v1/proactive_rules/{rule_id:int}", summary="Get a proactive message rule", tag="proactive")
 async def get_rule(request: Request) -> Response:
-    async with request.app.state.store.session() as session:
+    async with services(request).store.session() as session:
         return json(rule_view(await _rule(request, session)))
 
 
@@ -236,7 +239,7 @@ async def get_rule(request: Request) -> Response:
 async def update_rule(request: Request) -> Response:
     await admin(request)
     changes: dict[str, Any] = provided(await parse_body(request, RuleUpdate))
-    async with request.app.state.store.transaction() as tx:
+    async with services(request).store.transaction() as tx:
         row = await _rule(request, tx)
         for name, value in changes.items():
             setattr(row, name, value)
@@ -255,6 +258,6 @@ async def update_rule(request: Request) -> Response:
 )
 async def delete_rule(request: Request) -> Response:
     await admin(request)
-    async with request.app.state.store.transaction() as tx:
+    async with services(request).store.transaction() as tx:
         await tx.delete(await _rule(request, tx))
     return Response(status_code=204)

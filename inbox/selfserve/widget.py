@@ -30,6 +30,7 @@ from channels.base import Identity, InboxInfo
 from inbox.errors import Conflict, InboxError, NotFound
 from inbox.http.routing import error_body, parse_body
 from inbox.http.schema import Body
+from inbox.http.services import services
 from inbox.selfserve import content, search
 from inbox.selfserve.store import (
     Kind,
@@ -122,7 +123,7 @@ class WidgetAnswers:
         """Widget: search published articles (no `q`: the most viewed)."""
         query = request.query_params.get("q", "")[:200].strip()
         where = visible_to_visitors(inbox.id, content.language(request.query_params.get("locale")))
-        store = request.app.state.store
+        store = services(request).store
         if not query:
             async with store.session() as session:
                 statement = (
@@ -139,7 +140,7 @@ class WidgetAnswers:
 
     async def _published(self, request: Request, inbox: InboxInfo) -> Article:
         article_id: int = request.path_params["article_id"]
-        async with request.app.state.store.session() as session:
+        async with services(request).store.session() as session:
             rows = await session.execute(
                 select(Article).where(col(Article.id) == article_id, *visible_to_visitors(inbox.id, ""))
             )
@@ -151,7 +152,7 @@ class WidgetAnswers:
     async def article(self, request: Request, inbox: InboxInfo, visitor: str, sender: Identity) -> Response:
         """Widget: one published article (counted as a view)."""
         row = await self._published(request, inbox)
-        async with request.app.state.store.transaction() as tx:
+        async with services(request).store.transaction() as tx:
             await tx.execute(update(Article).where(col(Article.id) == row.id).values(views=Article.views + 1))
             await record(tx, Kind.VIEW, inbox.id, visitor, article_id=row.id)
         return JSONResponse(public_article_view(row))
@@ -160,7 +161,7 @@ class WidgetAnswers:
         """Widget: whether an article answered the question (helpful counts as a deflection)."""
         row = await self._published(request, inbox)
         body = await parse_body(request, Feedback)
-        async with request.app.state.store.transaction() as tx:
+        async with services(request).store.transaction() as tx:
             kind = Kind.DEFLECTED if body.helpful else Kind.NOT_DEFLECTED
             await record(tx, kind, inbox.id, visitor, article_id=row.id)
         return JSONResponse({"recorded": kind})
@@ -169,7 +170,7 @@ class WidgetAnswers:
     async def proactive(self, request: Request, inbox: InboxInfo, visitor: str, sender: Identity) -> Response:
         """Widget: the proactive greetings that may show on this page for this visitor."""
         url = request.query_params.get("url", "")[:2000]
-        async with request.app.state.store.session() as session:
+        async with services(request).store.session() as session:
             rules = list(
                 (
                     await session.execute(
@@ -179,7 +180,7 @@ class WidgetAnswers:
                     )
                 ).scalars()
             )
-            shown = dict(
+            shown: dict[Any, Any] = dict(
                 (
                     await session.execute(
                         select(SelfServeEvent.rule_id, func.count())
@@ -197,7 +198,7 @@ class WidgetAnswers:
             for rule in rules
             if content.url_matches(rule.url_pattern, url) and shown.get(rule.id, 0) < rule.max_per_visitor
         ]
-        online = await request.app.state.host.agents_online(inbox.id) if eligible else False
+        online = await services(request).host.agents_online(inbox.id) if eligible else False
         return JSONResponse(
             {"agents_online": online, "items": [public_rule_view(rule) for rule in eligible]},
             headers={"Cache-Control": "no-store"},
@@ -205,7 +206,7 @@ class WidgetAnswers:
 
     async def _rule(self, request: Request, inbox: InboxInfo) -> ProactiveRule:
         rule_id: int = request.path_params["rule_id"]
-        async with request.app.state.store.session() as session:
+        async with services(request).store.session() as session:
             rule: ProactiveRule | None = await session.get(ProactiveRule, rule_id)
         if rule is None or rule.inbox_id != inbox.id or not rule.enabled:
             raise NotFound(f"proactive rule {rule_id} not found")
@@ -214,7 +215,7 @@ class WidgetAnswers:
     async def shown(self, request: Request, inbox: InboxInfo, visitor: str, sender: Identity) -> Response:
         """Widget: a proactive greeting was shown."""
         rule = await self._rule(request, inbox)
-        async with request.app.state.store.transaction() as tx:
+        async with services(request).store.transaction() as tx:
             await record(tx, Kind.PROACTIVE_SHOWN, inbox.id, visitor, rule_id=rule.id)
         return JSONResponse({"recorded": Kind.PROACTIVE_SHOWN})
 
@@ -222,7 +223,7 @@ class WidgetAnswers:
         """Widget: the visitor answers a proactive greeting; opens the conversation with it."""
         rule = await self._rule(request, inbox)
         body = await parse_body(request, Reply)
-        async with request.app.state.store.session() as session:
+        async with services(request).store.session() as session:
             shown = await session.execute(
                 select(SelfServeEvent.id)
                 .where(
@@ -236,7 +237,7 @@ class WidgetAnswers:
         if shown.first() is None:  # no conversations opened by greetings nobody was shown
             raise Conflict(f"proactive rule {rule.id} was not shown to this visitor")
         started = await start_from_greeting(
-            request.app.state.service, rule, thread_key=visitor, sender=sender, greeting_id=body.greeting_id
+            services(request).service, rule, thread_key=visitor, sender=sender, greeting_id=body.greeting_id
         )
         return JSONResponse(
             {"conversation_id": started.conversation_id, "message_id": started.message_id},

@@ -51,9 +51,14 @@ class Written:
 
 
 def touch_conversation(conversation: Conversation, inbound: Inbound, now: datetime) -> bool:
-    """Record an incoming message's activity on its conversation; True when this reopened it."""
+    """Record an incoming message's activity on its conversation; True when this reopened it.
+
+    Machine-generated mail (`inbound.metadata["automatic"]`: an out-of-office reply, a bounce) is stored and
+    shown, but stays out of the agents' way: it neither reopens the conversation nor raises its unread count.
+    """
     reopened = False
-    if conversation.status != Status.OPEN:
+    automatic = is_automatic(inbound)
+    if conversation.status != Status.OPEN and not automatic:
         reopened = True
         conversation.status = Status.OPEN
         conversation.snoozed_until = None
@@ -61,9 +66,15 @@ def touch_conversation(conversation: Conversation, inbound: Inbound, now: dateti
     conversation.last_activity_at = now
     conversation.last_incoming_at = now
     conversation.updated_at = now
-    conversation.unread_count += 1
+    if not automatic:
+        conversation.unread_count += 1
     conversation.preview = preview(inbound.text)
     return reopened
+
+
+def is_automatic(inbound: Inbound) -> bool:
+    """Whether the channel says a machine wrote this message (`Inbound.metadata["automatic"]`, a reason)."""
+    return bool(inbound.metadata.get("automatic"))
 
 
 def incoming_message(inbound: Inbound, contact: Contact, conversation: Conversation, now: datetime) -> Message:

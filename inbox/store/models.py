@@ -439,3 +439,129 @@ class SlaClock(SQLModel, table=True):
     met_at: datetime | None = None
     warned_at: datetime | None = None
     breached_at: datetime | None = None
+
+
+# ── organisations (companies) and their contacts (see inbox.reports.organizations) ────────────
+class Organization(SQLModel, table=True):
+    """A customer company. Contacts belong to it by hand (`OrganizationMember`) or, when they have no manual
+    membership, because their email's domain is one of `domains` (lower-case, e.g. ["acme.test"])."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=200)
+    domains: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    notes: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class OrganizationMember(SQLModel, table=True):
+    """A contact added to an organisation by hand: it wins over a domain match (one organisation per contact)."""
+
+    contact_id: int = Field(foreign_key="contact.id", primary_key=True)
+    organization_id: int = Field(foreign_key="organization.id", ondelete="CASCADE", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+# ── acknowledgements and the customer portal (see inbox.portal) ──────────────────────────────
+class Acknowledgement(SQLModel, table=True):
+    """The one acknowledgement a new conversation got (the primary key makes it once per conversation).
+
+    `address_hash` (SHA-256 of the lower-cased address) is what the per-address rate limit counts; the address
+    itself is not kept here, so erasing a contact leaves nothing of it behind."""
+
+    __table_args__ = (Index("ix_acknowledgement_address", "address_hash", "created_at"),)
+
+    conversation_id: int = Field(foreign_key="conversation.id", primary_key=True, ondelete="CASCADE")
+    message_id: int | None = Field(default=None, foreign_key="message.id", ondelete="SET NULL")
+    address_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PortalLink(SQLModel, table=True):
+    """One sign-in link a customer asked for: `id` is the random nonce its signed token carries.
+
+    Every request is a row, known address or not (the per-address rate limit counts them alike); `used_at`
+    is set once, by a conditional update, so a link signs in at most once."""
+
+    __table_args__ = (Index("ix_portallink_address", "address_hash", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    address_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    used_at: datetime | None = None
+
+
+# ── team workflow: automation rules, macros, outgoing event webhooks (see inbox.workflow.rules …) ──
+class AutomationRule(SQLModel, table=True):
+    """When `trigger` happens and every condition holds, run the actions (`inbox.workflow.rules`).
+
+    `conditions` and `actions` are JSON lists in the shapes `inbox.workflow.rules` validates; `after_minutes`
+    is the waiting time of the time-based triggers (None for the others)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=100)
+    enabled: bool = True
+    trigger: str = Field(max_length=32, index=True)
+    after_minutes: int | None = None
+    conditions: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    actions: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RuleFiring(SQLModel, table=True):
+    """A time-based rule fired once for one stretch of a conversation's waiting (`since`: when the wait began,
+    the customer's last message or the conversation's creation)."""
+
+    rule_id: int = Field(foreign_key="automationrule.id", primary_key=True, ondelete="CASCADE")
+    conversation_id: int = Field(foreign_key="conversation.id", primary_key=True, ondelete="CASCADE")
+    since: datetime = Field(primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Macro(SQLModel, table=True):
+    """A named list of actions (the rules' shapes) an agent runs on one conversation."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=100)
+    actions: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Webhook(SQLModel, table=True):
+    """An outgoing webhook: event types POSTed to `url`, signed with `secret` (`inbox.workflow.webhooks`)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=2000)
+    event_types: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    secret: str = Field(max_length=128)
+    enabled: bool = True
+    description: str = Field(default="", max_length=300)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event to POST to one webhook; durable, retried with backoff (`status`: pending | delivered | failed).
+
+    `delivery_id` is sent as `X-Switchboard-Delivery` and stays the same on every attempt."""
+
+    __table_args__ = (
+        Index("ix_webhookdelivery_due", "status", "next_attempt_at"),
+        Index("ix_webhookdelivery_webhook", "webhook_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    webhook_id: int = Field(foreign_key="webhook.id", ondelete="CASCADE")
+    delivery_id: str = Field(unique=True, max_length=64)
+    event_type: str = Field(max_length=64)
+    event_id: int | None = None
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    response_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+    delivered_at: datetime | None = None

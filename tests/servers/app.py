@@ -62,7 +62,8 @@ class LiveServer:
 
     @property
     def state(self) -> Any:
-        return self.app.state
+        """The app's typed services (`inbox.http.services.Services`)."""
+        return self.app.state.services
 
 
 @contextlib.asynccontextmanager

@@ -9,9 +9,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from inbox.models import Cursor
 from sqlmodel import col, select
 
+from inbox.store.models import Cursor
 from tests.servers.app import LiveServer
 from tests.servers.telegram import FakeTelegram
 from tests.telegram.support import bot_inbox, contact_attributes, eventually, messages, returns, update

@@ -29,6 +29,7 @@ const STATE_TEXT = {
   starting: "Starting",
   elsewhere: "Runs in another process",
   idle: "Idle",
+  misconfigured: "Settings invalid",
 };
 
 function row(item, now) {

@@ -4,6 +4,7 @@ import { t } from "./i18n.js";
 import { identityText } from "./identity.js";
 import { $, fill, h, timeAgo } from "./dom.js";
 import { channelIcon } from "./icons.js";
+import { isolated } from "./names.js";
 import { state } from "./state.js";
 
 export function renderContact(onOpen) {
@@ -17,7 +18,7 @@ export function renderContact(onOpen) {
   const conversations = (c.conversations || []).filter((item) => item.id !== state.selectedId);
   fill(
     panel,
-    h("h2", {}, c.name || c.email || t("contact.fallback", { id: c.id })),
+    h("h2", { class: "contact-title" }, isolated(c.name || c.email || t("contact.fallback", { id: c.id }))),
     c.email ? h("div", { class: "contact-email" }, c.email) : null,
     c.phone ? h("div", { class: "contact-phone" }, c.phone) : null,
     h("a", { class: "contact-edit", href: `/contacts#contact/${c.id}` }, t("contact.edit")),

@@ -4,6 +4,7 @@
 import { locale, t } from "./i18n.js";
 import { $, fill, h, toast } from "./dom.js";
 import { toggleHelp } from "./keys.js";
+import { isolated, showControls } from "./names.js";
 import { notifications } from "./notify.js";
 import { state } from "./state.js";
 
@@ -13,7 +14,7 @@ let hooks = null;
 export function renderHeader() {
   const c = state.current;
   if (!c) return;
-  $("#thread-title").textContent = `#${c.number ?? c.id} ${c.contact?.name || c.contact?.email || ""}`;
+  fill($("#thread-title"), `#${c.number ?? c.id} `, isolated(c.contact?.name || c.contact?.email || ""));
   $("#thread-subject").textContent = c.subject || "";
   $("#thread-status").textContent = c.status === "snoozed" && c.snoozed_until ? t("status.snoozed_until", { time: new Date(c.snoozed_until).toLocaleString(locale) }) : t(`status.${c.status}`);
   $("#thread-status").dataset.status = c.status;
@@ -22,8 +23,9 @@ export function renderHeader() {
   fill(
     $("#assign-select"),
     option("", t("assign.none"), c.assignee_id),
-    option(state.me.id, t("assign.me", { name: state.me.name }), c.assignee_id),
-    [...state.agents.values()].filter((a) => a.id !== state.me.id && a.active !== false).map((a) => option(a.id, a.name, c.assignee_id)),
+    // An <option> holds text only: names keep their direction controls visible instead of isolated.
+    option(state.me.id, t("assign.me", { name: showControls(state.me.name) }), c.assignee_id),
+    [...state.agents.values()].filter((a) => a.id !== state.me.id && a.active !== false).map((a) => option(a.id, showControls(a.name), c.assignee_id)),
   );
   fill($("#team-select"), option("", t("team.none"), c.team_id), [...state.teams.values()].map((t) => option(t.id, t.name, c.team_id)));
   $("#priority-select").value = c.priority || "";

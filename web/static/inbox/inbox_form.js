@@ -9,6 +9,9 @@ import { h } from "./dom.js";
 import { t } from "./i18n.js";
 
 export const CHANNELS = ["webchat", "email", "telegram", "api", "whatsapp", "vk", "phone"];
+// What `POST /api/v1/inboxes` creates (WhatsApp, VK and phone inboxes come from `switchboard inbox create`; once
+// they exist, their settings are edited here like any other).
+export const CREATABLE = ["webchat", "email", "telegram", "api"];
 
 const opt = (values, prefix) => values.map((value) => [value, t(`${prefix}.${value || "default"}`)]);
 
@@ -285,7 +288,7 @@ export function inboxForm({ row, context, onSubmit }) {
   const form = h("form", { class: "settings-form inbox-form", novalidate: true }, nameField);
   if (creating) {
     const channel = field(
-      { name: "channel", kind: "select", label: t("f.channel"), help: t("f.channel.help"), options: CHANNELS.map((c) => [c, t(`f.channel.${c}`)]) },
+      { name: "channel", kind: "select", label: t("f.channel"), help: t("f.channel.help"), options: CREATABLE.map((c) => [c, t(`f.channel.${c}`)]) },
       kind,
     );
     channel.querySelector("select").addEventListener("change", (event) => {

@@ -3,6 +3,7 @@
 import { t } from "./i18n.js";
 import { $, fill, h, timeAgo } from "./dom.js";
 import { channelIcon } from "./icons.js";
+import { isolated } from "./names.js";
 import { agentName, channelOf, state } from "./state.js";
 
 export function renderList(onOpen, onMore) {
@@ -45,7 +46,7 @@ function row(c, onOpen) {
       h(
         "div",
         { class: "conversation-top" },
-        h("span", { class: "contact-name" }, name),
+        h("span", { class: "contact-name" }, isolated(name)),
         h("time", { datetime: c.last_activity_at, title: c.last_activity_at }, timeAgo(c.last_activity_at)),
       ),
       c.subject ? h("div", { class: "subject" }, c.subject) : null,

@@ -4,6 +4,7 @@
 import { get, items, query } from "./api.js";
 import { $, $$, fill, h } from "./dom.js";
 import { t } from "./i18n.js";
+import { drawCharts, drawKpis } from "./report_charts.js";
 
 const DAY = 86_400_000;
 
@@ -136,13 +137,16 @@ async function show() {
   const end = new Date(`${to}T00:00:00Z`).getTime() + DAY; // the "to" day is included
   status.textContent = t("loading");
   try {
-    const data = await get(`/api/v1/reports/summary${query({ from: `${from}T00:00:00Z`, to: new Date(end).toISOString(), inbox_id: $("#report-inbox").value })}`);
+    const params = { from: `${from}T00:00:00Z`, to: new Date(end).toISOString(), inbox_id: $("#report-inbox").value };
+    const data = await get(`/api/v1/reports/summary${query(params)}`);
+    await drawCharts(params, Math.round((end - new Date(`${from}T00:00:00Z`).getTime()) / DAY));
     drawVolumes(data);
     drawTimes(data);
     drawSla(data);
     drawWorkload(data);
     drawLabels(data);
     drawCsat(data);
+    drawKpis(data);
     $("#report").hidden = false;
     status.textContent = t("r.period", { from, to });
     document.body.dataset.loaded = `${from}/${to}/${$("#report-inbox").value}`;

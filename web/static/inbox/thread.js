@@ -4,6 +4,7 @@
 import { t } from "./i18n.js";
 import { markdown } from "./markdown.js";
 import { $, bytes, clock, fill, h } from "./dom.js";
+import { isolated } from "./names.js";
 import { state } from "./state.js";
 
 
@@ -45,11 +46,13 @@ function message(m, onRetry, emailed) {
     h(
       "div",
       { class: "message-head" },
-      h("span", { class: "sender" }, m.sender?.name || t(m.kind === "incoming" ? "sender.customer" : "sender.agent")),
+      m.sender?.name
+        ? isolated(m.sender.name, "sender")
+        : h("span", { class: "sender" }, t(m.kind === "incoming" ? "sender.customer" : "sender.agent")),
       m.kind === "note" ? h("span", { class: "note-badge" }, t("note")) : null,
       h("time", { datetime: m.created_at }, clock(m.created_at)),
       m.meta?.edited_at ? h("span", { class: "edited" }, t("edited")) : null,
-      m.meta?.automatic ? h("span", { class: "automatic-badge", title: t("automatic.title") }, t("automatic")) : null,
+      automatic(m) ? h("span", { class: "automatic-badge", title: automaticTitle(m) }, t("automatic")) : null,
     ),
     // Why an email landed in this conversation ("threaded by References"), so a wrong match is easy to spot.
     m.meta?.thread_reason ? h("div", { class: "thread-reason" }, m.meta.thread_reason) : null,
@@ -58,6 +61,18 @@ function message(m, onRetry, emailed) {
     m.kind === "outgoing" ? delivery(m, onRetry) : null,
     emailed.get(m.id) === "sent" ? h("div", { class: "sent-by-email" }, t("sent_by_email")) : null,
   );
+}
+
+// Machine-written messages: our own (a proactive greeting: `meta.automatic` true) and incoming auto-replies
+// and bounces (the channel's reason, e.g. "Auto-Submitted: auto-replied", in `meta.automatic`, or for mail
+// stored before that in `meta.email.automatic`).
+function automatic(m) {
+  return m.meta?.automatic || m.meta?.email?.automatic || null;
+}
+
+function automaticTitle(m) {
+  const reason = automatic(m);
+  return typeof reason === "string" ? `${t("automatic.title")} (${reason})` : t("automatic.title");
 }
 
 function body(m) {
@@ -99,7 +114,7 @@ function attachment(a) {
     "li",
     {},
     isImage ? h("img", { src: a.url, alt: a.filename, class: "thumb", loading: "lazy" }) : null,
-    h("a", { href: a.url, download: a.filename }, a.filename),
+    h("a", { href: a.url, download: a.filename, class: "attachment-name" }, isolated(a.filename)),
     h("span", { class: "size" }, ` ${bytes(a.size)}`),
   );
 }

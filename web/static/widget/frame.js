@@ -495,7 +495,10 @@ function failed(frame) {
     return;
   }
   if (frame.code === "unavailable") {
-    state.inFlight.clear(); // this error names no client_id: whatever was waiting is sent again
+    // The server names the message it could not store: only that one is sent again (the others may be
+    // acknowledged any moment, and resending them would get each acknowledged twice). An older server
+    // names none: then whatever was waiting is sent again.
+    if (!frame.client_id) state.inFlight.clear();
     setTimeout(flush, 2000); // the server could not store it now; the queue keeps it
     return;
   }

@@ -5,27 +5,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from inbox.auth import CSRF_HEADER, SESSION_COOKIE
 from inbox.read.queries import encode_cursor
 from inbox.store.models import Agent
-from tests.api_world import MAX_BODY, World, build_world, row_counts, small_server
-from tests.servers.app import LiveServer
-
-
-@pytest.fixture
-async def server(db_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
-    async with small_server(db_url, tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
-async def world(server: LiveServer) -> World:
-    return await build_world(server)
+from tests.api_world import MAX_BODY, World, row_counts
 
 
 @dataclass

@@ -11,19 +11,7 @@ import pytest
 
 from inbox.api import shapes
 from inbox.api.attachments import content_disposition, safe_content_type, safe_filename
-from tests.api_world import MAX_ATTACHMENT, World, build_world, row_counts, small_server
-from tests.servers.app import LiveServer
-
-
-@pytest.fixture
-async def server(db_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
-    async with small_server(db_url, tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
-async def world(server: LiveServer) -> World:
-    return await build_world(server)
+from tests.api_world import MAX_ATTACHMENT, World, row_counts
 
 
 def stored_files(world: World) -> list[str]:

@@ -3,30 +3,10 @@ identities and conversations, patch, merge, and who may see or change which cont
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from inbox.api import shapes
-from tests.api_world import World, build_world, row_counts, small_server, statements
-from tests.servers.app import LiveServer
-
-
-@pytest.fixture
-async def server(db_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
-    async with small_server(db_url, tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
-async def world(server: LiveServer) -> World:
-    return await build_world(server)
-
-
-def ids(page: dict[str, Any]) -> list[int]:
-    return [item["id"] for item in page["items"]]
+from tests.api_world import World, ids, row_counts, statements
 
 
 async def test_list_pages_search_and_visibility(world: World) -> None:
