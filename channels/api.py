@@ -149,6 +149,31 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
+async def send_test_event(inbox: InboxInfo, *, timeout_seconds: float = 10.0) -> dict[str, Any]:
+    """POST a signed `{"event": "test"}` to the inbox's `webhook_url` (the settings "Send test event" button);
+    answers whether the integration took it, with its status — nothing is stored or retried."""
+    url = inbox.settings.get("webhook_url")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        return {"ok": False, "status": None, "detail": "webhook_url: set an http(s) address first"}
+    body = json.dumps({"event": "test", "inbox_id": inbox.id, "sent_at": int(time.time())}, separators=(",", ":"))
+    timestamp = str(int(time.time()))
+    headers = {
+        "content-type": "application/json",
+        "x-switchboard-timestamp": timestamp,
+        "x-switchboard-signature": sign(inbox.secret, timestamp, body.encode()),
+        "x-switchboard-delivery": f"test-{timestamp}",
+        "user-agent": "Switchboard-Webhook/1",
+    }
+    try:
+        async with httpx.AsyncClient(timeout=timeout_seconds, follow_redirects=False) as client:
+            response = await client.post(url, content=body.encode(), headers=headers)
+    except httpx.HTTPError as exc:
+        return {"ok": False, "status": None, "detail": f"webhook unreachable: {exc or type(exc).__name__}"}
+    excerpt = response.text[:200].strip()
+    detail = f"webhook answered {response.status_code}" + (f": {excerpt}" if excerpt else "")
+    return {"ok": response.status_code < 300, "status": response.status_code, "detail": detail}
+
+
 def _error(status: int, code: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "detail": detail}}, status_code=status)
 

@@ -34,10 +34,11 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from channels import api as api_settings
-from channels.api import ApiChannel, ApiChannelSettings
+from channels.api import ApiChannel, ApiChannelSettings, send_test_event
 from channels.base import Channel, DeliveryError, InboxInfo, TypingAware
 from channels.email import EmailChannel, EmailSettings, MailboxSettings
 from channels.email import settings as email_settings
+from channels.email.check import check_connection as check_email_connection
 from channels.email.smtp import send_message
 from channels.phone import PhoneChannel, PhoneSettings
 from channels.phone import settings as phone_settings
@@ -59,6 +60,7 @@ from inbox.api import audit as audit_api
 from inbox.api import automation as automation_api
 from inbox.api import organizations as organizations_api
 from inbox.api import privacy as privacy_api
+from inbox.api import wizards as wizards_api
 from inbox.api import workflow as workflow_api
 from inbox.api.common import Body, Id, Query, path_id
 from inbox.audit import retention
@@ -87,6 +89,7 @@ from inbox.http.routing import json as json_response
 from inbox.http.services import Services, services
 from inbox.pages import audit as audit_page
 from inbox.pages import base as pages
+from inbox.pages import contacts as contacts_page
 from inbox.pages import csat as csat_pages
 from inbox.pages import demo as demo_page
 from inbox.pages import portal as portal_pages
@@ -135,6 +138,7 @@ API_MODULES: list[Api] = [
     privacy_api.api,
     workflow_api.api,
     automation_api.api,
+    wizards_api.api,
 ]
 
 
@@ -376,6 +380,7 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         *audit_page.routes,  # before settings: /settings/audit is its own page
         *settings_pages.routes,
         *reports_page.routes,
+        *contacts_page.routes,
         *csat_pages.routes,
         *portal_pages.routes,
         *(demo_page.routes if config.server.development else []),
@@ -414,6 +419,8 @@ def create_app(config: Config, *, broker: Broker | None = None) -> Starlette:
         settings_validators=SETTINGS_VALIDATORS,
         rule_engine=rule_engine,
         webhooks=webhook_worker,
+        # the set-up wizards (inbox.api.wizards): checks that belong to a channel, named here and nowhere else
+        extra={"connection_checks": {"email": check_email_connection, "api": send_test_event}},
     )
     return app
 

@@ -27,9 +27,9 @@ async def test_admin_links_chat_to_email_and_agent_sees_the_mail_status(server: 
     await page.wait_for_selector(".settings-row", timeout=WAIT_MS)
     website = page.locator(f'.settings-row[data-id="{key(chat)}"]')
     await website.locator("summary").first.click()
-    await website.locator("form.continuity select").select_option(str(key(mail)))
-    await website.locator("form.continuity input[type=url]").fill("https://shop.example.test/help")
-    await website.locator("form.continuity button[type=submit]").click()
+    await website.locator("select[name=email_continuity_inbox_id]").select_option(str(key(mail)))
+    await website.locator("input[name=email_continuity_chat_url]").fill("https://shop.example.test/help")
+    await website.locator("form.inbox-form > button[type=submit]").click()
 
     async def settings() -> dict[str, Any]:
         async with store.session() as session:

@@ -80,6 +80,7 @@ class IdentityOut(Shape):
     value: str
     name: str
     verified: bool
+    created_at: str | None = Field(default=None, description="when this identity first wrote")
 
 
 class ContactOut(Shape):

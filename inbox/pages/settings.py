@@ -28,12 +28,18 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "teams": ("Teams", "/api/v1/teams"),
     "labels": ("Labels", "/api/v1/labels"),
     "canned_responses": ("Canned responses", "/api/v1/canned_responses"),
+    "business_hours": ("Business hours", "/api/v1/business_hours"),
+    "sla_policies": ("SLA policies", "/api/v1/sla_policies"),
     "health": ("Channel health", "/api/v1/channels/status"),
     "selfservice": ("Self-service", "/api/v1/articles"),  # its own page: inbox.pages.selfserve
     "audit": ("Audit log", "/api/v1/audit"),  # its own page: inbox.pages.audit
 }
 # Sections with their own page (template and script) instead of the generic list-and-form one.
-TEMPLATES: dict[str, str] = {"health": "settings_health.html"}
+TEMPLATES: dict[str, str] = {
+    "health": "settings_health.html",
+    "business_hours": "settings_workflow.html",
+    "sla_policies": "settings_workflow.html",
+}
 
 
 def shell_context(request: Request, who: Caller) -> dict[str, Any]:

@@ -66,7 +66,13 @@ def contact(row: Contact, identities: Iterable[Identity] = ()) -> dict[str, Any]
         "phone": row.phone,
         "attributes": row.attributes,
         "identities": [
-            {"kind": item.kind, "value": item.value, "name": item.name, "verified": item.verified}
+            {
+                "kind": item.kind,
+                "value": item.value,
+                "name": item.name,
+                "verified": item.verified,
+                "created_at": iso(item.created_at),
+            }
             for item in identities
         ],
         "merged_into_id": row.merged_into_id,

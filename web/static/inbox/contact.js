@@ -1,6 +1,7 @@
 // The contact panel: identities, attributes and the contact's conversations on every channel.
 
 import { t } from "./i18n.js";
+import { identityText } from "./identity.js";
 import { $, fill, h, timeAgo } from "./dom.js";
 import { channelIcon } from "./icons.js";
 import { isolated } from "./names.js";
@@ -20,6 +21,7 @@ export function renderContact(onOpen) {
     h("h2", { class: "contact-title" }, isolated(c.name || c.email || t("contact.fallback", { id: c.id }))),
     c.email ? h("div", { class: "contact-email" }, c.email) : null,
     c.phone ? h("div", { class: "contact-phone" }, c.phone) : null,
+    h("a", { class: "contact-edit", href: `/contacts#contact/${c.id}` }, t("contact.edit")),
     h("h3", {}, t("contact.identities")),
     h(
       "ul",
@@ -28,9 +30,7 @@ export function renderContact(onOpen) {
         h(
           "li",
           {},
-          h("span", { class: "identity-kind" }, i.kind),
-          " ",
-          h("span", { class: "identity-value" }, i.value),
+          h("span", { class: "identity-value", title: `${i.kind}: ${i.value}` }, identityText(i)),
           i.verified ? h("span", { class: "verified", title: t("contact.verified") }, " ✓") : null,
         ),
       ),

@@ -2,6 +2,9 @@
 
 import { del, get, items, patch, post } from "./api.js";
 import { $, fill, h, toast } from "./dom.js";
+import { field, showError } from "./fields.js";
+import { t } from "./i18n.js";
+import { inboxForm } from "./inbox_form.js";
 
 const boot = JSON.parse($("#boot").textContent || "{}");
 const baseUrl = boot.base_url || location.origin;
@@ -9,108 +12,60 @@ const section = document.body.dataset.section;
 const collection = document.body.dataset.collection;
 let agents = [];
 let inboxes = []; // the inbox rows, for the email-continuity choice of chat inboxes
+let hours = []; // business-hours calendars, for an inbox's choice
 
-// Field specs: [name, label, kind, options]; `create` fields go in the add form, `edit` in each row.
+// Field specs (fields.js): `create` fields go in the add form, `edit` in each row. `F("new_password", …, "password")`
+// is labelled as a new password and sent as `password`.
+const ROLES = ["agent", "admin"];
+function F(key, kind, options = null, name = key) {
+  const choices = options ? options.map((option) => [option, t(`s.${key}.${option}`)]) : undefined;
+  return { name, key, kind, options: choices, label: t(`s.${key}`), help: t(`s.${key}.help`), path: name };
+}
+
 const SPECS = {
   inboxes: {
-    create: [
-      ["name", "Name", "text"],
-      ["channel", "Channel", "select", ["webchat", "email", "telegram", "api"]],
-      ["settings", "Settings (JSON)", "json"],
-    ],
-    edit: [
-      ["name", "Name", "text"],
-      ["settings", "Settings (JSON)", "json"],
-    ],
-    title: (row) => `${row.name} (${row.channel})`,
+    // The whole form comes from inbox_form.js: a field per setting, per channel kind.
+    form: (row) => inboxForm({ row, context: { hours, inboxes }, onSubmit: row ? (form, body) => save(row, body, form) : create }),
+    title: (row) => `${row.name} (${t(`f.channel.${row.channel}`)})`,
     extra: inboxExtra,
   },
   agents: {
-    create: [
-      ["name", "Name", "text"],
-      ["email", "Email", "email"],
-      ["role", "Role", "select", ["agent", "admin"]],
-      ["password", "Password", "password"],
-    ],
-    edit: [
-      ["name", "Name", "text"],
-      ["email", "Email", "email"],
-      ["role", "Role", "select", ["agent", "admin"]],
-      ["active", "Active", "checkbox"],
-      ["password", "New password (leave empty to keep)", "password"],
-    ],
-    title: (row) => `${row.name} <${row.email}> · ${row.role}${row.active === false ? " · deactivated" : ""}`,
+    create: [F("name", "text"), F("email", "email"), F("role", "select", ROLES), F("password", "password")],
+    edit: [F("name", "text"), F("email", "email"), F("role", "select", ROLES), F("active", "checkbox"), F("new_password", "password", null, "password")],
+    title: (row) => `${row.name} <${row.email}> · ${t(`s.role.${row.role}`)}${row.active === false ? ` · ${t("s.deactivated")}` : ""}`,
     noDelete: true,
   },
   teams: {
-    create: [
-      ["name", "Name", "text"],
-      ["description", "Description", "text"],
-    ],
-    edit: [
-      ["name", "Name", "text"],
-      ["description", "Description", "text"],
-    ],
+    create: [F("name", "text"), F("description", "text")],
+    edit: [F("name", "text"), F("description", "text")],
     title: (row) => row.name,
     extra: (row) => members(row, `/api/v1/teams/${row.id}/members`),
   },
   labels: {
-    create: [
-      ["name", "Name", "text"],
-      ["color", "Colour", "color"],
-      ["description", "Description", "text"],
-    ],
-    edit: [
-      ["name", "Name", "text"],
-      ["color", "Colour", "color"],
-      ["description", "Description", "text"],
-    ],
+    create: [F("label_name", "text", null, "name"), F("color", "color"), F("description", "text")],
+    edit: [F("label_name", "text", null, "name"), F("color", "color"), F("description", "text")],
     title: (row) => row.name,
   },
   canned_responses: {
-    create: [
-      ["short_code", "Short code (typed after /)", "text"],
-      ["content", "Content", "textarea"],
-    ],
-    edit: [
-      ["short_code", "Short code", "text"],
-      ["content", "Content", "textarea"],
-    ],
+    create: [F("short_code", "text"), F("content", "textarea")],
+    edit: [F("short_code", "text"), F("content", "textarea")],
     title: (row) => `/${row.short_code}`,
   },
 };
 
 const spec = SPECS[section];
 
-function input([name, label, kind, options], value) {
-  let control;
-  if (kind === "select") {
-    control = h("select", { name }, options.map((o) => h("option", { value: o, selected: o === value }, o)));
-  } else if (kind === "textarea" || kind === "json") {
-    control = h("textarea", { name, rows: kind === "json" ? 4 : 3 });
-    control.value = kind === "json" ? JSON.stringify(value ?? {}, null, 2) : value ?? "";
-  } else if (kind === "checkbox") {
-    control = h("input", { type: "checkbox", name, checked: value !== false });
-  } else {
-    control = h("input", { type: kind, name, autocomplete: kind === "password" ? "new-password" : "off" });
-    if (value !== undefined && value !== null && kind !== "password") control.value = value;
-  }
-  return h("label", { class: "field" }, h("span", {}, label), control);
+function input(spec, value) {
+  return field(spec, spec.kind === "checkbox" ? value !== false : value);
 }
 
 /** Read a form by its spec; `partial` leaves out empty passwords. */
 function read(form, fields, partial) {
   const body = {};
-  for (const [name, label, kind] of fields) {
+  for (const { name, kind } of fields) {
     const control = form.elements[name];
     if (kind === "checkbox") body[name] = control.checked;
-    else if (kind === "json") {
-      try {
-        body[name] = control.value.trim() ? JSON.parse(control.value) : {};
-      } catch (error) {
-        throw new Error(`${label}: not valid JSON (${error.message})`);
-      }
-    } else if (kind === "password" && partial && !control.value) continue;
+    else if (kind === "password" && partial && !control.value) continue;
     else body[name] = control.value;
   }
   return body;
@@ -125,7 +80,7 @@ function inboxExtra(row) {
       h(
         "div",
         { class: "snippet-box" },
-        h("span", {}, "Widget snippet — paste before </body>: "),
+        h("span", {}, `${t("s.snippet")} `),
         code,
         h(
           "button",
@@ -135,14 +90,14 @@ function inboxExtra(row) {
             onclick: async () => {
               try {
                 await navigator.clipboard.writeText(snippet);
-                toast("Snippet copied.");
+                toast(t("s.snippet_copied"));
               } catch {
                 getSelection().selectAllChildren(code);
-                toast("Press Ctrl+C to copy the selected snippet.");
+                toast(t("s.snippet_select"));
               }
             },
           },
-          "Copy",
+          t("s.copy"),
         ),
       ),
     );
@@ -152,59 +107,15 @@ function inboxExtra(row) {
       h(
         "details",
         { class: "secret" },
-        h("summary", {}, "Identity verification secret"),
+        h("summary", {}, t(row.channel === "api" ? "s.secret_api" : "s.secret")),
+        h("p", { class: "field-help" }, t(row.channel === "api" ? "s.secret_api.help" : "s.secret.help")),
         h("code", {}, row.secret),
-        h("button", { type: "button", onclick: () => save(row, { rotate_secret: true }) }, "Rotate secret"),
+        h("button", { type: "button", onclick: () => save(row, { rotate_secret: true }) }, t("s.rotate_secret")),
       ),
     );
   }
-  if (row.channel === "webchat" && row.settings) parts.push(continuity(row));
-  parts.push(
-    h(
-      "label",
-      { class: "csat-toggle" },
-      h("input", {
-        type: "checkbox",
-        name: "csat_enabled",
-        checked: row.settings?.csat_enabled === true,
-        onchange: (event) => save(row, { settings: { ...(row.settings || {}), csat_enabled: event.target.checked } }),
-      }),
-      " Customer satisfaction survey when a conversation is resolved",
-    ),
-  );
   parts.push(members(row, `/api/v1/inboxes/${row.id}/members`));
   return parts;
-}
-
-/** Email continuity of a chat inbox: which email inbox mails unseen replies, and the page to link back to. */
-function continuity(row) {
-  const current = row.settings.email_continuity_inbox_id ?? null;
-  const choices = inboxes.filter((other) => other.channel === "email");
-  const select = h(
-    "select",
-    { name: "email_continuity_inbox_id" },
-    h("option", { value: "" }, "Off"),
-    choices.map((other) => h("option", { value: String(other.id), selected: other.id === current }, other.name)),
-  );
-  const url = h("input", { type: "url", name: "email_continuity_chat_url", placeholder: "https://example.com/help" });
-  url.value = row.settings.email_continuity_chat_url || "";
-  const form = h(
-    "form",
-    { class: "continuity" },
-    h("label", { class: "field" }, h("span", {}, "Email continuity: mail unseen replies through"), select),
-    h("label", { class: "field" }, h("span", {}, "Page with the chat (linked from the mail)"), url),
-    h("button", { type: "submit" }, "Save email continuity"),
-  );
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const settings = { ...row.settings };
-    delete settings.email_continuity_inbox_id;
-    delete settings.email_continuity_chat_url;
-    if (select.value) settings.email_continuity_inbox_id = Number(select.value);
-    if (url.value.trim()) settings.email_continuity_chat_url = url.value.trim();
-    save(row, { settings });
-  });
-  return form;
 }
 
 function members(row, path) {
@@ -212,7 +123,7 @@ function members(row, path) {
   return h(
     "fieldset",
     { class: "members" },
-    h("legend", {}, "Members"),
+    h("legend", {}, t("s.members")),
     agents.map((agent) =>
       h(
         "label",
@@ -224,7 +135,7 @@ function members(row, path) {
             try {
               if (event.target.checked) await post(path, { agent_id: agent.id });
               else await del(`${path}/${agent.id}`);
-              toast(`${agent.name} ${event.target.checked ? "added" : "removed"}.`);
+              toast(t(event.target.checked ? "s.member_added" : "s.member_removed", { name: agent.name }));
             } catch (error) {
               event.target.checked = !event.target.checked;
               toast(error.message, "error");
@@ -237,30 +148,41 @@ function members(row, path) {
   );
 }
 
-async function save(row, body) {
+async function save(row, body, form) {
   try {
     await patch(`${collection}/${row.id}`, body);
-    toast("Saved.");
-    await load();
+    await load(row.id);
+    toast(t("f.saved"));
   } catch (error) {
-    toast(error.message, "error");
+    if (!form || !showError(form, error)) toast(error.message, "error");
   }
 }
 
-function rowView(row) {
-  const form = h("form", { class: "settings-form" }, spec.edit.map((field) => input(field, row[field[0]])));
-  form.append(h("button", { type: "submit" }, "Save"));
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    try {
-      save(row, read(form, spec.edit, true));
-    } catch (error) {
-      toast(error.message, "error");
-    }
-  });
+async function create(form, body) {
+  try {
+    await post(collection, body);
+    toast(t("f.added"));
+    fill($("#settings-create"), spec.form(null));
+    await load();
+  } catch (error) {
+    if (!showError(form, error)) toast(error.message, "error");
+  }
+}
+
+function rowView(row, openId) {
+  let form;
+  if (spec.form) form = spec.form(row);
+  else {
+    form = h("form", { class: "settings-form" }, spec.edit.map((field) => input(field, row[field[0]])));
+    form.append(h("button", { type: "submit" }, t("f.save")));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      save(row, read(form, spec.edit, true), form);
+    });
+  }
   return h(
     "details",
-    { class: "settings-row", dataset: { id: row.id } },
+    { class: "settings-row", dataset: { id: row.id }, open: row.id === openId },
     h("summary", {}, spec.title(row)),
     spec.extra ? spec.extra(row) : null,
     form,
@@ -272,7 +194,7 @@ function rowView(row) {
             type: "button",
             class: "danger",
             onclick: async () => {
-              if (!confirm(`Delete ${spec.title(row)}?`)) return;
+              if (!confirm(t("f.confirm_delete", { name: spec.title(row) }))) return;
               try {
                 await del(`${collection}/${row.id}`);
                 await load();
@@ -281,37 +203,42 @@ function rowView(row) {
               }
             },
           },
-          "Delete",
+          t("f.delete"),
         ),
   );
 }
 
-async function load() {
+async function load(openId) {
   try {
     if (section === "inboxes" || section === "teams") agents = items(await get("/api/v1/agents"));
+    if (section === "inboxes") hours = items(await get("/api/v1/business_hours"));
     const rows = items(await get(collection));
     if (section === "inboxes") inboxes = rows;
-    fill($("#settings-list"), rows.length ? rows.map(rowView) : h("p", { class: "muted" }, "None yet."));
+    fill($("#settings-list"), rows.length ? rows.map((row) => rowView(row, openId)) : h("p", { class: "muted" }, t("f.none_yet")));
   } catch (error) {
     toast(error.message, "error");
   }
 }
 
 function createForm() {
-  const form = $("#settings-create");
-  fill(form, spec.create.map((field) => input(field, field[2] === "color" ? "#6b7280" : undefined)), h("button", { type: "submit" }, "Add"));
+  if (spec.form) {
+    fill($("#settings-create"), spec.form(null));
+    return;
+  }
+  const form = h("form", { class: "settings-form" });
+  fill($("#settings-create"), form);
+  fill(form, spec.create.map((field) => input(field, field.kind === "color" ? "#6b7280" : undefined)), h("button", { type: "submit" }, t("s.add")));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
       await post(collection, read(form, spec.create, false));
       form.reset();
-      toast("Added.");
+      toast(t("f.added"));
       await load();
     } catch (error) {
-      toast(error.message, "error");
+      if (!showError(form, error)) toast(error.message, "error");
     }
   });
 }
 
-createForm();
-load();
+load().then(createForm);
