@@ -29,7 +29,8 @@ function seriesTable(data) {
   const points = data.series[0]?.points || [];
   return h(
     "table",
-    { class: "chart-table", dataset: { metric: data.metric } },
+    // A scrolling region: focusable and named, so a keyboard reaches every row (WCAG 2.1.1).
+    { class: "chart-table", tabindex: "0", "aria-label": `${data.metric}: figures per bucket`, dataset: { metric: data.metric } },
     h("thead", {}, h("tr", {}, h("th", {}, "Bucket"), h("th", {}, "This period"), h("th", {}, "Previous"))),
     h(
       "tbody",
@@ -166,7 +167,7 @@ export function drawKpis(data) {
   const groups = h("div", { id: "kpi-group-table" }, groupTable(k.by[dimension]));
   const picker = h(
     "select",
-    { id: "kpi-dimension", onchange: (event) => { dimension = event.target.value; fill(groups, groupTable(k.by[dimension])); } },
+    { id: "kpi-dimension", "aria-label": "Group the times by", onchange: (event) => { dimension = event.target.value; fill(groups, groupTable(k.by[dimension])); } },
     ["agent", "team", "inbox", "channel", "label"].map((d) => h("option", { value: d, selected: d === dimension }, `per ${d}`)),
   );
   fill(
