@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from inbox.demo.seed import seed
 from inbox.admin.directory import Directory
 from inbox.store.models import Agent
-from tests.browser_agent import CHROMIUM, CHROMIUM_FLAGS
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.servers.app import live_server, make_config
 
 
@@ -27,7 +27,7 @@ async def main():
         async with server.state.store.session() as s:
             agent = (await s.execute(select(Agent).where(col(Agent.email) == email))).scalar_one()
         async with async_playwright() as p:
-            b = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            b = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             ctx = await b.new_context(viewport={"width": 1440, "height": 860})
             await ctx.add_cookies(
                 [{"name": "sb_session", "value": server.state.sessions.issue(agent), "url": server.url}]
@@ -44,14 +44,22 @@ async def main():
             await page.wait_for_timeout(800)
             await page.screenshot(path=str(ROOT / "docs" / "inbox.png"))
             await page.goto(server.url + "/settings/inboxes")
-            await page.wait_for_selector(".settings-row")
-            for summary in await page.query_selector_all(".settings-row summary"):
-                text = await summary.text_content()
-                if "webchat" in text:
-                    await summary.click()
-                    break
-            await page.wait_for_timeout(300)
+            await page.wait_for_load_state("networkidle")
+            await page.wait_for_timeout(500)
             await page.screenshot(path=str(ROOT / "docs" / "settings-inboxes.png"))
+            await page.goto(server.url + "/reports")
+            await page.wait_for_load_state("networkidle")
+            await page.wait_for_timeout(800)
+            await page.screenshot(path=str(ROOT / "docs" / "reports.png"), full_page=True)
+            phone = await b.new_context(viewport={"width": 390, "height": 844})
+            await phone.add_cookies(
+                [{"name": "sb_session", "value": server.state.sessions.issue(agent), "url": server.url}]
+            )
+            small = await phone.new_page()
+            await small.goto(server.url + "/")
+            await small.wait_for_selector("body[data-connection=live]")
+            await small.wait_for_timeout(800)
+            await small.screenshot(path=str(ROOT / "docs" / "inbox-phone.png"))
             await b.close()
 
 

@@ -209,7 +209,7 @@ async def report(
         comments = await csat_comments(session, scope, start, end)
     return {
         "kpis": {
-            "calendar": calendar.name if calendar is not None else "per inbox (business_hours setting, else 24/7)",
+            "calendar": calendar.name if calendar is not None else "per inbox (its business hours, else 24/7)",
             **figures(facts, cals, start, end),
             "by": {
                 dimension: grouped(facts, cals, start, end, dimension, labels[dimension]) for dimension in DIMENSIONS
