@@ -40,14 +40,14 @@ async def test_503_before_the_workers_start_and_on_a_database_never_migrated(tmp
     app = create_app(make_config(migrated, tmp_path))  # its lifespan never runs: no workers
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as http:
         answer = await http.get("/readyz")
-    await app.state.store.close()
+    await app.state.services.store.close()
     assert answer.status_code == 503 and answer.json()["reasons"] == ["workers: not started"], answer.text
 
     never = create_app(make_config(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}", tmp_path / "other"))
-    never.state.workers = []  # as if started: only the schema is missing
+    never.state.services.workers = []  # as if started: only the schema is missing
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=never), base_url="http://app") as http:
         answer = await http.get("/readyz")
-    await never.state.store.close()
+    await never.state.services.store.close()
     assert answer.status_code == 503, answer.text
     [reason] = answer.json()["reasons"]
     assert reason.startswith("database: ") and "alembic_version" in reason, reason
@@ -57,10 +57,10 @@ async def test_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
     closed_port = free_port()
     config = make_config(f"postgresql+asyncpg://sb:sb@127.0.0.1:{closed_port}/sb", tmp_path)
     app = create_app(config)
-    app.state.workers = []  # as if started: only the database is missing
+    app.state.services.workers = []  # as if started: only the database is missing
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as http:
         answer = await http.get("/readyz")
-    await app.state.store.close()
+    await app.state.services.store.close()
     assert answer.status_code == 503, answer.text
     [reason] = answer.json()["reasons"]
     assert reason.startswith("database: "), reason
