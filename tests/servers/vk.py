@@ -11,7 +11,6 @@ and post Callback API events to the app under test with `post_event(...)`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import json
@@ -21,14 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.servers.app import free_port
+from tests.servers.asgi import serve
 
 TOKEN = "vk1.a.community-token-for-tests"
 GROUP_ID = 229000001
@@ -212,23 +210,6 @@ async def post_event(url: str, event: dict[str, Any]) -> httpx.Response:
     """POST one Callback API event the way VK does (JSON body, no auth header: the secret is in the body)."""
     async with httpx.AsyncClient(timeout=30) as client:
         return await client.post(url, content=json.dumps(event), headers={"content-type": "application/json"})
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Starlette) -> AsyncIterator[str]:
-    """Serve `app` under uvicorn on a free loopback port, inside the running loop; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @contextlib.asynccontextmanager
